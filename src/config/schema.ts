@@ -1,0 +1,93 @@
+/**
+ * The configuration file's shape (YAML), validated with zod so that every error names its key.
+ * docs/configuration.md documents each key; keep the two in step.
+ */
+import { z } from 'zod';
+import { isFqdn } from '../common/address.js';
+
+/** "host:port", "[v6]:port" or just ":port"; port 0 lets the OS pick (used by tests). */
+export const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]*|[0-9a-fA-F:]+):\d{1,5}$/, 'expected "address:port", e.g. "0.0.0.0:25" or "[::]:25"')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0..65535');
+
+const listener = z.union([listenAddress, z.literal(false), z.null()]).optional();
+
+export const configSchema = z
+  .object({
+    hostname: z
+      .string()
+      .refine(isFqdn, 'must be a fully qualified domain name such as mail.example.com (the name in the SMTP banner, EHLO and Received; a wrong FQDN gets mail deferred)'),
+    dataDir: z.string().min(1),
+    database: z
+      .string()
+      .regex(/^(sqlite:|mysql:\/\/|mariadb:\/\/|postgres:\/\/|postgresql:\/\/)/, 'expected sqlite:PATH, mysql://... or postgres://...')
+      .optional(),
+    listen: z
+      .object({
+        smtp: listener,
+        submission: listener,
+        submissions: listener,
+        imap: listener,
+        imaps: listener,
+        pop3: listener,
+        pop3s: listener,
+        http: listener,
+      })
+      .strict()
+      .default({}),
+    dns: z
+      .object({
+        servers: z.array(z.string().min(1)).optional(),
+        timeoutMs: z.number().int().min(100).max(60000).default(5000),
+      })
+      .strict()
+      .default({ timeoutMs: 5000 }),
+    tls: z
+      .object({
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+      })
+      .strict()
+      .refine((t) => Boolean(t.cert) === Boolean(t.key), 'cert and key go together: set both or neither')
+      .default({}),
+    smtp: z
+      .object({
+        maxMessageSize: z.number().int().min(1024).default(50 * 1024 * 1024),
+        maxRecipients: z.number().int().min(1).max(10000).default(100),
+        maxConnections: z.number().int().min(1).default(1000),
+        maxConnectionsPerIp: z.number().int().min(1).default(20),
+        idleTimeoutSeconds: z.number().int().min(5).default(300),
+        recipientDelimiter: z.string().max(1).default('+'),
+        reverseLookup: z.boolean().default(true),
+        /** Allow AUTH (and so, later, submission) without TLS from loopback clients only. */
+        allowInsecureAuthOnLoopback: z.boolean().default(true),
+      })
+      .strict()
+      .default({
+        maxMessageSize: 50 * 1024 * 1024,
+        maxRecipients: 100,
+        maxConnections: 1000,
+        maxConnectionsPerIp: 20,
+        idleTimeoutSeconds: 300,
+        recipientDelimiter: '+',
+        reverseLookup: true,
+        allowInsecureAuthOnLoopback: true,
+      }),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema> & {
+  /** Where the config came from ("defaults" when none was given). */
+  source: string;
+  /** The database URL with the default filled in. */
+  database: string;
+};
+export type ListenerName = keyof Config['listen'];

@@ -1,0 +1,131 @@
+/**
+ * The one place that wires concrete parts together: config -> database -> stores -> listeners.
+ * `startServer` is what `mailwright serve` runs and what end-to-end tests start in-process.
+ */
+import { createSecureContext } from 'node:tls';
+import { promises as fsp } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Config, ListenerName } from './config/schema.js';
+import { openDatabase } from './store/sql/db.js';
+import { SqlAccountStore } from './store/sql/accounts.js';
+import { RecipientResolver } from './accounts/recipients.js';
+import { NodeResolver } from './dns/resolver.js';
+import { loadTls, type TlsMaterial } from './tls/certs.js';
+import { SmtpListener } from './server/smtp/listener.js';
+import { mxHooks } from './server/smtp/mx.js';
+import { spoolDir } from './intake/local-delivery.js';
+import { ensureMaildir, cleanTmp } from './store/maildir/maildir.js';
+import type { AccountStore } from './store/types.js';
+import type { DeliveredEvent } from './intake/local-delivery.js';
+import { UserError } from './common/errors.js';
+
+export interface RunningServer {
+  config: Config;
+  store: AccountStore;
+  tls: TlsMaterial;
+  /** Bound addresses by listener name (port 0 in the config becomes the port the OS picked). */
+  addresses: Partial<Record<ListenerName, { host: string; port: number }>>;
+  /** Called after each local delivery (the IMAP index subscribes to it). */
+  deliveries: Set<(e: DeliveredEvent) => void>;
+  stop(): Promise<void>;
+}
+
+export function splitHostPort(v: string): { host: string; port: number } {
+  const i = v.lastIndexOf(':');
+  let host = v.slice(0, i);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host: host || '0.0.0.0', port: Number(v.slice(i + 1)) };
+}
+
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  await fsp.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await checkDataDir(config.dataDir);
+  const opened = await openDatabase(config.database);
+  const store = new SqlAccountStore(opened.db, opened.close);
+  const tls = await loadTls({ hostname: config.hostname, dataDir: config.dataDir, cert: config.tls.cert, key: config.tls.key });
+  const secureContext = createSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
+  const dns = new NodeResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
+  const spool = spoolDir(config.dataDir);
+  await ensureMaildir(spool);
+  // Anything left in the spool's tmp/ at start was never acknowledged (or was already linked into a Maildir).
+  await cleanTmp(spool, Number.POSITIVE_INFINITY);
+
+  const deliveries = new Set<(e: DeliveredEvent) => void>();
+  const listeners: SmtpListener[] = [];
+  const addresses: RunningServer['addresses'] = {};
+  const resolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
+
+  const common = {
+    hostname: config.hostname,
+    secureContext,
+    maxMessageSize: config.smtp.maxMessageSize,
+    maxRecipients: config.smtp.maxRecipients,
+    idleTimeoutMs: config.smtp.idleTimeoutSeconds * 1000,
+    maxLineLength: 4096,
+    maxErrors: 20,
+    allowInsecureAuth: config.smtp.allowInsecureAuthOnLoopback,
+    rejectBareNewlines: true,
+    maxConnections: config.smtp.maxConnections,
+    maxConnectionsPerIp: config.smtp.maxConnectionsPerIp,
+    resolver: config.smtp.reverseLookup ? dns : null,
+  };
+
+  try {
+    if (config.listen.smtp) {
+      const mx = new SmtpListener({
+        ...common,
+        implicitTls: false,
+        authRequired: false,
+        hooks: mxHooks({
+          hostname: config.hostname,
+          dataDir: config.dataDir,
+          spoolDir: spool,
+          resolver,
+          log: log.child({ component: 'smtp' }),
+          onDelivered: (e) => deliveries.forEach((f) => f(e)),
+        }),
+        log: log.child({ component: 'smtp' }),
+      });
+      const { host, port } = splitHostPort(config.listen.smtp);
+      const a = await mx.listen(host, port).catch((err: NodeJS.ErrnoException) => {
+        throw new UserError(`listen.smtp: cannot listen on ${config.listen.smtp}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
+      });
+      addresses.smtp = { host: a.address, port: a.port };
+      listeners.push(mx);
+      log.info({ listener: 'smtp', address: `${a.address}:${a.port}` }, 'listening');
+    }
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    await store.close();
+    throw err;
+  }
+
+  return {
+    config,
+    store,
+    tls,
+    addresses,
+    deliveries,
+    async stop() {
+      await Promise.race([Promise.all(listeners.map((l) => l.close())), new Promise((r) => setTimeout(r, 10000).unref())]);
+      await store.close();
+    },
+  };
+}
+
+/** The data directory must be ours and not readable by others (mail is private). Clear messages otherwise. */
+async function checkDataDir(dir: string): Promise<void> {
+  const st = await fsp.stat(dir);
+  if (!st.isDirectory()) throw new UserError(`dataDir ${dir} is not a directory`, 2);
+  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
+    throw new UserError(`dataDir ${dir} is owned by uid ${st.uid}, but Mailwright runs as uid ${process.getuid()}: chown it to this user`, 2);
+  }
+  try {
+    await fsp.access(dir, fsp.constants?.W_OK ?? 2);
+  } catch {
+    throw new UserError(`dataDir ${dir} is not writable by uid ${process.getuid?.()}`, 2);
+  }
+  if (st.mode & 0o077) {
+    await fsp.chmod(dir, st.mode & 0o700);
+  }
+}

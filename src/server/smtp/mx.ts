@@ -1,0 +1,120 @@
+/**
+ * The MX: behaviour behind the SMTP listener on port 25 (RFC 5321 §3, §4.4). Accepts mail only for hosted
+ * domains and existing users/aliases; rejects unknown recipients at RCPT (550 5.1.1, so we never send
+ * backscatter) and everything for other domains (554 5.7.1 relay access denied: never an open relay).
+ * Each transaction logs one line with its queue id (like Postfix's maillog).
+ */
+import type { Logger } from 'pino';
+import { SmtpReplyError } from '../../common/errors.js';
+import { parseAddress } from '../../common/address.js';
+import type { RecipientResolver, LocalTarget } from '../../accounts/recipients.js';
+import type { Envelope, MessageSink, Recipient, SmtpHooks, SmtpSessionInfo } from './types.js';
+import { openLocalDelivery, type DeliveryTarget, type DeliveredEvent } from '../../intake/local-delivery.js';
+import { receivedHeader, returnPathHeader } from '../../intake/headers.js';
+import { userMaildir } from '../../store/maildir/paths.js';
+import { newQueueId } from '../../intake/queue-id.js';
+
+export interface MxOptions {
+  hostname: string;
+  dataDir: string;
+  spoolDir: string;
+  resolver: RecipientResolver;
+  log: Logger;
+  onDelivered?: (e: DeliveredEvent) => void;
+}
+
+interface RcptData {
+  local: LocalTarget[];
+}
+
+export function mxHooks(o: MxOptions): SmtpHooks {
+  const reject = (s: SmtpSessionInfo, env: Envelope, rcpt: string, code: number, enh: string, text: string): never => {
+    o.log.info(
+      { conn: s.id, client: s.remoteAddress, helo: s.helo, from: env.mailFrom.address, to: rcpt, result: 'reject', reply: `${code} ${enh} ${text}` },
+      'NOQUEUE: reject',
+    );
+    throw new SmtpReplyError(code, enh, text);
+  };
+  return {
+    async onRcptTo(s: SmtpSessionInfo, rcpt: Recipient, env: Envelope) {
+      let address = rcpt.address;
+      if (/^postmaster$/i.test(address)) address = `postmaster@${o.hostname}`;
+      const p = parseAddress(address);
+      if (!p) return reject(s, env, rcpt.address, 501, '5.1.3', 'Bad recipient address syntax');
+      const r = await o.resolver.resolve(p.address);
+      switch (r.kind) {
+        case 'relay-denied':
+          return reject(s, env, rcpt.address, 554, '5.7.1', `<${rcpt.address}>: Relay access denied`);
+        case 'unknown':
+          return reject(s, env, rcpt.address, 550, '5.1.1', `<${rcpt.address}>: Recipient address rejected: User unknown`);
+        case 'disabled':
+          return reject(s, env, rcpt.address, 550, '5.2.1', `<${rcpt.address}>: Recipient address rejected: mailbox disabled`);
+        case 'ok':
+          if (r.remote.length) {
+            // Forwarding outside needs the outbound queue; until it exists, defer rather than lose the copy.
+            return reject(s, env, rcpt.address, 451, '4.3.2', `<${rcpt.address}>: forwarding to remote addresses is not available yet, try again later`);
+          }
+          rcpt.data = { local: r.local } satisfies RcptData;
+          return;
+      }
+    },
+
+    async onData(s: SmtpSessionInfo, env: Envelope): Promise<MessageSink> {
+      const id = newQueueId();
+      const byUser = new Map<number, DeliveryTarget>();
+      for (const rcpt of env.rcptTo) {
+        for (const t of (rcpt.data as RcptData).local) {
+          if (!byUser.has(t.user.id)) {
+            const at = t.user.address.lastIndexOf('@');
+            byUser.set(t.user.id, {
+              address: t.user.address,
+              maildir: userMaildir(o.dataDir, t.user.address.slice(at + 1), t.user.address.slice(0, at)),
+            });
+          }
+        }
+      }
+      const targets = [...byUser.values()];
+      const protocol = s.esmtp ? (s.tls ? (s.user ? 'ESMTPSA' : 'ESMTPS') : s.user ? 'ESMTPA' : 'ESMTP') : 'SMTP';
+      const prefix =
+        returnPathHeader(env.mailFrom.address) +
+        receivedHeader({
+          helo: s.helo ?? 'unknown',
+          clientHostname: s.clientHostname,
+          clientAddress: s.remoteAddress,
+          byHost: o.hostname,
+          protocol,
+          id,
+          tls: s.tls,
+          forRecipient: env.rcptTo.length === 1 ? env.rcptTo[0]!.address : null,
+        });
+      const base = {
+        queueId: id,
+        conn: s.id,
+        client: s.remoteAddress,
+        helo: s.helo,
+        tls: s.tls?.version ?? null,
+        from: env.mailFrom.address,
+        to: env.rcptTo.map((r) => r.address),
+      };
+      const sink = await openLocalDelivery({
+        spoolDir: o.spoolDir,
+        id,
+        prefix,
+        targets,
+        onDelivered: (e) => {
+          o.log.info({ ...base, size: e.size, delivered: e.targets.map((t) => t.address), result: 'delivered' }, 'message delivered');
+          o.onDelivered?.(e);
+        },
+        onError: (err) => o.log.error({ ...base, err, result: 'deferred' }, 'message not accepted: storage error'),
+      });
+      return {
+        write: (c) => sink.write(c),
+        end: (st) => sink.end(st),
+        async abort() {
+          o.log.info({ ...base, result: 'aborted' }, 'message not accepted');
+          await sink.abort();
+        },
+      };
+    },
+  };
+}

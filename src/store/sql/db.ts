@@ -1,0 +1,53 @@
+/**
+ * Opens the SQL database named by the config's URL and runs the migrations.
+ * sqlite:PATH is the embedded default (better-sqlite3, WAL mode, synchronous=FULL so a committed row survives a
+ * crash); mysql:// and postgres:// are reached through the same Kysely interface (see issue on backends).
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, SqliteDialect } from 'kysely';
+import Database from 'better-sqlite3';
+import type { DatabaseSchema } from './schema.js';
+import { migrateToLatest } from './migrations.js';
+import { UserError } from '../../common/errors.js';
+
+export type Db = Kysely<DatabaseSchema>;
+export type SqlDialectName = 'sqlite' | 'mysql' | 'postgres';
+
+export interface OpenedDb {
+  db: Db;
+  dialect: SqlDialectName;
+  close(): Promise<void>;
+}
+
+export async function openDatabase(url: string): Promise<OpenedDb> {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    let sqlite: Database.Database;
+    try {
+      sqlite = new Database(path);
+    } catch (err) {
+      throw new UserError(`cannot open database ${path}: ${(err as Error).message}`, 2);
+    }
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = FULL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    await migrateToLatest(db);
+    return { db, dialect: 'sqlite', close: () => db.destroy() };
+  }
+  throw new UserError(`database URL '${url.replace(/:[^:@/]*@/, ':***@')}' is not supported yet: use sqlite:PATH`, 2);
+}
+
+/** True when a database error is a unique-constraint violation (all three backends). */
+export function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errno?: number; message?: string };
+  return (
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    e?.code === 'ER_DUP_ENTRY' ||
+    e?.code === '23505'
+  );
+}
