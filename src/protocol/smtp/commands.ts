@@ -69,7 +69,12 @@ export function parsePathArg(args: string, keyword: 'FROM' | 'TO'): PathResult {
     const eq = tok.indexOf('=');
     const key = (eq < 0 ? tok : tok.slice(0, eq)).toUpperCase();
     if (!/^[A-Z0-9][A-Z0-9-]*$/.test(key)) return { ok: false, code: 501, enhanced: '5.5.4', text: `Bad parameter syntax: ${tok.slice(0, 40)}` };
-    params.set(key, eq < 0 ? true : tok.slice(eq + 1));
+    const value = eq < 0 ? true : tok.slice(eq + 1);
+    // esmtp-value = 1*(%d33-60 / %d62-126), plus UTF-8 with SMTPUTF8 (RFC 6531 §3.3)
+    if (value !== true && !/^[\x21-\x3c\x3e-\x7e\u0080-\uffff]+$/u.test(value)) {
+      return { ok: false, code: 501, enhanced: '5.5.4', text: `Bad parameter syntax: ${tok.slice(0, 40)}` };
+    }
+    params.set(key, value);
   }
   return { ok: true, value: { address: path, params } };
 }
