@@ -63,7 +63,16 @@ function readSection(lx: Lexer): BodySection {
     case 'HEADER.FIELDS.NOT': {
       lx.sp('header list');
       // header-list = "(" header-fld-name *(SP header-fld-name) ")"; header-fld-name = astring
-      const fields = lx.list(() => lx.astringText('header field name'), false, 'header list');
+      const fields = lx.list(
+        () => {
+          const f = lx.astringText('header field name');
+          // RFC 5322 §3.6.8 field-name = 1*ftext (printable US-ASCII except ":")
+          if (!/^[\x21-\x39\x3b-\x7e]+$/.test(f)) lx.fail('Invalid header field name');
+          return f;
+        },
+        false,
+        'header list',
+      );
       section = { part, specifier: spec, fields };
       break;
     }

@@ -126,7 +126,10 @@ export class Lexer {
 
   /** Exactly one SP (RFC 3501 §9 SP). */
   sp(what = 'argument'): void {
-    if (this.peek() !== SP) this.fail(this.eof() || this.segmentEnd() ? `Missing ${what}` : `Expected space before ${what}`);
+    if (this.peek() !== SP) {
+      const missing = this.eof() || this.segmentEnd() || this.peek() === 0x29 || this.peek() === 0x5d;
+      this.fail(missing ? `Missing ${what}` : `Expected space before ${what}`);
+    }
     this.pos++;
     if (this.peek() === SP) this.fail('Unexpected extra space');
   }

@@ -64,7 +64,7 @@ function parseArguments(lx: Lexer, tag: string, name: string, uid: boolean, opti
       // RFC 3501 §9 authenticate = "AUTHENTICATE" SP auth-type [SP (base64 / "=")] (RFC 4959)
       lx.sp('authentication mechanism');
       const mechanism = lx.atom('authentication mechanism').toUpperCase();
-      if (lx.eof()) return { tag, name, mechanism };
+      if (lx.peek() !== 0x20) return { tag, name, mechanism };
       lx.sp('initial response');
       const initialResponse = lx.atom('initial response');
       if (initialResponse !== '=' && !BASE64.test(initialResponse)) lx.fail('Invalid base64 initial response');
@@ -85,7 +85,7 @@ function parseArguments(lx: Lexer, tag: string, name: string, uid: boolean, opti
       lx.sp('mailbox name');
       const mailbox = readMailbox(lx, options);
       const specialUse: string[] = [];
-      if (!lx.eof()) {
+      if (lx.peek() === 0x20) {
         lx.sp('create parameters');
         lx.list(
           () => {
@@ -139,7 +139,7 @@ function parseArguments(lx: Lexer, tag: string, name: string, uid: boolean, opti
       const sequenceSet = readSequenceSet(lx);
       lx.sp('fetch items');
       const { items, macro } = readFetchItems(lx);
-      const mods = lx.eof() ? { vanished: false } : (lx.sp('fetch modifiers'), readFetchModifiers(lx));
+      const mods = lx.peek() !== 0x20 ? { vanished: false } : (lx.sp('fetch modifiers'), readFetchModifiers(lx));
       if (mods.vanished && (!uid || mods.changedSince === undefined)) {
         lx.fail('VANISHED requires UID FETCH with CHANGEDSINCE'); // RFC 7162 §3.2.6
       }
@@ -182,7 +182,7 @@ function parseArguments(lx: Lexer, tag: string, name: string, uid: boolean, opti
       do {
         lx.sp('capability');
         capabilities.push(lx.atom('capability').toUpperCase());
-      } while (!lx.eof());
+      } while (lx.peek() === 0x20);
       return { tag, name, capabilities };
     }
     default:
@@ -197,7 +197,7 @@ function parseSelect(lx: Lexer, tag: string, name: 'SELECT' | 'EXAMINE', options
   let condStore = false;
   let qresync: QresyncParameter | undefined;
   const parameters: ImapValue[] = [];
-  if (!lx.eof()) {
+  if (lx.peek() === 0x20) {
     lx.sp('select parameters');
     lx.list(
       () => {
@@ -287,7 +287,7 @@ function parseList(lx: Lexer, tag: string, name: 'LIST' | 'LSUB', options: Parse
   }
   const returnOptions: string[] = [];
   let returnStatus: StatusAttribute[] | undefined;
-  if (name === 'LIST' && !lx.eof()) {
+  if (name === 'LIST' && lx.peek() === 0x20) {
     extended = true;
     lx.sp('RETURN');
     if (lx.atom('RETURN').toUpperCase() !== 'RETURN') lx.fail('Expected RETURN');
@@ -331,7 +331,7 @@ function parseStore(lx: Lexer, tag: string, uid: boolean): ImapCommand {
   if (lx.peek() === 0x28) flags = readFlagList(lx);
   else {
     flags = [readFlag(lx)];
-    while (!lx.eof()) {
+    while (lx.peek() === 0x20) {
       lx.sp('flag');
       flags.push(readFlag(lx));
     }

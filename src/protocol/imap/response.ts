@@ -22,6 +22,7 @@
 import type { FetchAttribute } from './types.js';
 import type { ImapParseError } from './errors.js';
 import { formatImapDateTime } from './datetime.js';
+import { ASTRING_CHAR } from './lexer.js';
 import { formatSequenceSet, compressSequenceSet } from './sequence.js';
 
 export { compressSequenceSet, formatSequenceSet };
@@ -91,6 +92,15 @@ export function formatString(value: string | Buffer, options: SerializeOptions =
   return out;
 }
 
+/** RFC 3501 §9 astring: an atom when every byte is an ASTRING-CHAR (and not "NIL"), else a string. */
+export function formatAString(value: string | Buffer, options: SerializeOptions = {}): Buffer {
+  const data = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  if (data.length > 0 && data.every((c) => ASTRING_CHAR[c] === 1) && data.toString('latin1').toUpperCase() !== 'NIL') {
+    return data;
+  }
+  return formatString(data, options);
+}
+
 /** RFC 3501 §9 nstring */
 export function formatNString(value: string | Buffer | null, options: SerializeOptions = {}): Buffer {
   return value === null ? Buffer.from('NIL') : formatString(value, options);
@@ -157,7 +167,7 @@ export function fetchItemName(attr: FetchAttribute): string {
       const s = attr.section;
       let spec = s.part.join('.');
       if (s.specifier) spec += (spec ? '.' : '') + s.specifier;
-      if (s.fields) spec += ` (${s.fields.map((f) => serializeValue(f).toString('utf8')).join(' ')})`;
+      if (s.fields) spec += ` (${s.fields.map((f) => formatAString(f).toString('utf8')).join(' ')})`;
       return `BODY[${spec}]${attr.partial ? `<${attr.partial.start}>` : ''}`;
     }
     case 'BINARY[]':
@@ -176,7 +186,13 @@ export function fetchResponseParts(seq: number, items: readonly FetchItem[], opt
   const flat: ResponseValue[] = [];
   for (const [name, value] of items) flat.push(new Atom(name), value);
   const parts = serializeParts(flat, options);
-  return [Buffer.from(`* ${seq} FETCH `), ...parts, CRLF];
+  // Merge the prefix and the CRLF into the neighbouring text parts: fewer, larger writes.
+  const first = parts[0] as Buffer; // a list always starts with "(" text
+  parts[0] = Buffer.concat([Buffer.from(`* ${seq} FETCH `), first]);
+  const last = parts[parts.length - 1]!;
+  if (Buffer.isBuffer(last)) parts[parts.length - 1] = Buffer.concat([last, CRLF]);
+  else parts.push(CRLF);
+  return parts;
 }
 
 /** `* seq FETCH (...)\r\n`, e.g. fetchResponse(12, [['UID', 4], ['FLAGS', formatFlags(['\\Seen'])]]). */

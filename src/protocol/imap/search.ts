@@ -172,7 +172,7 @@ export function readSearchProgram(lx: Lexer): SearchProgram {
   }
   const parser = new SearchParser(lx);
   const keys: SearchKey[] = [parser.key()];
-  while (!lx.eof()) {
+  while (lx.peek() === 0x20) {
     lx.sp('search key');
     keys.push(parser.key());
   }
@@ -184,5 +184,6 @@ function peekWordIs(lx: Lexer, word: string): boolean {
     const c = lx.peek(i);
     if (c < 0 || String.fromCharCode(c).toUpperCase() !== word[i]) return false;
   }
-  return lx.peek(word.length) === 0x20;
+  const next = lx.peek(word.length);
+  return next === 0x20 || next === -1;
 }
