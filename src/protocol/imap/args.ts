@@ -20,13 +20,13 @@ export interface ParseOptions {
    * RFC 6855 UTF8=ACCEPT is enabled: mailbox names are UTF-8 as sent. Otherwise they are decoded
    * from modified UTF-7 (RFC 3501 §5.1.3), and invalid names are BAD.
    */
-  utf8Accept?: boolean;
+  utf8Mailboxes?: boolean;
 }
 
-/** Turn a wire mailbox name into the Unicode name (see ParseOptions.utf8Accept). */
+/** Turn a wire mailbox name into the Unicode name (see ParseOptions.utf8Mailboxes). */
 export function decodeMailbox(raw: Buffer, options: ParseOptions, tag: string | undefined, isPattern = false): string {
   let name: string;
-  if (options.utf8Accept) {
+  if (options.utf8Mailboxes) {
     name = raw.toString('utf8');
     if (name.includes('\u0000') || name.includes('\ufffd')) throw new ImapParseError('Invalid mailbox name', { tag });
   } else {

@@ -1,7 +1,7 @@
 /**
  * IMAP command parser: one complete RawCommand (from reader.ts) -> a typed ImapCommand (types.ts).
  *
- *   const cmd = parseCommand(raw, { utf8Accept: false });   // throws ImapParseError
+ *   const cmd = parseCommand(raw, { utf8Mailboxes: false });   // throws ImapParseError
  *   switch (cmd.name) { case 'FETCH': cmd.sequenceSet; cmd.items; ... }
  *
  * Also: `parseAppendHead` (used by the reader to describe an APPEND message before its literal

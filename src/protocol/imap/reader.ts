@@ -17,7 +17,8 @@
  *
  * Events (ReaderEvent), in wire order:
  *   command       A complete command: `parseCommand(ev.raw)` (or, while idling / authenticating,
- *                 `isIdleDone(ev.raw)` / `continuationLine(ev.raw)`). Typically the session calls
+ *                 `isIdleDone(ev.raw)` / `continuationLine(ev.raw)`; set `skipEmptyLines = false`
+ *                 during AUTHENTICATE so an empty response line arrives). Typically the session calls
  *                 `reader.pause()` here and `reader.resume()` once the tagged reply is written, so
  *                 commands run one at a time and no "+" is sent ahead of an earlier reply.
  *   continue      A synchronizing literal was accepted: write "+ Ready for literal data\r\n" now.
@@ -126,6 +127,11 @@ export class CommandReader {
   /** Limits in force; the session may change them at any time (e.g. lower before login). */
   readonly limits: ReaderLimits;
   parseOptions: ParseOptions;
+  /**
+   * Ignore empty lines between commands (default true). Set false while an AUTHENTICATE exchange
+   * is in progress: an empty line is then a valid (empty) client response (RFC 3501 §6.2.2).
+   */
+  skipEmptyLines = true;
   private readonly handler: ReaderHandler;
 
   private input: Buffer[] = [];
@@ -255,7 +261,8 @@ export class CommandReader {
     }
     if (piece.length > 0) this.lineParts.push(piece);
     if (lf >= 0) {
-      let line = this.lineParts.length === 1 ? this.lineParts[0]! : Buffer.concat(this.lineParts, this.lineLength);
+      // Always a copy: a line must not keep a (possibly huge) pushed chunk alive.
+      let line = Buffer.concat(this.lineParts, this.lineLength);
       this.lineParts = [];
       this.lineLength = 0;
       if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
@@ -310,7 +317,7 @@ export class CommandReader {
       else this.endCommand();
       return;
     }
-    if (this.segments.length === 0 && line.length === 0) return; // empty line between commands
+    if (this.segments.length === 0 && line.length === 0 && this.skipEmptyLines) return; // between commands
     this.segments.push(line);
     this.commandBytes += line.length;
     const tag = tagOf(this.segments[0]);

@@ -77,8 +77,8 @@ test('SELECT / EXAMINE with INBOX normalization, modified UTF-7, CONDSTORE, QRES
   bad('a SELECT INBOX (CONDSTORE', /Unbalanced|Expected/);
 });
 
-test('utf8Accept: mailbox names taken as UTF-8', () => {
-  assert.equal((cmd('a SELECT "Entwürfe"', { utf8Accept: true }) as { mailbox: string }).mailbox, 'Entwürfe');
+test('utf8Mailboxes: mailbox names taken as UTF-8', () => {
+  assert.equal((cmd('a SELECT "Entwürfe"', { utf8Mailboxes: true }) as { mailbox: string }).mailbox, 'Entwürfe');
   bad('a SELECT "Entwürfe"', /modified UTF-7/);
 });
 

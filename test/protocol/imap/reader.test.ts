@@ -282,3 +282,21 @@ test('limits can be changed at run time', () => {
   reader.push(Buffer.from('a1 LOGIN {11}\r\n'));
   assert.deepEqual(types(events), ['error']);
 });
+
+test('AUTHENTICATE exchange: continuation lines and empty responses arrive as commands', () => {
+  const events: ReaderEvent[] = [];
+  const reader = new CommandReader((ev) => events.push(ev));
+  reader.push(Buffer.from('a1 AUTHENTICATE PLAIN\r\n'));
+  reader.skipEmptyLines = false;
+  reader.push(Buffer.from('AGZyZWQAc2VjcmV0\r\n\r\n'));
+  reader.skipEmptyLines = true;
+  reader.push(Buffer.from('\r\na2 NOOP\r\n'));
+  assert.deepEqual(raws(events).map((r) => r.segments[0]!.toString()), ['a1 AUTHENTICATE PLAIN', 'AGZyZWQAc2VjcmV0', '', 'a2 NOOP']);
+});
+
+test('IDLE then DONE', async () => {
+  const { isIdleDone } = await import('../../../src/protocol/imap/parser.js');
+  const evs = readEvents('a1 IDLE\r\nDONE\r\n');
+  assert.equal(parseCommand(raws(evs)[0]!).name, 'IDLE');
+  assert.equal(isIdleDone(raws(evs)[1]!), true);
+});
