@@ -3,6 +3,7 @@
  * mysql or psql shell. Columns are snake_case; times are milliseconds since the epoch (portable across backends).
  */
 import type { Generated } from 'kysely';
+import type { MailTables } from '../mail/tables.js';
 
 export interface DomainsTable {
   id: Generated<number>;
@@ -32,7 +33,8 @@ export interface AliasesTable {
   created_at: number;
 }
 
-export interface DatabaseSchema {
+/** The mail index tables (mail_users, mail_mailboxes, mail_messages, mail_expunged) are defined in store/mail/tables.ts. */
+export interface DatabaseSchema extends MailTables {
   domains: DomainsTable;
   users: UsersTable;
   aliases: AliasesTable;

@@ -1,0 +1,1787 @@
+/**
+ * The mail store behind IMAP (and POP3): message bodies in Maildir, a durable SQL index beside it.
+ *
+ * Layout. A user's Maildir root (userMaildir(): <dataDir>/mail/<domain>/<localpart>/) is INBOX; every other
+ * mailbox is a Maildir++ folder ".<level>.<level>" in that root (Dovecot's layout; names.ts encodes the levels).
+ * Messages live in <mailbox>/cur/<base>:2,<letters> once indexed; new/ holds mail not yet seen by the index.
+ *
+ * Index (tables.ts): one row per mailbox (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, ...) and per message (UID, MODSEQ,
+ * flags, base name, size, INTERNALDATE, cached ENVELOPE/BODYSTRUCTURE), plus expunged UIDs with their MODSEQ.
+ *
+ * Invariants
+ *  - A message row exists only for a file that was fsynced in cur/ before the row was committed. The file name of
+ *    an indexed message is exactly cur/<base>:2,<mdflags> of its row (we rename files only under the mailbox lock).
+ *  - UIDs are assigned in SQL: UIDNEXT is bumped in the same transaction that inserts the rows. UIDs are never
+ *    reused within a UIDVALIDITY. UIDVALIDITY values are unique per user (max(now in seconds, last + 1)).
+ *  - Every committed change (new messages, flag changes, expunges) bumps the mailbox's HIGHESTMODSEQ by one, and every
+ *    touched message gets that MODSEQ; expunged UIDs are kept in mail_expunged with theirs. So "what changed since
+ *    MODSEQ N" is: messages with modseq > N plus expunged UIDs with modseq > N (Mailbox.changesSince).
+ *  - The Maildir is the truth: sync() heals any difference. A file with no row gets the next UID (files found in
+ *    new/ and unknown files in cur/, in order of mtime then name; new/ files are moved to cur/ first); a row whose
+ *    file is gone is expunged; a file whose ":2," letters changed (another program) updates the row's flags.
+ *    Hence a crash between a file operation and its index commit can only duplicate a message, never lose one:
+ *    file operations happen before the index commit for additions, and before it for removals too (unlink first).
+ *  - Writers are serialized per mailbox (KeyedMutex on the mailbox id) in this process; mailbox-tree operations
+ *    (create/delete/rename/subscribe) per user. Two store instances on one data directory are not supported.
+ *  - sync() is cheap when nothing changed: it always lists new/ (normally empty) but rescans cur/ only when its
+ *    mtime differs from the one seen at the last scan, or that scan was within a second of the mtime (a change
+ *    in the same clock tick could be missed otherwise). Our own changes to cur/ keep the cached mtime valid.
+ *  - \Recent is not tracked: STATUS RECENT is always 0 and no message is ever \Recent (allowed by RFC 3501's
+ *    "may", and IMAP4rev2 drops it). Keywords live in the index only (lost by a reindex after losing the database);
+ *    $Forwarded is the Maildir "P" letter.
+ *  - RFC822.SIZE is the file size; files are served as they are on disk (our own writers store CRLF).
+ *  - POP3 UIDL: use MessageRecord.base (the Maildir unique name): it survives reindex, restarts and IMAP access.
+ */
+import { createReadStream, promises as fsp, type ReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import type { Db } from '../sql/db.js';
+import { migrateToLatest } from '../sql/migrations.js';
+import './tables.js';
+import { fsyncDir, MaildirTmpFile, uniqueName } from '../maildir/maildir.js';
+import { userMaildir } from '../maildir/paths.js';
+import { addressKey, parseAddress } from '../../common/address.js';
+import { KeyedMutex } from './mutex.js';
+import { MailStoreError } from './errors.js';
+import {
+  DELETED,
+  FlagError,
+  SEEN,
+  applyFlags,
+  flagsToList,
+  keywordsFromColumn,
+  keywordsToColumn,
+  lettersToSysflags,
+  parseFlags,
+  parseMaildirName,
+  sameFlags,
+  sysflagsToLetters,
+  type FlagSet,
+} from './flags.js';
+import {
+  HIERARCHY_SEPARATOR,
+  MailboxNameError,
+  ancestors,
+  decodeDir,
+  encodeDir,
+  normalizeMailboxName,
+  parentName,
+} from './names.js';
+
+export { HIERARCHY_SEPARATOR } from './names.js';
+
+/** The special-use mailboxes every user gets (RFC 6154). */
+export const SPECIAL_USE_MAILBOXES: ReadonlyArray<readonly [string, string]> = [
+  ['Drafts', '\\Drafts'],
+  ['Sent', '\\Sent'],
+  ['Trash', '\\Trash'],
+  ['Junk', '\\Junk'],
+  ['Archive', '\\Archive'],
+];
+
+const MAX_UID = 0xffffffff;
+const INSERT_CHUNK = 400;
+const RANGE_CHUNK = 200;
+const STAT_PARALLEL = 64;
+const TRASH_PREFIX = '..deleted-';
+
+export interface ParsedCache {
+  envelope?: string | null;
+  bodystructure?: string | null;
+}
+
+export interface MailStoreOptions {
+  db: Db;
+  /** The data directory: Maildirs are under <dataDir>/mail/. */
+  dataDir: string;
+  /**
+   * Optional parser run for every message added to the index (append, copy without cache, sync): returns
+   * ENVELOPE/BODYSTRUCTURE as JSON text to cache. Omit it to fill the cache lazily with Mailbox.setParsed().
+   */
+  parse?: (path: string) => Promise<ParsedCache>;
+  /**
+   * Quota extension point: the user's limit in bytes (0, null or undefined = unlimited). Checked by append and
+   * copy (and by checkQuota, for SMTP delivery). For example `(key) => accounts.getUser(key).then(u => u?.quotaBytes)`.
+   */
+  quota?: (userKey: string) => Promise<number | null | undefined> | number | null | undefined;
+  /** Where errors of background work (onDelivered) go. */
+  log?: { warn(obj: object, msg: string): void };
+}
+
+export type MailboxEventKind =
+  | 'append' // new messages (APPEND, COPY/MOVE target, or found by sync)
+  | 'flags' // flags changed
+  | 'expunge' // messages expunged
+  | 'sync' // a sync committed several kinds of change at once
+  | 'deleted' // the mailbox was deleted (or became \Noselect): sessions must leave it (BYE or close)
+  | 'renamed' // name changed; UIDVALIDITY and UIDs unchanged
+  | 'uidvalidity'; // full reindex: UIDVALIDITY changed, sessions must close the mailbox (BYE)
+
+export interface MailboxEvent {
+  mailboxId: number;
+  userKey: string;
+  kind: MailboxEventKind;
+  /** The mailbox's HIGHESTMODSEQ after the change. */
+  highestModseq: number;
+  uidNext: number;
+  /** The `origin` option of the call that made the change (lets a session recognise its own changes). */
+  origin?: unknown;
+}
+
+export type UserEventKind = 'created' | 'deleted' | 'renamed' | 'subscribed' | 'unsubscribed';
+export interface UserEvent {
+  userKey: string;
+  kind: UserEventKind;
+  name: string;
+  oldName?: string;
+}
+
+export interface MailboxListEntry {
+  id: number;
+  name: string;
+  /** RFC 3501/6154/3348 attributes: \Noselect, \HasChildren or \HasNoChildren, and the special-use attribute. */
+  attributes: string[];
+  noselect: boolean;
+  hasChildren: boolean;
+  specialUse: string | null;
+  subscribed: boolean;
+}
+
+export interface MailboxStatus {
+  messages: number;
+  uidNext: number;
+  uidValidity: number;
+  unseen: number;
+  /** Sum of RFC822.SIZE (RFC 8438 STATUS SIZE). */
+  size: number;
+  highestModseq: number;
+  /** Always 0 (\Recent is not tracked). */
+  recent: number;
+  deleted: number;
+}
+
+export interface AppendResult {
+  uid: number;
+  uidValidity: number;
+  modseq: number;
+}
+
+export interface CopyResult {
+  uidValidity: number;
+  /** [source UID, destination UID] in source UID order (COPYUID). */
+  mapping: Array<[number, number]>;
+}
+
+export interface FlagChange {
+  uid: number;
+  flags: string[];
+  modseq: number;
+}
+
+export interface SetFlagsResult {
+  /** Messages whose flags changed (new MODSEQ). */
+  updated: FlagChange[];
+  /** Messages that already had the resulting flags (no new MODSEQ). */
+  unchanged: FlagChange[];
+  /** UIDs that failed UNCHANGEDSINCE (RFC 7162 MODIFIED response code). */
+  modified: number[];
+  highestModseq: number;
+}
+
+export interface ChangesSince {
+  highestModseq: number;
+  uidNext: number;
+  /** Messages with modseq > N, in UID order (new ones are those with uid >= the session's old UIDNEXT). */
+  changed: MessageRecord[];
+  /** Expunged UIDs with modseq > N, ascending. */
+  expunged: number[];
+}
+
+export interface SyncResult {
+  added: number;
+  expunged: number;
+  flagsChanged: number;
+  scanned: boolean;
+}
+
+export interface ReindexResult {
+  mailboxes: number;
+  messages: number;
+  added: number;
+  expunged: number;
+}
+
+/** A user: the address, or any object with one (the accounts store's User). */
+export type UserLike = string | { readonly address: string };
+
+export type AppendInput = Buffer | Uint8Array | string | AsyncIterable<Buffer | Uint8Array | string>;
+
+/** One indexed message. Small on purpose (lists of 100,000 are made): flags and path are computed on demand. */
+export class MessageRecord {
+  constructor(
+    readonly uid: number,
+    readonly modseq: number,
+    /** Bit mask (flags.ts). */
+    readonly sysflags: number,
+    readonly keywords: readonly string[],
+    /** INTERNALDATE, ms since the epoch. */
+    readonly internalDate: number,
+    /** RFC822.SIZE. */
+    readonly size: number,
+    /** Maildir unique name (POP3 UIDL). */
+    readonly base: string,
+    readonly mdflags: string,
+    private readonly where: { curDir: string },
+  ) {}
+  get flags(): string[] {
+    return flagsToList(this.sysflags, this.keywords);
+  }
+  get fileName(): string {
+    return `${this.base}:2,${this.mdflags}`;
+  }
+  /** Absolute path of the file (valid until the next change of this message's flags). */
+  get path(): string {
+    return join(this.where.curDir, this.fileName);
+  }
+}
+
+interface UserRef {
+  key: string;
+  dir: string;
+}
+
+interface MailboxState {
+  id: number;
+  user: UserRef;
+  name: string;
+  dir: string;
+  uidValidity: number;
+  deleted: boolean;
+  loc: { root: string; curDir: string };
+  /** cur/ mtime (ns) seen at the last full scan or kept valid by our own changes; null = rescan. */
+  curMtime: bigint | null;
+  curClean: boolean;
+}
+
+type MsgRow = {
+  uid: number | string;
+  modseq: number | string;
+  sysflags: number | string;
+  keywords: string;
+  internaldate: number | string;
+  size: number | string;
+  base: string;
+  mdflags: string;
+};
+
+interface NewRow {
+  base: string;
+  mdflags: string;
+  sysflags: number;
+  keywords: string;
+  internaldate: number;
+  size: number;
+  envelope: string | null;
+  bodystructure: string | null;
+}
+
+interface ChangeSet {
+  inserts?: NewRow[];
+  expungeUids?: number[];
+  flagUpdates?: Array<{ uids: number[]; sysflags: number; keywords: string; mdflags: string }>;
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+const MSG_COLUMNS = ['uid', 'modseq', 'sysflags', 'keywords', 'internaldate', 'size', 'base', 'mdflags'] as const;
+
+function chunks<T>(a: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < a.length; i += n) out.push(a.slice(i, i + n));
+  return out;
+}
+
+/** Sorted, merged UID ranges. */
+export function toRanges(uids: Iterable<number>): Array<[number, number]> {
+  const sorted = [...new Set(uids)].filter((u) => Number.isInteger(u) && u > 0).sort((a, b) => a - b);
+  const out: Array<[number, number]> = [];
+  for (const u of sorted) {
+    const last = out[out.length - 1];
+    if (last && u === last[1] + 1) last[1] = u;
+    else out.push([u, u]);
+  }
+  return out;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Create <root>/{tmp,new,cur} (0700). Not cached (unlike ensureMaildir): mailboxes come and go. */
+async function makeMaildir(root: string): Promise<void> {
+  for (const sub of ['tmp', 'new', 'cur']) await fsp.mkdir(join(root, sub), { recursive: true, mode: 0o700 });
+}
+
+async function statMtime(dir: string): Promise<bigint | null> {
+  try {
+    return (await fsp.stat(dir, { bigint: true })).mtimeNs;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+function isErr(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === code;
+}
+
+function wrapNameError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof MailboxNameError) throw new MailStoreError('BADNAME', err.message);
+    throw err;
+  }
+}
+
+function wrapFlags(flags: Iterable<string>): FlagSet {
+  try {
+    return parseFlags(flags);
+  } catch (err) {
+    if (err instanceof FlagError) throw new MailStoreError('BADFLAG', err.message);
+    throw err;
+  }
+}
+
+export class MailStore {
+  readonly db: Db;
+  readonly dataDir: string;
+  private readonly opts: MailStoreOptions;
+  private readonly mailboxLocks = new KeyedMutex<number>();
+  private readonly userLocks = new KeyedMutex<string>();
+  private readonly states = new Map<number, MailboxState>();
+  private readonly ensured = new Set<string>();
+  private readonly watchers = new Map<number, Set<(e: MailboxEvent) => void>>();
+  private readonly userWatchers = new Map<string, Set<(e: UserEvent) => void>>();
+
+  constructor(opts: MailStoreOptions) {
+    this.opts = opts;
+    this.db = opts.db;
+    this.dataDir = opts.dataDir;
+  }
+
+  /** Runs the migrations (idempotent: the tables may already exist) and returns a store. */
+  static async open(opts: MailStoreOptions): Promise<MailStore> {
+    await migrateToLatest(opts.db);
+    return new MailStore(opts);
+  }
+
+  // ------------------------------------------------------------------------------------------------ users
+
+  /** The store's key for a user address (lower-case local part, normalised domain). */
+  userKey(address: UserLike): string {
+    return this.userRef(address).key;
+  }
+
+  private userRef(user: UserLike): UserRef {
+    const address = typeof user === 'string' ? user : user.address;
+    const p = parseAddress(address);
+    if (!p) throw new MailStoreError('NONEXISTENT', `invalid user address '${address}'`);
+    return { key: addressKey(p), dir: userMaildir(this.dataDir, p.domain, p.localPart.toLowerCase()) };
+  }
+
+  /** The user's Maildir root (INBOX). */
+  userMaildir(address: UserLike): string {
+    return this.userRef(address).dir;
+  }
+
+  /**
+   * Initialise a user's store on first use: INBOX and the special-use mailboxes (Drafts, Sent, Trash, Junk,
+   * Archive), plus any Maildir++ folders already on disk (an imported Maildir). Later calls are cheap no-ops, and a
+   * special-use mailbox the user deleted is not recreated.
+   */
+  async ensureUser(address: UserLike): Promise<void> {
+    const u = this.userRef(address);
+    if (this.ensured.has(u.key)) return;
+    await this.userLocks.run(u.key, async () => {
+      if (this.ensured.has(u.key)) return;
+      const row = await this.db.selectFrom('mail_users').select('user_key').where('user_key', '=', u.key).executeTakeFirst();
+      if (!row) {
+        await makeMaildir(u.dir);
+        await this.db
+          .insertInto('mail_users')
+          .values({ user_key: u.key, last_uidvalidity: 0, created_at: Date.now() })
+          .execute()
+          .catch(async (err) => {
+            const again = await this.db.selectFrom('mail_users').select('user_key').where('user_key', '=', u.key).executeTakeFirst();
+            if (!again) throw err;
+          });
+        await this.discoverLocked(u, false);
+        const existing = new Map((await this.mailboxRows(u.key)).map((r) => [r.name, r]));
+        for (const [name, use] of SPECIAL_USE_MAILBOXES) {
+          const r = existing.get(name);
+          if (!r) await this.createLocked(u, name, { specialUse: use, subscribed: true });
+          else if (!r.special_use) await this.db.updateTable('mail_mailboxes').set({ special_use: use, subscribed: 1 }).where('id', '=', Number(r.id)).execute();
+        }
+        await this.db.updateTable('mail_mailboxes').set({ subscribed: 1 }).where('user_key', '=', u.key).where('dir', '=', '').execute();
+      }
+      this.ensured.add(u.key);
+    });
+  }
+
+  private async mailboxRows(userKey: string) {
+    return this.db.selectFrom('mail_mailboxes').selectAll().where('user_key', '=', userKey).execute();
+  }
+
+  /** A fresh UIDVALIDITY for the user: max(now in seconds, last + 1). */
+  private async nextUidValidity(userKey: string): Promise<number> {
+    const now = Math.floor(Date.now() / 1000);
+    return this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('mail_users')
+        .set({
+          last_uidvalidity: sql<number>`case when last_uidvalidity + 1 > ${now} then last_uidvalidity + 1 else ${now} end`,
+        })
+        .where('user_key', '=', userKey)
+        .execute();
+      const r = await trx.selectFrom('mail_users').select('last_uidvalidity').where('user_key', '=', userKey).executeTakeFirst();
+      if (!r) throw new MailStoreError('NONEXISTENT', `mail store of ${userKey} is not initialised`);
+      return Number(r.last_uidvalidity);
+    });
+  }
+
+  /**
+   * Make the index's mailbox list match the folders on disk. Creates rows for valid folders without one (and
+   * \Noselect rows for missing parents). With `prune`, rows of folders that vanished are dropped (or become \Noselect
+   * when they have children). Removes leftovers of interrupted deletes.
+   */
+  private async discoverLocked(u: UserRef, prune: boolean): Promise<void> {
+    let entries: string[] = [];
+    try {
+      entries = await fsp.readdir(u.dir);
+    } catch (err) {
+      if (!isErr(err, 'ENOENT')) throw err;
+    }
+    const onDisk = new Set<string>(['INBOX']);
+    for (const e of entries) {
+      if (e.startsWith(TRASH_PREFIX)) {
+        await fsp.rm(join(u.dir, e), { recursive: true, force: true }).catch(() => {});
+        continue;
+      }
+      if (!e.startsWith('.')) continue;
+      const name = decodeDir(e);
+      if (!name) continue;
+      try {
+        if (!(await fsp.stat(join(u.dir, e))).isDirectory()) continue;
+      } catch {
+        continue;
+      }
+      onDisk.add(name);
+    }
+    await makeMaildir(u.dir);
+    const rows = await this.mailboxRows(u.key);
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    const wanted = new Set<string>();
+    for (const n of onDisk) for (const a of ancestors(n)) if (!onDisk.has(a)) wanted.add(a);
+    for (const name of [...onDisk].sort()) {
+      const r = byName.get(name);
+      if (!r) await this.insertMailboxRow(u, name, { noselect: false });
+      else if (Number(r.noselect)) {
+        const uv = await this.nextUidValidity(u.key);
+        await this.db.updateTable('mail_mailboxes').set({ noselect: 0, uidvalidity: uv, uidnext: 1 }).where('id', '=', Number(r.id)).execute();
+        this.states.delete(Number(r.id));
+      }
+    }
+    for (const name of [...wanted].sort()) {
+      if (!byName.has(name)) await this.insertMailboxRow(u, name, { noselect: true });
+    }
+    if (!prune) return;
+    const names = new Set([...onDisk, ...wanted]);
+    // Deepest first so parents see their children's fate.
+    const gone = rows.filter((r) => !names.has(r.name)).sort((a, b) => b.name.length - a.name.length);
+    for (const r of gone) {
+      const id = Number(r.id);
+      const hasChildren = (await this.mailboxRows(u.key)).some((c) => c.name.startsWith(r.name + HIERARCHY_SEPARATOR));
+      await this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('mail_messages').where('mailbox_id', '=', id).execute();
+        await trx.deleteFrom('mail_expunged').where('mailbox_id', '=', id).execute();
+        if (hasChildren) await trx.updateTable('mail_mailboxes').set({ noselect: 1 }).where('id', '=', id).execute();
+        else await trx.deleteFrom('mail_mailboxes').where('id', '=', id).execute();
+      });
+      const st = this.states.get(id);
+      if (st) {
+        st.deleted = true;
+        this.states.delete(id);
+      }
+      this.emit(id, u.key, 'deleted', 0, 0);
+    }
+  }
+
+  private async insertMailboxRow(
+    u: UserRef,
+    name: string,
+    o: { noselect: boolean; specialUse?: string | null; subscribed?: boolean },
+  ): Promise<number> {
+    const uv = await this.nextUidValidity(u.key);
+    const dir = encodeDir(name);
+    await this.db
+      .insertInto('mail_mailboxes')
+      .values({
+        user_key: u.key,
+        name,
+        dir,
+        uidvalidity: uv,
+        uidnext: 1,
+        highestmodseq: 1,
+        subscribed: o.subscribed ? 1 : 0,
+        special_use: o.specialUse ?? null,
+        noselect: o.noselect ? 1 : 0,
+        created_at: Date.now(),
+      })
+      .execute();
+    const r = await this.db.selectFrom('mail_mailboxes').select('id').where('user_key', '=', u.key).where('dir', '=', dir).executeTakeFirstOrThrow();
+    return Number(r.id);
+  }
+
+  // ------------------------------------------------------------------------------------------------ mailbox tree
+
+  /** All mailboxes of the user, sorted by name (INBOX first), with LIST attributes. Does not scan the disk. */
+  async listMailboxes(user: UserLike): Promise<MailboxListEntry[]> {
+    await this.ensureUser(user);
+    const u = this.userRef(user);
+    const rows = await this.mailboxRows(u.key);
+    const names = new Set(rows.map((r) => r.name));
+    const parents = new Set<string>();
+    for (const n of names) {
+      const p = parentName(n);
+      if (p !== null) parents.add(p);
+    }
+    const out = rows.map((r): MailboxListEntry => {
+      const noselect = Boolean(Number(r.noselect));
+      const hasChildren = parents.has(r.name);
+      const attributes: string[] = [];
+      if (noselect) attributes.push('\\Noselect');
+      attributes.push(hasChildren ? '\\HasChildren' : '\\HasNoChildren');
+      if (r.special_use) attributes.push(r.special_use);
+      return {
+        id: Number(r.id),
+        name: r.name,
+        attributes,
+        noselect,
+        hasChildren,
+        specialUse: r.special_use ?? null,
+        subscribed: Boolean(Number(r.subscribed)),
+      };
+    });
+    out.sort((a, b) => (a.name === 'INBOX' ? -1 : b.name === 'INBOX' ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out;
+  }
+
+  /**
+   * CREATE: makes the mailbox and any missing parents (as ordinary mailboxes). Creating a \Noselect name makes it
+   * selectable (new UIDVALIDITY). ALREADYEXISTS when it exists (INBOX always does); BADNAME for invalid names.
+   */
+  async createMailbox(user: UserLike, name: string, opts: { specialUse?: string; subscribed?: boolean } = {}): Promise<void> {
+    const norm = wrapNameError(() => normalizeMailboxName(name));
+    await this.ensureUser(user);
+    const u = this.userRef(user);
+    await this.userLocks.run(u.key, () => this.createLocked(u, norm, opts));
+  }
+
+  private async createLocked(u: UserRef, name: string, opts: { specialUse?: string; subscribed?: boolean } = {}): Promise<void> {
+    if (name === 'INBOX') throw new MailStoreError('ALREADYEXISTS', 'INBOX always exists');
+    const rows = await this.mailboxRows(u.key);
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    const existing = byName.get(name);
+    if (existing && !Number(existing.noselect)) throw new MailStoreError('ALREADYEXISTS', `mailbox ${name} already exists`);
+    for (const a of [...ancestors(name), name]) {
+      const r = byName.get(a);
+      if (r && !Number(r.noselect)) continue;
+      const root = join(u.dir, encodeDir(a));
+      await makeMaildir(root);
+      await fsyncDir(u.dir);
+      if (r) {
+        const uv = await this.nextUidValidity(u.key);
+        await this.db.updateTable('mail_mailboxes').set({ noselect: 0, uidvalidity: uv, uidnext: 1 }).where('id', '=', Number(r.id)).execute();
+        this.states.delete(Number(r.id));
+      } else {
+        await this.insertMailboxRow(u, a, {
+          noselect: false,
+          specialUse: a === name ? (opts.specialUse ?? null) : null,
+          subscribed: a === name ? opts.subscribed : false,
+        });
+      }
+      this.emitUser(u.key, 'created', a);
+    }
+  }
+
+  /**
+   * DELETE (RFC 3501 §6.3.4): INBOX cannot be deleted (CANNOT). A mailbox with children loses its messages and
+   * becomes \Noselect; a \Noselect mailbox with children cannot be deleted (CANNOT). Otherwise the mailbox, its
+   * messages and its folder go; \Noselect parents left without children go too. Sessions that have it selected
+   * get a 'deleted' event.
+   */
+  async deleteMailbox(user: UserLike, name: string): Promise<void> {
+    const norm = wrapNameError(() => normalizeMailboxName(name));
+    if (norm === 'INBOX') throw new MailStoreError('CANNOT', 'INBOX cannot be deleted');
+    await this.ensureUser(user);
+    const u = this.userRef(user);
+    await this.userLocks.run(u.key, async () => {
+      const rows = await this.mailboxRows(u.key);
+      const r = rows.find((x) => x.name === norm);
+      if (!r) throw new MailStoreError('NONEXISTENT', `mailbox ${norm} does not exist`);
+      const hasChildren = rows.some((x) => x.name.startsWith(norm + HIERARCHY_SEPARATOR));
+      const noselect = Boolean(Number(r.noselect));
+      if (hasChildren && noselect) throw new MailStoreError('CANNOT', `mailbox ${norm} has children and is not selectable`);
+      const id = Number(r.id);
+      await this.mailboxLocks.run(id, async () => {
+        if (!noselect) {
+          const root = join(u.dir, r.dir);
+          const trash = join(u.dir, TRASH_PREFIX + uniqueName().replace(/[^A-Za-z0-9]/g, '_'));
+          try {
+            await fsp.rename(root, trash);
+            await fsyncDir(u.dir);
+          } catch (err) {
+            if (!isErr(err, 'ENOENT')) throw err;
+          }
+          await this.db.transaction().execute(async (trx) => {
+            await trx.deleteFrom('mail_messages').where('mailbox_id', '=', id).execute();
+            await trx.deleteFrom('mail_expunged').where('mailbox_id', '=', id).execute();
+            if (hasChildren) await trx.updateTable('mail_mailboxes').set({ noselect: 1 }).where('id', '=', id).execute();
+            else await trx.deleteFrom('mail_mailboxes').where('id', '=', id).execute();
+          });
+          await fsp.rm(trash, { recursive: true, force: true }).catch(() => {});
+        } else {
+          await this.db.deleteFrom('mail_mailboxes').where('id', '=', id).execute();
+        }
+        const st = this.states.get(id);
+        if (st) st.deleted = true;
+        this.states.delete(id);
+      });
+      this.emit(id, u.key, 'deleted', 0, 0);
+      this.emitUser(u.key, 'deleted', norm);
+      if (!hasChildren) await this.pruneNoselectAncestors(u, norm);
+    });
+  }
+
+  private async pruneNoselectAncestors(u: UserRef, name: string): Promise<void> {
+    for (const a of ancestors(name).reverse()) {
+      const rows = await this.mailboxRows(u.key);
+      const r = rows.find((x) => x.name === a);
+      if (!r || !Number(r.noselect)) return;
+      if (rows.some((x) => x.name.startsWith(a + HIERARCHY_SEPARATOR))) return;
+      await this.db.deleteFrom('mail_mailboxes').where('id', '=', Number(r.id)).execute();
+      this.emitUser(u.key, 'deleted', a);
+    }
+  }
+
+  /**
+   * RENAME (RFC 3501 §6.3.5): renames the mailbox and all its children (folders renamed on disk, UIDVALIDITY and
+   * UIDs kept), creating missing parents of the new name. Renaming INBOX creates the new mailbox, moves all INBOX
+   * messages into it (same UIDs, new UIDVALIDITY) and leaves INBOX empty (its UIDs recorded as expunged); INBOX's
+   * children stay. Errors: NONEXISTENT, ALREADYEXISTS (target exists), CANNOT (into itself), BADNAME.
+   */
+  async renameMailbox(user: UserLike, from: string, to: string): Promise<void> {
+    const src = wrapNameError(() => normalizeMailboxName(from));
+    const dst = wrapNameError(() => normalizeMailboxName(to));
+    await this.ensureUser(user);
+    const u = this.userRef(user);
+    await this.userLocks.run(u.key, async () => {
+      const rows = await this.mailboxRows(u.key);
+      const byName = new Map(rows.map((r) => [r.name, r]));
+      const srcRow = byName.get(src);
+      if (!srcRow) throw new MailStoreError('NONEXISTENT', `mailbox ${src} does not exist`);
+      if (byName.has(dst)) throw new MailStoreError('ALREADYEXISTS', `mailbox ${dst} already exists`);
+      if (dst.startsWith(src + HIERARCHY_SEPARATOR)) throw new MailStoreError('CANNOT', 'cannot rename a mailbox into itself');
+      if (src === 'INBOX') return this.renameInboxLocked(u, Number(srcRow.id), dst);
+
+      const affected = rows.filter((r) => r.name === src || r.name.startsWith(src + HIERARCHY_SEPARATOR));
+      const plan = affected.map((r) => {
+        const newName = wrapNameError(() => normalizeMailboxName(dst + r.name.slice(src.length)));
+        if (byName.has(newName)) throw new MailStoreError('ALREADYEXISTS', `mailbox ${newName} already exists`);
+        return { id: Number(r.id), oldName: r.name, newName, oldDir: r.dir, newDir: encodeDir(newName), noselect: Boolean(Number(r.noselect)) };
+      });
+      // Parents of the new name first (they are not part of the renamed subtree).
+      for (const a of ancestors(dst)) {
+        if (!byName.has(a)) await this.createLocked(u, a);
+        else if (Number(byName.get(a)!.noselect)) continue;
+      }
+      await this.mailboxLocks.runMany(
+        plan.map((p) => p.id),
+        async () => {
+          const done: typeof plan = [];
+          try {
+            for (const p of plan) {
+              if (p.noselect) continue;
+              try {
+                await fsp.rename(join(u.dir, p.oldDir), join(u.dir, p.newDir));
+              } catch (err) {
+                if (!isErr(err, 'ENOENT')) throw err;
+                await makeMaildir(join(u.dir, p.newDir));
+              }
+              done.push(p);
+            }
+            await fsyncDir(u.dir);
+          } catch (err) {
+            for (const p of done.reverse()) await fsp.rename(join(u.dir, p.newDir), join(u.dir, p.oldDir)).catch(() => {});
+            throw err;
+          }
+          await this.db.transaction().execute(async (trx) => {
+            // Two steps so that the unique (user_key, dir) never sees a transient clash inside the subtree.
+            for (const p of plan) {
+              await trx.updateTable('mail_mailboxes').set({ dir: `${TRASH_PREFIX}${p.id}`, name: `${TRASH_PREFIX}${p.id}` }).where('id', '=', p.id).execute();
+            }
+            for (const p of plan) {
+              await trx.updateTable('mail_mailboxes').set({ dir: p.newDir, name: p.newName }).where('id', '=', p.id).execute();
+            }
+          });
+          for (const p of plan) {
+            const st = this.states.get(p.id);
+            if (st) {
+              st.name = p.newName;
+              st.dir = p.newDir;
+              st.loc.root = join(u.dir, p.newDir);
+              st.loc.curDir = join(st.loc.root, 'cur');
+            }
+          }
+        },
+      );
+      for (const p of plan) {
+        this.emit(p.id, u.key, 'renamed', 0, 0);
+        this.emitUser(u.key, 'renamed', p.newName, p.oldName);
+      }
+      await this.pruneNoselectAncestors(u, src);
+    });
+  }
+
+  private async renameInboxLocked(u: UserRef, inboxId: number, dst: string): Promise<void> {
+    await this.createLocked(u, dst);
+    const destRow = await this.db.selectFrom('mail_mailboxes').select('id').where('user_key', '=', u.key).where('name', '=', dst).executeTakeFirstOrThrow();
+    const destId = Number(destRow.id);
+    const inbox = await this.state(inboxId);
+    const dest = await this.state(destId);
+    await this.mailboxLocks.runMany([inboxId, destId], async () => {
+      await this.syncLocked(inbox, { force: true });
+      const rows = await this.db.selectFrom('mail_messages').select(['uid', 'base', 'mdflags']).where('mailbox_id', '=', inboxId).execute();
+      await mapLimit(rows, STAT_PARALLEL, async (r) => {
+        const name = `${r.base}:2,${r.mdflags}`;
+        await fsp.rename(join(inbox.loc.curDir, name), join(dest.loc.curDir, name)).catch((err) => {
+          if (!isErr(err, 'ENOENT')) throw err;
+        });
+      });
+      await fsyncDir(dest.loc.curDir);
+      await fsyncDir(inbox.loc.curDir);
+      await this.db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('mail_mailboxes')
+          .set((eb) => ({ highestmodseq: eb('highestmodseq', '+', 1) }))
+          .where('id', '=', inboxId)
+          .execute();
+        const ib = await trx.selectFrom('mail_mailboxes').select(['uidnext', 'highestmodseq']).where('id', '=', inboxId).executeTakeFirstOrThrow();
+        const modseq = Number(ib.highestmodseq);
+        await trx
+          .insertInto('mail_expunged')
+          .columns(['mailbox_id', 'uid', 'modseq'])
+          .expression((eb) =>
+            eb.selectFrom('mail_messages').select([sql.lit(inboxId).as('mailbox_id'), 'uid', sql.lit(modseq).as('modseq')]).where('mailbox_id', '=', inboxId),
+          )
+          .execute();
+        await trx.updateTable('mail_messages').set({ mailbox_id: destId }).where('mailbox_id', '=', inboxId).execute();
+        await trx
+          .updateTable('mail_mailboxes')
+          .set({ uidnext: Number(ib.uidnext), highestmodseq: modseq })
+          .where('id', '=', destId)
+          .execute();
+      });
+      inbox.curMtime = null;
+      dest.curMtime = null;
+    });
+    const ib = await this.mailboxCounters(inboxId);
+    this.emit(inboxId, u.key, 'expunge', ib.highestModseq, ib.uidNext);
+    const d = await this.mailboxCounters(destId);
+    this.emit(destId, u.key, 'append', d.highestModseq, d.uidNext);
+  }
+
+  /** SUBSCRIBE / UNSUBSCRIBE. NONEXISTENT when the mailbox does not exist. */
+  async setSubscribed(user: UserLike, name: string, subscribed: boolean): Promise<void> {
+    const norm = wrapNameError(() => normalizeMailboxName(name));
+    await this.ensureUser(user);
+    const u = this.userRef(user);
+    const res = await this.db
+      .updateTable('mail_mailboxes')
+      .set({ subscribed: subscribed ? 1 : 0 })
+      .where('user_key', '=', u.key)
+      .where('name', '=', norm)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) throw new MailStoreError('NONEXISTENT', `mailbox ${norm} does not exist`);
+    this.emitUser(u.key, subscribed ? 'subscribed' : 'unsubscribed', norm);
+  }
+
+  /** Open a selectable mailbox (SELECT/EXAMINE/APPEND/COPY target/STATUS). NONEXISTENT, or CANNOT for \Noselect. */
+  async openMailbox(user: UserLike, name: string): Promise<Mailbox> {
+    const norm = wrapNameError(() => normalizeMailboxName(name));
+    await this.ensureUser(user);
+    const u = this.userRef(user);
+    const r = await this.db.selectFrom('mail_mailboxes').select(['id', 'noselect']).where('user_key', '=', u.key).where('name', '=', norm).executeTakeFirst();
+    if (!r) throw new MailStoreError('NONEXISTENT', `mailbox ${norm} does not exist`);
+    if (Number(r.noselect)) throw new MailStoreError('CANNOT', `mailbox ${norm} is not selectable`);
+    return new Mailbox(this, await this.state(Number(r.id)));
+  }
+
+  /** STATUS of a mailbox by name (syncs it first unless `sync: false`). */
+  async status(user: UserLike, name: string, opts: { sync?: boolean } = {}): Promise<MailboxStatus> {
+    const m = await this.openMailbox(user, name);
+    if (opts.sync !== false) await m.sync();
+    return m.status();
+  }
+
+  // ------------------------------------------------------------------------------------------------ quota
+
+  /** Bytes and messages the user's mailboxes hold (QUOTA STORAGE/MESSAGE usage). */
+  async quotaUsage(user: UserLike): Promise<{ bytes: number; messages: number }> {
+    return this.quotaUsageByKey(this.userRef(user).key);
+  }
+
+  private async quotaUsageByKey(key: string): Promise<{ bytes: number; messages: number }> {
+    const r = await this.db
+      .selectFrom('mail_messages')
+      .innerJoin('mail_mailboxes', 'mail_mailboxes.id', 'mail_messages.mailbox_id')
+      .select(({ fn }) => [fn.sum<number>('mail_messages.size').as('bytes'), fn.countAll<number>().as('n')])
+      .where('mail_mailboxes.user_key', '=', key)
+      .executeTakeFirst();
+    return { bytes: Number(r?.bytes ?? 0), messages: Number(r?.n ?? 0) };
+  }
+
+  /** Throws OVERQUOTA when adding `bytes` would exceed the user's quota (no-op without a quota hook). */
+  async checkQuota(user: UserLike, bytes: number): Promise<void> {
+    return this.checkQuotaByKey(this.userRef(user).key, bytes);
+  }
+
+  private async checkQuotaByKey(key: string, bytes: number): Promise<void> {
+    if (!this.opts.quota) return;
+    const limit = Number((await this.opts.quota(key)) ?? 0);
+    if (!limit || limit <= 0) return;
+    const used = await this.quotaUsageByKey(key);
+    if (used.bytes + bytes > limit) throw new MailStoreError('OVERQUOTA', 'quota exceeded');
+  }
+
+  // ------------------------------------------------------------------------------------------------ delivery, reindex
+
+  /**
+   * SMTP fast path: call with each DeliveredEvent (RunningServer.deliveries). Syncs the INBOX of every target so
+   * IDLE sessions hear of the new mail at once. Never throws (errors go to opts.log).
+   */
+  async onDelivered(e: { targets: ReadonlyArray<{ address: string }> }): Promise<void> {
+    await Promise.all(
+      e.targets.map(async (t) => {
+        try {
+          const m = await this.openMailbox(t.address, 'INBOX');
+          await m.sync();
+        } catch (err) {
+          this.opts.log?.warn({ err, address: t.address }, 'mail store: sync after delivery failed');
+        }
+      }),
+    );
+  }
+
+  /**
+   * Rebuild a user's index from the Maildir (`mailwright reindex USER`).
+   *  - mode 'keep' (default; use after a crash, after files were added/removed by hand, or after restoring a
+   *    Maildir backup over a live index): folders on disk become mailboxes, rows of vanished folders are dropped,
+   *    and every mailbox is fully rescanned: rows whose file exists keep UID, flags and keywords; unknown files get
+   *    new UIDs; rows without files are expunged. Clients keep their caches.
+   *  - mode 'full' (use when the index is untrustworthy, e.g. restored from a different backup than the Maildir, or
+   *    UIDs were assigned wrongly): every mailbox gets a new UIDVALIDITY and UIDs 1..n in (mtime, name) order;
+   *    keywords and cached parses are dropped. Clients resynchronise from scratch.
+   */
+  async reindex(user: UserLike, opts: { mode?: 'keep' | 'full' } = {}): Promise<ReindexResult> {
+    await this.ensureUser(user);
+    const u = this.userRef(user);
+    const res: ReindexResult = { mailboxes: 0, messages: 0, added: 0, expunged: 0 };
+    await this.userLocks.run(u.key, () => this.discoverLocked(u, true));
+    const rows = (await this.mailboxRows(u.key)).filter((r) => !Number(r.noselect));
+    for (const r of rows) {
+      const st = await this.state(Number(r.id));
+      await this.mailboxLocks.run(st.id, async () => {
+        if (opts.mode === 'full') {
+          const uv = await this.nextUidValidity(u.key);
+          await this.db.transaction().execute(async (trx) => {
+            await trx.deleteFrom('mail_messages').where('mailbox_id', '=', st.id).execute();
+            await trx.deleteFrom('mail_expunged').where('mailbox_id', '=', st.id).execute();
+            await trx
+              .updateTable('mail_mailboxes')
+              .set((eb) => ({ uidvalidity: uv, uidnext: 1, highestmodseq: eb('highestmodseq', '+', 1) }))
+              .where('id', '=', st.id)
+              .execute();
+          });
+          st.uidValidity = uv;
+          const c = await this.mailboxCounters(st.id);
+          this.emit(st.id, u.key, 'uidvalidity', c.highestModseq, c.uidNext);
+        }
+        const s = await this.syncLocked(st, { force: true });
+        res.added += s.added;
+        res.expunged += s.expunged;
+      });
+      res.mailboxes++;
+      res.messages += Number(
+        (await this.db.selectFrom('mail_messages').select(({ fn }) => fn.countAll<number>().as('n')).where('mailbox_id', '=', st.id).executeTakeFirst())?.n ?? 0,
+      );
+    }
+    return res;
+  }
+
+  // ------------------------------------------------------------------------------------------------ events
+
+  /** Subscribe to changes of one mailbox. Returns the unsubscribe function. Listeners run after the commit. */
+  watch(mailboxId: number, listener: (e: MailboxEvent) => void): () => void {
+    let set = this.watchers.get(mailboxId);
+    if (!set) this.watchers.set(mailboxId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set!.delete(listener);
+      if (set!.size === 0 && this.watchers.get(mailboxId) === set) this.watchers.delete(mailboxId);
+    };
+  }
+
+  /** Subscribe to mailbox-list changes of a user (created, deleted, renamed, (un)subscribed). */
+  watchUser(user: UserLike, listener: (e: UserEvent) => void): () => void {
+    const key = this.userRef(user).key;
+    let set = this.userWatchers.get(key);
+    if (!set) this.userWatchers.set(key, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set!.delete(listener);
+      if (set!.size === 0 && this.userWatchers.get(key) === set) this.userWatchers.delete(key);
+    };
+  }
+
+  private emit(mailboxId: number, userKey: string, kind: MailboxEventKind, highestModseq: number, uidNext: number, origin?: unknown): void {
+    const set = this.watchers.get(mailboxId);
+    if (!set || set.size === 0) return;
+    const e: MailboxEvent = { mailboxId, userKey, kind, highestModseq, uidNext, origin };
+    for (const f of [...set]) {
+      try {
+        f(e);
+      } catch (err) {
+        this.opts.log?.warn({ err }, 'mail store: event listener threw');
+      }
+    }
+  }
+
+  private emitUser(userKey: string, kind: UserEventKind, name: string, oldName?: string): void {
+    const set = this.userWatchers.get(userKey);
+    if (!set) return;
+    for (const f of [...set]) {
+      try {
+        f({ userKey, kind, name, oldName });
+      } catch (err) {
+        this.opts.log?.warn({ err }, 'mail store: event listener threw');
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ internals
+
+  /** The shared state of a mailbox id (one per process, so renames and caches are seen by every handle). */
+  private async state(id: number): Promise<MailboxState> {
+    const cached = this.states.get(id);
+    if (cached && !cached.deleted) return cached;
+    const r = await this.db.selectFrom('mail_mailboxes').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!r) throw new MailStoreError('NONEXISTENT', 'mailbox does not exist');
+    const parsed = parseAddress(r.user_key);
+    if (!parsed) throw new MailStoreError('SERVERBUG', `bad user key ${r.user_key}`);
+    const user: UserRef = { key: r.user_key, dir: userMaildir(this.dataDir, parsed.domain, parsed.localPart) };
+    const root = join(user.dir, r.dir);
+    const st: MailboxState = {
+      id,
+      user,
+      name: r.name,
+      dir: r.dir,
+      uidValidity: Number(r.uidvalidity),
+      deleted: false,
+      loc: { root, curDir: join(root, 'cur') },
+      curMtime: null,
+      curClean: false,
+    };
+    const again = this.states.get(id);
+    if (again && !again.deleted) return again;
+    this.states.set(id, st);
+    return st;
+  }
+
+  /** @internal */
+  async mailboxCounters(id: number): Promise<{ uidNext: number; highestModseq: number; uidValidity: number }> {
+    const r = await this.db.selectFrom('mail_mailboxes').select(['uidnext', 'highestmodseq', 'uidvalidity']).where('id', '=', id).executeTakeFirst();
+    if (!r) throw new MailStoreError('NONEXISTENT', 'mailbox was deleted');
+    return { uidNext: Number(r.uidnext), highestModseq: Number(r.highestmodseq), uidValidity: Number(r.uidvalidity) };
+  }
+
+  /** @internal Run fn under the mailbox's lock, refusing deleted mailboxes. */
+  async locked<T>(st: MailboxState, fn: () => Promise<T>): Promise<T> {
+    return this.mailboxLocks.run(st.id, async () => {
+      if (st.deleted) throw new MailStoreError('NONEXISTENT', `mailbox ${st.name} was deleted`);
+      return fn();
+    });
+  }
+
+  /** @internal */
+  async lockedMany<T>(sts: MailboxState[], fn: () => Promise<T>): Promise<T> {
+    return this.mailboxLocks.runMany(
+      sts.map((s) => s.id),
+      async () => {
+        for (const st of sts) if (st.deleted) throw new MailStoreError('NONEXISTENT', `mailbox ${st.name} was deleted`);
+        return fn();
+      },
+    );
+  }
+
+  /**
+   * @internal Run an operation that changes cur/ itself. If the cached mtime was valid before, it is updated to
+   * the mtime after, so our own changes do not force a rescan.
+   */
+  async ownCurChange<T>(st: MailboxState, fn: () => Promise<T>): Promise<T> {
+    const before = await statMtime(st.loc.curDir);
+    const trusted = st.curMtime !== null && st.curClean && before === st.curMtime;
+    try {
+      return await fn();
+    } finally {
+      st.curMtime = trusted ? await statMtime(st.loc.curDir).catch(() => null) : null;
+    }
+  }
+
+  /** @internal Commit index changes in one transaction with one new MODSEQ. */
+  async commit(st: MailboxState, cs: ChangeSet): Promise<{ modseq: number; firstUid: number; uidNext: number }> {
+    const inserts = cs.inserts ?? [];
+    const n = inserts.length;
+    return this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('mail_mailboxes')
+        .set((eb) => ({ highestmodseq: eb('highestmodseq', '+', 1), uidnext: eb('uidnext', '+', n) }))
+        .where('id', '=', st.id)
+        .execute();
+      const r = await trx.selectFrom('mail_mailboxes').select(['uidnext', 'highestmodseq']).where('id', '=', st.id).executeTakeFirst();
+      if (!r) throw new MailStoreError('NONEXISTENT', 'mailbox was deleted');
+      const modseq = Number(r.highestmodseq);
+      const uidNext = Number(r.uidnext);
+      const firstUid = uidNext - n;
+      if (uidNext - 1 > MAX_UID) throw new MailStoreError('LIMIT', 'mailbox has run out of UIDs: run a full reindex');
+      for (const part of chunks(cs.expungeUids ?? [], INSERT_CHUNK)) {
+        await trx.deleteFrom('mail_messages').where('mailbox_id', '=', st.id).where('uid', 'in', part).execute();
+        await trx
+          .insertInto('mail_expunged')
+          .values(part.map((uid) => ({ mailbox_id: st.id, uid, modseq })))
+          .execute();
+      }
+      for (const g of cs.flagUpdates ?? []) {
+        for (const part of chunks(g.uids, INSERT_CHUNK)) {
+          await trx
+            .updateTable('mail_messages')
+            .set({ sysflags: g.sysflags, keywords: g.keywords, mdflags: g.mdflags, modseq })
+            .where('mailbox_id', '=', st.id)
+            .where('uid', 'in', part)
+            .execute();
+        }
+      }
+      let uid = firstUid;
+      for (const part of chunks(inserts, INSERT_CHUNK)) {
+        await trx
+          .insertInto('mail_messages')
+          .values(part.map((x) => ({ mailbox_id: st.id, uid: uid++, modseq, ...x })))
+          .execute();
+      }
+      return { modseq, firstUid, uidNext };
+    });
+  }
+
+  /** @internal Query builder filter for a set of UIDs given as ranges. */
+  async selectByUids<T>(
+    st: MailboxState,
+    uids: readonly number[] | 'all',
+    run: (ranges: Array<[number, number]> | null) => Promise<T[]>,
+  ): Promise<T[]> {
+    if (uids === 'all') return run(null);
+    const ranges = toRanges(uids);
+    const out: T[] = [];
+    for (const part of chunks(ranges, RANGE_CHUNK)) out.push(...(await run(part)));
+    return out;
+  }
+
+  /** @internal */
+  toRecord(st: MailboxState, r: MsgRow): MessageRecord {
+    return new MessageRecord(
+      Number(r.uid),
+      Number(r.modseq),
+      Number(r.sysflags),
+      r.keywords ? keywordsFromColumn(r.keywords) : EMPTY,
+      Number(r.internaldate),
+      Number(r.size),
+      r.base,
+      r.mdflags,
+      st.loc,
+    );
+  }
+
+  /** @internal */
+  async queryMessages(
+    st: MailboxState,
+    o: { uids?: readonly number[]; changedSince?: number; afterUid?: number; limit?: number },
+  ): Promise<MessageRecord[]> {
+    const rows = await this.selectByUids(st, o.uids ?? 'all', async (ranges) => {
+      let q = this.db.selectFrom('mail_messages').select([...MSG_COLUMNS]).where('mailbox_id', '=', st.id);
+      if (ranges) {
+        q = q.where((eb) => eb.or(ranges.map(([a, b]) => (a === b ? eb('uid', '=', a) : eb.and([eb('uid', '>=', a), eb('uid', '<=', b)])))));
+      }
+      if (o.changedSince !== undefined) q = q.where('modseq', '>', o.changedSince);
+      if (o.afterUid !== undefined) q = q.where('uid', '>', o.afterUid);
+      q = q.orderBy('uid');
+      if (o.limit !== undefined) q = q.limit(o.limit);
+      return (await q.execute()) as MsgRow[];
+    });
+    return rows.map((r) => this.toRecord(st, r));
+  }
+
+  /** @internal Reconcile the index with the Maildir. Caller holds the mailbox lock. */
+  async syncLocked(st: MailboxState, o: { force?: boolean; origin?: unknown } = {}): Promise<SyncResult> {
+    const { root, curDir } = st.loc;
+    const newDir = join(root, 'new');
+    let newNames: string[] = [];
+    try {
+      newNames = (await fsp.readdir(newDir)).filter((n) => !n.startsWith('.'));
+    } catch (err) {
+      if (!isErr(err, 'ENOENT')) throw err;
+    }
+    const scanStart = Date.now();
+    let before = await statMtime(curDir);
+    if (before === null) {
+      await makeMaildir(root).catch(() => {});
+      before = await statMtime(curDir);
+      st.curMtime = null;
+    }
+    const scan = Boolean(o.force) || st.curMtime === null || !st.curClean || before !== st.curMtime;
+    if (!scan && newNames.length === 0) return { added: 0, expunged: 0, flagsChanged: 0, scanned: false };
+
+    interface Found {
+      /** Where the file is now. */
+      from: string;
+      /** Name it gets in cur/ (== basename of `from` when it is already right). */
+      target: string;
+      inNew: boolean;
+      base: string;
+      letters: string;
+      /** Original name: orders files with equal mtime. */
+      name: string;
+    }
+    const found: Found[] = [];
+    const expungeUids: number[] = [];
+    const flagFix: Array<{ uid: number; sysflags: number; keywords: string; mdflags: string }> = [];
+    const claimed = new Set<string>();
+    /** Renames inside cur/ of files that are already indexed (a missing ":2,"). */
+    const normalise: Array<{ from: string; to: string }> = [];
+
+    if (scan) {
+      const names = await fsp.readdir(curDir);
+      const rows = (await this.db
+        .selectFrom('mail_messages')
+        .select(['uid', 'base', 'mdflags', 'sysflags', 'keywords'])
+        .where('mailbox_id', '=', st.id)
+        .execute()) as Array<{ uid: number; base: string; mdflags: string; sysflags: number; keywords: string }>;
+      const byBase = new Map<string, (typeof rows)[number]>();
+      for (const r of rows) byBase.set(r.base, r);
+      for (const name of names) {
+        if (name.startsWith('.')) continue;
+        const p = parseMaildirName(name);
+        const letters = p.letters ?? '';
+        if (claimed.has(p.base)) {
+          // The same unique name twice (e.g. "x:2,S" and "x:2,RS"): give the second a name of its own.
+          const base = uniqueName();
+          claimed.add(base);
+          found.push({ from: join(curDir, name), target: `${base}:2,${letters}`, inNew: false, base, letters, name });
+          continue;
+        }
+        claimed.add(p.base);
+        const r = byBase.get(p.base);
+        if (r) {
+          byBase.delete(p.base);
+          if (p.letters === null) normalise.push({ from: name, to: `${p.base}:2,` });
+          if (letters !== r.mdflags) {
+            flagFix.push({ uid: Number(r.uid), sysflags: lettersToSysflags(letters), keywords: r.keywords, mdflags: letters });
+          }
+        } else {
+          found.push({ from: join(curDir, name), target: `${p.base}:2,${letters}`, inNew: false, base: p.base, letters, name });
+        }
+      }
+      for (const r of byBase.values()) expungeUids.push(Number(r.uid));
+      st.curMtime = before;
+      st.curClean = before !== null && scanStart - Number(before / 1000000n) > 1000;
+    }
+
+    if (newNames.length) {
+      // Bases already used in cur/ (from the scan, or from the index when we did not scan).
+      let taken: Set<string>;
+      if (scan) taken = claimed;
+      else {
+        taken = new Set();
+        for (const part of chunks(newNames.map((n) => parseMaildirName(n).base), INSERT_CHUNK)) {
+          const hit = await this.db.selectFrom('mail_messages').select('base').where('mailbox_id', '=', st.id).where('base', 'in', part).execute();
+          for (const h of hit) taken.add(h.base);
+        }
+      }
+      for (const name of newNames) {
+        const p = parseMaildirName(name);
+        let base = p.base;
+        if (taken.has(base)) base = uniqueName();
+        taken.add(base);
+        const letters = p.letters ?? '';
+        found.push({ from: join(newDir, name), target: `${base}:2,${letters}`, inNew: true, base, letters, name });
+      }
+    }
+
+    // Stat what we found (mtime orders UID assignment; size is RFC822.SIZE).
+    const stats = await mapLimit(found, STAT_PARALLEL, async (f) => {
+      try {
+        return await fsp.stat(f.from);
+      } catch (err) {
+        if (isErr(err, 'ENOENT')) return null;
+        throw err;
+      }
+    });
+    const items: Array<Found & { mtime: number; size: number }> = [];
+    found.forEach((f, i) => {
+      const s = stats[i];
+      if (s && s.isFile()) items.push({ ...f, mtime: s.mtimeMs, size: s.size });
+    });
+    items.sort((a, b) => a.mtime - b.mtime || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+    const moves = items.filter((f) => f.from !== join(curDir, f.target));
+    if (normalise.length || moves.length) {
+      await this.ownCurChange(st, async () => {
+        for (const x of normalise) {
+          await fsp.rename(join(curDir, x.from), join(curDir, x.to)).catch((err) => {
+            if (!isErr(err, 'ENOENT')) throw err;
+          });
+        }
+        await mapLimit(moves, STAT_PARALLEL, async (f) => {
+          try {
+            await fsp.rename(f.from, join(curDir, f.target));
+          } catch (err) {
+            if (!isErr(err, 'ENOENT')) throw err;
+            f.size = -1; // vanished meanwhile
+          }
+        });
+        await fsyncDir(curDir);
+        if (moves.some((f) => f.inNew)) await fsyncDir(newDir);
+      });
+    }
+    const adds = items.filter((f) => f.size >= 0);
+    const inserts: NewRow[] = [];
+    for (const f of adds) {
+      let parsed: ParsedCache = {};
+      if (this.opts.parse) parsed = await this.opts.parse(join(curDir, f.target)).catch(() => ({}));
+      inserts.push({
+        base: f.base,
+        mdflags: f.letters,
+        sysflags: lettersToSysflags(f.letters),
+        keywords: '',
+        internaldate: Math.floor(f.mtime),
+        size: f.size,
+        envelope: parsed.envelope ?? null,
+        bodystructure: parsed.bodystructure ?? null,
+      });
+    }
+    // Flag changes from other programs: group by identical result.
+    const groups = new Map<string, { uids: number[]; sysflags: number; keywords: string; mdflags: string }>();
+    for (const f of flagFix) {
+      const k = `${f.sysflags}\u0000${f.keywords}\u0000${f.mdflags}`;
+      const g = groups.get(k);
+      if (g) g.uids.push(f.uid);
+      else groups.set(k, { uids: [f.uid], sysflags: f.sysflags, keywords: f.keywords, mdflags: f.mdflags });
+    }
+    if (!inserts.length && !expungeUids.length && !groups.size) return { added: 0, expunged: 0, flagsChanged: 0, scanned: scan };
+    const c = await this.commit(st, { inserts, expungeUids, flagUpdates: [...groups.values()] });
+    const kinds = (inserts.length ? 1 : 0) + (expungeUids.length ? 1 : 0) + (groups.size ? 1 : 0);
+    const kind: MailboxEventKind = kinds > 1 ? 'sync' : inserts.length ? 'append' : expungeUids.length ? 'expunge' : 'flags';
+    this.emit(st.id, st.user.key, kind, c.modseq, c.uidNext, o.origin);
+    return { added: inserts.length, expunged: expungeUids.length, flagsChanged: flagFix.length, scanned: scan };
+  }
+
+  /** @internal */
+  emitFor(st: MailboxState, kind: MailboxEventKind, modseq: number, uidNext: number, origin?: unknown): void {
+    this.emit(st.id, st.user.key, kind, modseq, uidNext, origin);
+  }
+
+  /** @internal */
+  parser(): MailStoreOptions['parse'] {
+    return this.opts.parse;
+  }
+
+  /** @internal */
+  async quotaCheck(st: MailboxState, bytes: number): Promise<void> {
+    await this.checkQuotaByKey(st.user.key, bytes);
+  }
+
+  /** @internal */
+  stateOf(m: Mailbox): Promise<MailboxState> {
+    return this.state(m.id);
+  }
+}
+
+/**
+ * A handle on one selectable mailbox. Cheap to create; several handles (sessions) on one mailbox share its state.
+ * Methods that change the mailbox take its lock; all return after the index commit and after listeners were told.
+ */
+export class Mailbox {
+  /** @internal */
+  constructor(
+    private readonly store: MailStore,
+    private readonly st: MailboxState,
+  ) {}
+
+  get id(): number {
+    return this.st.id;
+  }
+  /** Current name (follows renames). */
+  get name(): string {
+    return this.st.name;
+  }
+  get uidValidity(): number {
+    return this.st.uidValidity;
+  }
+  get userKey(): string {
+    return this.st.user.key;
+  }
+  /** The Maildir directory of this mailbox (tmp/new/cur inside). */
+  get path(): string {
+    return this.st.loc.root;
+  }
+  /** True once the mailbox was deleted (or its UIDVALIDITY changed): the session must stop using it. */
+  get gone(): boolean {
+    return this.st.deleted;
+  }
+
+  /** Bring the index up to date with the Maildir (see the file comment). Cheap when nothing changed. */
+  async sync(opts: { force?: boolean; origin?: unknown } = {}): Promise<SyncResult> {
+    return this.store.locked(this.st, () => this.store.syncLocked(this.st, opts));
+  }
+
+  /** UIDNEXT, HIGHESTMODSEQ, UIDVALIDITY from the index. */
+  async counters(): Promise<{ uidNext: number; highestModseq: number; uidValidity: number }> {
+    return this.store.mailboxCounters(this.st.id);
+  }
+
+  async status(): Promise<MailboxStatus> {
+    const db = this.store.db;
+    const [c, agg] = await Promise.all([
+      this.store.mailboxCounters(this.st.id),
+      db
+        .selectFrom('mail_messages')
+        .select(({ fn }) => [
+          fn.countAll<number>().as('n'),
+          fn.sum<number>('size').as('bytes'),
+          fn.sum<number>(sql<number>`case when (sysflags & ${SEEN}) = 0 then 1 else 0 end`).as('unseen'),
+          fn.sum<number>(sql<number>`case when (sysflags & ${DELETED}) <> 0 then 1 else 0 end`).as('deleted'),
+        ])
+        .where('mailbox_id', '=', this.st.id)
+        .executeTakeFirst(),
+    ]);
+    return {
+      messages: Number(agg?.n ?? 0),
+      uidNext: c.uidNext,
+      uidValidity: c.uidValidity,
+      unseen: Number(agg?.unseen ?? 0),
+      size: Number(agg?.bytes ?? 0),
+      highestModseq: c.highestModseq,
+      recent: 0,
+      deleted: Number(agg?.deleted ?? 0),
+    };
+  }
+
+  /** All UIDs in ascending order (4 bytes each): what SELECT needs for the sequence-number map. */
+  async uids(): Promise<Uint32Array> {
+    const rows = await this.store.db.selectFrom('mail_messages').select('uid').where('mailbox_id', '=', this.st.id).orderBy('uid').execute();
+    const out = new Uint32Array(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = Number(rows[i]!.uid);
+    return out;
+  }
+
+  /**
+   * Messages in UID order (one query per 200 UID ranges; all messages when `uids` is omitted). `changedSince`
+   * keeps messages with modseq > N (FETCH CHANGEDSINCE); `afterUid`/`limit` page through a large mailbox.
+   */
+  async listMessages(opts: { uids?: readonly number[]; changedSince?: number; afterUid?: number; limit?: number } = {}): Promise<MessageRecord[]> {
+    return this.store.queryMessages(this.st, opts);
+  }
+
+  /** Pages through all messages (pageSize rows per query) without holding them all. */
+  async *iterateMessages(opts: { pageSize?: number; uids?: readonly number[] } = {}): AsyncGenerator<MessageRecord> {
+    const pageSize = opts.pageSize ?? 2000;
+    let after = 0;
+    for (;;) {
+      const page = await this.store.queryMessages(this.st, { uids: opts.uids, afterUid: after, limit: pageSize });
+      for (const m of page) yield m;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1]!.uid;
+    }
+  }
+
+  async getMessage(uid: number): Promise<MessageRecord | undefined> {
+    return (await this.store.queryMessages(this.st, { uids: [uid] }))[0];
+  }
+
+  /** Everything that changed after MODSEQ `modseq` (one consistent snapshot). */
+  async changesSince(modseq: number): Promise<ChangesSince> {
+    const db = this.store.db;
+    return db.transaction().execute(async (trx) => {
+      const c = await trx.selectFrom('mail_mailboxes').select(['uidnext', 'highestmodseq']).where('id', '=', this.st.id).executeTakeFirst();
+      if (!c) throw new MailStoreError('NONEXISTENT', 'mailbox was deleted');
+      const rows = (await trx
+        .selectFrom('mail_messages')
+        .select([...MSG_COLUMNS])
+        .where('mailbox_id', '=', this.st.id)
+        .where('modseq', '>', modseq)
+        .orderBy('uid')
+        .execute()) as MsgRow[];
+      const exp = await trx.selectFrom('mail_expunged').select('uid').where('mailbox_id', '=', this.st.id).where('modseq', '>', modseq).orderBy('uid').execute();
+      return {
+        highestModseq: Number(c.highestmodseq),
+        uidNext: Number(c.uidnext),
+        changed: rows.map((r) => this.store.toRecord(this.st, r)),
+        expunged: exp.map((e) => Number(e.uid)),
+      };
+    });
+  }
+
+  /** Expunged UIDs with modseq > N (QRESYNC VANISHED (EARLIER)), optionally only within `uids`. */
+  async expungedSince(modseq: number, uids?: readonly number[]): Promise<number[]> {
+    const rows = await this.store.selectByUids(this.st, uids ?? 'all', async (ranges) => {
+      let q = this.store.db.selectFrom('mail_expunged').select('uid').where('mailbox_id', '=', this.st.id).where('modseq', '>', modseq);
+      if (ranges) q = q.where((eb) => eb.or(ranges.map(([a, b]) => eb.and([eb('uid', '>=', a), eb('uid', '<=', b)]))));
+      return q.orderBy('uid').execute();
+    });
+    return rows.map((r) => Number(r.uid));
+  }
+
+  /** Path of a message file, or undefined when the UID is not (or no longer) in the mailbox. */
+  async messagePath(uid: number): Promise<string | undefined> {
+    const m = await this.getMessage(uid);
+    if (!m) return undefined;
+    try {
+      await fsp.access(m.path);
+      return m.path;
+    } catch {
+      // Renamed or removed by another program: heal the index, then look again.
+      await this.sync({ force: true });
+      return (await this.getMessage(uid))?.path;
+    }
+  }
+
+  /** The whole message. undefined when the UID does not exist. */
+  async readMessage(uid: number): Promise<Buffer | undefined> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const m = await this.getMessage(uid);
+      if (!m) return undefined;
+      try {
+        return await fsp.readFile(m.path);
+      } catch (err) {
+        if (!isErr(err, 'ENOENT') || attempt > 0) throw err;
+        await this.sync({ force: true });
+      }
+    }
+    return undefined;
+  }
+
+  /** A stream of the message (or of bytes start..end inclusive, as fs.createReadStream). */
+  async openMessage(uid: number, range: { start?: number; end?: number } = {}): Promise<ReadStream | undefined> {
+    const path = await this.messagePath(uid);
+    if (!path) return undefined;
+    const fh = await fsp.open(path, 'r');
+    return createReadStream('', { fd: fh, start: range.start, end: range.end });
+  }
+
+  /** Cached ENVELOPE/BODYSTRUCTURE JSON per UID (null where not cached yet). */
+  async getParsed(uids: readonly number[]): Promise<Map<number, { envelope: string | null; bodystructure: string | null }>> {
+    const rows = await this.store.selectByUids(this.st, uids, async (ranges) =>
+      this.store.db
+        .selectFrom('mail_messages')
+        .select(['uid', 'envelope', 'bodystructure'])
+        .where('mailbox_id', '=', this.st.id)
+        .where((eb) => eb.or(ranges!.map(([a, b]) => eb.and([eb('uid', '>=', a), eb('uid', '<=', b)]))))
+        .execute(),
+    );
+    return new Map(rows.map((r) => [Number(r.uid), { envelope: r.envelope ?? null, bodystructure: r.bodystructure ?? null }]));
+  }
+
+  /** Store parse results for a message (no MODSEQ change: a cache, not a change of the message). */
+  async setParsed(uid: number, p: ParsedCache): Promise<void> {
+    const set: { envelope?: string | null; bodystructure?: string | null } = {};
+    if (p.envelope !== undefined) set.envelope = p.envelope;
+    if (p.bodystructure !== undefined) set.bodystructure = p.bodystructure;
+    if (!Object.keys(set).length) return;
+    await this.store.db.updateTable('mail_messages').set(set).where('mailbox_id', '=', this.st.id).where('uid', '=', uid).execute();
+  }
+
+  /**
+   * APPEND: streams `input` into tmp/ (never held whole in memory), fsyncs it, checks the quota, sets the file's
+   * mtime to INTERNALDATE, renames it into cur/ with the flag letters, fsyncs cur/, then commits the row.
+   * Returns after the commit: OK may be sent. Throws OVERQUOTA, BADFLAG, NONEXISTENT; on error nothing remains.
+   */
+  async append(input: AppendInput, opts: { flags?: Iterable<string>; internalDate?: Date; origin?: unknown } = {}): Promise<AppendResult> {
+    const fl = wrapFlags(opts.flags ?? []);
+    const date = opts.internalDate && !Number.isNaN(opts.internalDate.getTime()) ? opts.internalDate : new Date();
+    if (this.st.deleted) throw new MailStoreError('NONEXISTENT', `mailbox ${this.st.name} was deleted`);
+    const file = await MaildirTmpFile.create(this.st.loc.root).catch(async (err) => {
+      if (!isErr(err, 'ENOENT')) throw err;
+      await makeMaildir(this.st.loc.root);
+      return MaildirTmpFile.create(this.st.loc.root);
+    });
+    try {
+      if (typeof input === 'string') await file.write(Buffer.from(input, 'utf8'));
+      else if (input instanceof Uint8Array) await file.write(Buffer.from(input.buffer, input.byteOffset, input.byteLength));
+      else {
+        for await (const chunk of input) await file.write(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      }
+      await file.finish();
+      await this.store.quotaCheck(this.st, file.size);
+      await fsp.utimes(file.tmpPath, date, date);
+    } catch (err) {
+      await file.abort();
+      throw err;
+    }
+    const base = file.finalName;
+    const mdflags = sysflagsToLetters(fl.sysflags);
+    const curName = `${base}:2,${mdflags}`;
+    let parsed: ParsedCache = {};
+    try {
+      return await this.store.locked(this.st, async () => {
+        const dest = join(this.st.loc.curDir, curName);
+        await this.store.ownCurChange(this.st, async () => {
+          await fsp.rename(file.tmpPath, dest);
+          await fsyncDir(this.st.loc.curDir);
+        });
+        try {
+          const parse = this.store.parser();
+          if (parse) parsed = await parse(dest).catch(() => ({}));
+          const c = await this.store.commit(this.st, {
+            inserts: [
+              {
+                base,
+                mdflags,
+                sysflags: fl.sysflags,
+                keywords: keywordsToColumn(fl.keywords),
+                internaldate: date.getTime(),
+                size: file.size,
+                envelope: parsed.envelope ?? null,
+                bodystructure: parsed.bodystructure ?? null,
+              },
+            ],
+          });
+          this.store.emitFor(this.st, 'append', c.modseq, c.uidNext, opts.origin);
+          return { uid: c.firstUid, uidValidity: this.st.uidValidity, modseq: c.modseq };
+        } catch (err) {
+          await this.store.ownCurChange(this.st, () => fsp.unlink(dest)).catch(() => {});
+          throw err;
+        }
+      });
+    } catch (err) {
+      await fsp.unlink(file.tmpPath).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * STORE: change flags of `uids` (mode add/remove/replace). With `unchangedSince` (CONDSTORE), messages whose
+   * modseq is greater are left alone and reported in `modified`. Files are renamed to the new ":2," letters and the
+   * index is updated in one transaction with one new MODSEQ. UIDs that do not exist are ignored.
+   */
+  async setFlags(
+    uids: readonly number[],
+    mode: 'add' | 'remove' | 'replace',
+    flags: Iterable<string>,
+    opts: { unchangedSince?: number; origin?: unknown } = {},
+  ): Promise<SetFlagsResult> {
+    const change = wrapFlags(flags);
+    return this.store.locked(this.st, async () => {
+      const msgs = await this.store.queryMessages(this.st, { uids });
+      const res: SetFlagsResult = { updated: [], unchanged: [], modified: [], highestModseq: 0 };
+      const todo: Array<{ m: MessageRecord; next: FlagSet; mdflags: string }> = [];
+      for (const m of msgs) {
+        if (opts.unchangedSince !== undefined && m.modseq > opts.unchangedSince) {
+          res.modified.push(m.uid);
+          continue;
+        }
+        const cur: FlagSet = { sysflags: m.sysflags, keywords: [...m.keywords] };
+        let next: FlagSet;
+        try {
+          next = applyFlags(cur, mode, change);
+        } catch (err) {
+          if (err instanceof FlagError) throw new MailStoreError('BADFLAG', err.message);
+          throw err;
+        }
+        if (sameFlags(cur, next)) {
+          res.unchanged.push({ uid: m.uid, flags: m.flags, modseq: m.modseq });
+          continue;
+        }
+        todo.push({ m, next, mdflags: sysflagsToLetters(next.sysflags, m.mdflags) });
+      }
+      if (todo.length) {
+        const renamed: typeof todo = [];
+        let listing: string[] | null = null;
+        await this.store.ownCurChange(this.st, async () => {
+          for (const t of todo) {
+            if (t.mdflags === t.m.mdflags) {
+              renamed.push(t);
+              continue;
+            }
+            const curDir = this.st.loc.curDir;
+            try {
+              await fsp.rename(join(curDir, t.m.fileName), join(curDir, `${t.m.base}:2,${t.mdflags}`));
+              renamed.push(t);
+            } catch (err) {
+              if (!isErr(err, 'ENOENT')) throw err;
+              // Another program renamed it: find it by base name and keep its foreign letters.
+              listing ??= await fsp.readdir(curDir);
+              const actual = listing.find((n) => parseMaildirName(n).base === t.m.base);
+              if (!actual) continue; // gone: the next sync expunges it
+              t.mdflags = sysflagsToLetters(t.next.sysflags, parseMaildirName(actual).letters ?? '');
+              await fsp.rename(join(curDir, actual), join(curDir, `${t.m.base}:2,${t.mdflags}`));
+              renamed.push(t);
+            }
+          }
+        });
+        const groups = new Map<string, { uids: number[]; sysflags: number; keywords: string; mdflags: string }>();
+        for (const t of renamed) {
+          const kw = keywordsToColumn(t.next.keywords);
+          const k = `${t.next.sysflags}\u0000${kw}\u0000${t.mdflags}`;
+          const g = groups.get(k);
+          if (g) g.uids.push(t.m.uid);
+          else groups.set(k, { uids: [t.m.uid], sysflags: t.next.sysflags, keywords: kw, mdflags: t.mdflags });
+        }
+        if (groups.size) {
+          const c = await this.store.commit(this.st, { flagUpdates: [...groups.values()] });
+          for (const t of renamed) res.updated.push({ uid: t.m.uid, flags: flagsToList(t.next.sysflags, t.next.keywords), modseq: c.modseq });
+          res.updated.sort((a, b) => a.uid - b.uid);
+          this.store.emitFor(this.st, 'flags', c.modseq, c.uidNext, opts.origin);
+        }
+      }
+      res.highestModseq = (await this.store.mailboxCounters(this.st.id)).highestModseq;
+      return res;
+    });
+  }
+
+  /**
+   * EXPUNGE / UID EXPUNGE / CLOSE: removes the messages flagged \Deleted (only those among `uids` when given).
+   * Files are unlinked first (so a crash cannot resurrect them), then rows are removed and the UIDs recorded with a
+   * new MODSEQ. Returns the expunged UIDs, ascending.
+   */
+  async expunge(opts: { uids?: readonly number[]; origin?: unknown } = {}): Promise<number[]> {
+    return this.store.locked(this.st, async () => {
+      const msgs = (await this.store.queryMessages(this.st, { uids: opts.uids })).filter((m) => m.sysflags & DELETED);
+      return this.removeLocked(msgs, 'expunge', opts.origin);
+    });
+  }
+
+  private async removeLocked(msgs: MessageRecord[], kind: MailboxEventKind, origin: unknown): Promise<number[]> {
+    if (!msgs.length) return [];
+    await this.store.ownCurChange(this.st, async () => {
+      await mapLimit(msgs, STAT_PARALLEL, async (m) => {
+        await fsp.unlink(m.path).catch(async (err) => {
+          if (!isErr(err, 'ENOENT')) throw err;
+          // Renamed by another program? Remove whatever carries its base name.
+          const names = await fsp.readdir(this.st.loc.curDir);
+          for (const n of names) if (parseMaildirName(n).base === m.base) await fsp.unlink(join(this.st.loc.curDir, n)).catch(() => {});
+        });
+      });
+      await fsyncDir(this.st.loc.curDir);
+    });
+    const uids = msgs.map((m) => m.uid);
+    const c = await this.store.commit(this.st, { expungeUids: uids });
+    this.store.emitFor(this.st, kind, c.modseq, c.uidNext, origin);
+    return uids;
+  }
+
+  /**
+   * COPY (UIDPLUS COPYUID): hard-links the files into `dest` (new unique names; flags, keywords, INTERNALDATE and
+   * cached parses kept) and indexes them with new UIDs. Same mailbox is allowed. Quota is checked.
+   */
+  async copyTo(dest: Mailbox, uids: readonly number[], opts: { origin?: unknown } = {}): Promise<CopyResult> {
+    return this.transfer(dest, uids, false, opts.origin);
+  }
+
+  /**
+   * MOVE (RFC 6851): copy, then remove from this mailbox (unlinks, expunge records). A crash in between leaves the
+   * message in both mailboxes, never in neither. Returns the COPYUID mapping; the source UIDs are expunged.
+   */
+  async moveTo(dest: Mailbox, uids: readonly number[], opts: { origin?: unknown } = {}): Promise<CopyResult> {
+    return this.transfer(dest, uids, true, opts.origin);
+  }
+
+  private async transfer(dest: Mailbox, uids: readonly number[], move: boolean, origin: unknown): Promise<CopyResult> {
+    const dst = await this.store.stateOf(dest);
+    return this.store.lockedMany([this.st, dst], async () => {
+      const msgs = await this.store.queryMessages(this.st, { uids });
+      if (!msgs.length) return { uidValidity: dst.uidValidity, mapping: [] };
+      if (!move || dst.user.key !== this.st.user.key) await this.store.quotaCheck(dst, msgs.reduce((a, m) => a + m.size, 0));
+      const parsed = await this.getParsed(msgs.map((m) => m.uid));
+      const created: string[] = [];
+      let committed = false;
+      const rows: NewRow[] = [];
+      const srcUids: number[] = [];
+      const copied: MessageRecord[] = [];
+      try {
+        await this.store.ownCurChange(dst, async () => {
+          await makeMaildir(dst.loc.root);
+          for (const m of msgs) {
+            const base = `${uniqueName()},S=${m.size}`;
+            const to = join(dst.loc.curDir, `${base}:2,${m.mdflags}`);
+            try {
+              await fsp.link(m.path, to);
+            } catch (err) {
+              if (isErr(err, 'ENOENT')) continue; // vanished: the next sync expunges it here
+              if (!isErr(err, 'EXDEV') && !isErr(err, 'EPERM')) throw err;
+              const tmp = join(dst.loc.root, 'tmp', base);
+              await fsp.copyFile(m.path, tmp);
+              const fh = await fsp.open(tmp, 'r+');
+              await fh.sync();
+              await fh.close();
+              await fsp.rename(tmp, to);
+            }
+            created.push(to);
+            const p = parsed.get(m.uid);
+            rows.push({
+              base,
+              mdflags: m.mdflags,
+              sysflags: m.sysflags,
+              keywords: keywordsToColumn(m.keywords),
+              internaldate: m.internalDate,
+              size: m.size,
+              envelope: p?.envelope ?? null,
+              bodystructure: p?.bodystructure ?? null,
+            });
+            srcUids.push(m.uid);
+            copied.push(m);
+          }
+          await fsyncDir(dst.loc.curDir);
+        });
+        if (!rows.length) return { uidValidity: dst.uidValidity, mapping: [] };
+        const c = await this.store.commit(dst, { inserts: rows });
+        committed = true;
+        this.store.emitFor(dst, 'append', c.modseq, c.uidNext, origin);
+        const mapping = srcUids.map((u, i): [number, number] => [u, c.firstUid + i]);
+        if (move) await this.removeLocked(copied, 'expunge', origin);
+        return { uidValidity: dst.uidValidity, mapping };
+      } catch (err) {
+        // Nothing committed in dest: remove the links. If the commit happened, the error came from the source side
+        // (move) and a duplicate is the safe outcome.
+        if (!committed) await Promise.all(created.map((p) => fsp.unlink(p).catch(() => {})));
+        throw err;
+      }
+    });
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The mail index tables (Kysely types and migration). Portable SQL only (SQLite, MySQL/MariaDB, PostgreSQL):
+ * integers for flags/booleans, bigint for UIDs, MODSEQs and times (ms since the epoch), text for cached JSON.
+ *
+ *   mail_users      one row per user whose mail store was initialised (special-use mailboxes created once).
+ *   mail_mailboxes  one row per mailbox: name (API form), dir (Maildir++ folder, "" = INBOX), UIDVALIDITY, UIDNEXT,
+ *                   HIGHESTMODSEQ, subscription, special-use attribute, \Noselect.
+ *   mail_messages   one row per message: (mailbox_id, uid) primary key, modseq, flags, file base name, size, date,
+ *                   cached ENVELOPE/BODYSTRUCTURE JSON (nullable).
+ *   mail_expunged   expunged UIDs with the MODSEQ of the expunge (QRESYNC VANISHED).
+ */
+import type { Generated } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
+import { registerMigrations } from '../sql/migrations.js';
+
+export interface MailUsersTable {
+  /** lower(local part)@domain, as users.address_key. */
+  user_key: string;
+  /** Last UIDVALIDITY handed out for this user (a new one is max(now in seconds, last + 1)). */
+  last_uidvalidity: number;
+  created_at: number;
+}
+
+export interface MailMailboxesTable {
+  id: Generated<number>;
+  user_key: string;
+  /** Canonical API name ("INBOX", "Archive/2024"). */
+  name: string;
+  /** Maildir++ folder under the user's Maildir ("" for INBOX, ".Archive.2024"). Unique per user. */
+  dir: string;
+  uidvalidity: number;
+  uidnext: number;
+  highestmodseq: number;
+  subscribed: number;
+  /** RFC 6154 attribute ("\\Sent") or null. */
+  special_use: string | null;
+  /** 1 for a hierarchy-only name (no Maildir folder, cannot be selected). */
+  noselect: number;
+  created_at: number;
+}
+
+export interface MailMessagesTable {
+  mailbox_id: number;
+  uid: number;
+  modseq: number;
+  /** Bit mask: 1 \Seen, 2 \Answered, 4 \Flagged, 8 \Deleted, 16 \Draft, 32 $Forwarded (Maildir "P"). */
+  sysflags: number;
+  /** Space-separated keywords (not including $Forwarded). */
+  keywords: string;
+  /** Maildir unique name (everything before ":2,"); the file is <mailbox dir>/cur/<base>:2,<mdflags>. */
+  base: string;
+  /** The letters after ":2," in the current file name. */
+  mdflags: string;
+  internaldate: number;
+  /** RFC822.SIZE: the file's size in bytes. */
+  size: number;
+  envelope: string | null;
+  bodystructure: string | null;
+}
+
+export interface MailExpungedTable {
+  mailbox_id: number;
+  uid: number;
+  modseq: number;
+}
+
+export interface MailTables {
+  mail_users: MailUsersTable;
+  mail_mailboxes: MailMailboxesTable;
+  mail_messages: MailMessagesTable;
+  mail_expunged: MailExpungedTable;
+}
+
+export const mailMigrations: Record<string, Migration> = {
+  '0002_mail_store': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('mail_users')
+        .addColumn('user_key', 'varchar(320)', (c) => c.primaryKey())
+        .addColumn('last_uidvalidity', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('mail_mailboxes')
+        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        .addColumn('user_key', 'varchar(320)', (c) => c.notNull())
+        .addColumn('name', 'varchar(1024)', (c) => c.notNull())
+        .addColumn('dir', 'varchar(255)', (c) => c.notNull())
+        .addColumn('uidvalidity', 'bigint', (c) => c.notNull())
+        .addColumn('uidnext', 'bigint', (c) => c.notNull())
+        .addColumn('highestmodseq', 'bigint', (c) => c.notNull())
+        .addColumn('subscribed', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('special_use', 'varchar(32)')
+        .addColumn('noselect', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('mail_mailboxes_user_dir', ['user_key', 'dir'])
+        .execute();
+      await db.schema
+        .createTable('mail_messages')
+        .addColumn('mailbox_id', 'integer', (c) => c.notNull().references('mail_mailboxes.id'))
+        .addColumn('uid', 'bigint', (c) => c.notNull())
+        .addColumn('modseq', 'bigint', (c) => c.notNull())
+        .addColumn('sysflags', 'integer', (c) => c.notNull())
+        .addColumn('keywords', 'text', (c) => c.notNull())
+        .addColumn('base', 'varchar(255)', (c) => c.notNull())
+        .addColumn('mdflags', 'varchar(64)', (c) => c.notNull())
+        .addColumn('internaldate', 'bigint', (c) => c.notNull())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('envelope', 'text')
+        .addColumn('bodystructure', 'text')
+        .addPrimaryKeyConstraint('mail_messages_pk', ['mailbox_id', 'uid'])
+        .addUniqueConstraint('mail_messages_base', ['mailbox_id', 'base'])
+        .execute();
+      await db.schema.createIndex('mail_messages_modseq').on('mail_messages').columns(['mailbox_id', 'modseq']).execute();
+      await db.schema
+        .createTable('mail_expunged')
+        .addColumn('mailbox_id', 'integer', (c) => c.notNull().references('mail_mailboxes.id'))
+        .addColumn('uid', 'bigint', (c) => c.notNull())
+        .addColumn('modseq', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('mail_expunged_pk', ['mailbox_id', 'uid'])
+        .execute();
+      await db.schema.createIndex('mail_expunged_modseq').on('mail_expunged').columns(['mailbox_id', 'modseq']).execute();
+    },
+  },
+};
+
+registerMigrations(mailMigrations);

@@ -1,0 +1,50 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase, type OpenedDb } from '../../../src/store/sql/db.js';
+import { MailStore, type MailStoreOptions } from '../../../src/store/mail/store.js';
+import { forgetEnsured } from '../../../src/store/maildir/maildir.js';
+
+export const USER = 'alice@example.com';
+
+export interface Env {
+  dir: string;
+  dataDir: string;
+  dbPath: string;
+  opened: OpenedDb;
+  store: MailStore;
+  /** Close the database and open a fresh store (same files). */
+  reopen(opts?: Partial<MailStoreOptions>): Promise<MailStore>;
+  close(): Promise<void>;
+}
+
+export async function makeEnv(opts: Partial<MailStoreOptions> = {}): Promise<Env> {
+  const dir = await mkdtemp(join(tmpdir(), 'mw-mail-'));
+  const dataDir = join(dir, 'data');
+  const dbPath = join(dir, 'db', 'index.sqlite');
+  const env: Env = {
+    dir,
+    dataDir,
+    dbPath,
+    opened: await openDatabase('sqlite:' + dbPath),
+    store: null as unknown as MailStore,
+    async reopen(o = {}) {
+      await env.opened.close();
+      forgetEnsured();
+      env.opened = await openDatabase('sqlite:' + dbPath);
+      env.store = await MailStore.open({ db: env.opened.db, dataDir, ...opts, ...o });
+      return env.store;
+    },
+    async close() {
+      await env.opened.close();
+      forgetEnsured();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  env.store = await MailStore.open({ db: env.opened.db, dataDir, ...opts });
+  return env;
+}
+
+export function msg(subject: string, body = 'hello'): string {
+  return `From: a@example.org\r\nTo: alice@example.com\r\nSubject: ${subject}\r\n\r\n${body}\r\n`;
+}
