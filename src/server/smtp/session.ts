@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { parseCommandLine, parsePathArg, formatReply, type PathWithParams } from '../../protocol/smtp/commands.js';
 import { DataDecoder } from '../../protocol/smtp/data-decoder.js';
 import { SmtpReplyError } from '../../common/errors.js';
-import type { Envelope, MessageSink, SmtpSessionInfo, SmtpSessionOptions, DataStats } from './types.js';
+import type { Envelope, MessageSink, SmtpSessionInfo, SmtpSessionOptions, DataStats, SmtpReply } from './types.js';
 import { isLoopback } from '../../dns/resolver.js';
 
 const INBOX_HIGH_WATER = 256 * 1024;
@@ -391,25 +391,21 @@ export class SmtpSession {
     this.reply(250, '2.1.5', 'Ok');
   }
 
-  private async startMessage(): Promise<boolean> {
+  /** Opens the message sink; returns the error reply instead when there is no transaction to send data for. */
+  private async startMessage(): Promise<SmtpReply | null> {
     const env = this.envelope;
-    if (!env) {
-      this.errorReply(503, '5.5.1', 'Error: need MAIL command');
-      return false;
-    }
-    if (env.rcptTo.length === 0) {
-      this.errorReply(554, '5.5.1', 'Error: no valid recipients');
-      return false;
-    }
+    if (!env) return { code: 503, enhanced: '5.5.1', text: 'Error: need MAIL command' };
+    if (env.rcptTo.length === 0) return { code: 554, enhanced: '5.5.1', text: 'Error: no valid recipients' };
     this.sink = await this.opts.hooks.onData(this.info, env);
     this.sinkFailed = null;
-    return true;
+    return null;
   }
 
   private async cmdData(args: string) {
     if (args) return this.errorReply(501, '5.5.4', 'Syntax: DATA');
     if (this.bdatStats) return this.errorReply(503, '5.5.1', 'Error: DATA after BDAT');
-    if (!(await this.startMessage())) return;
+    const refused = await this.startMessage();
+    if (refused) return this.errorReply(refused.code, refused.enhanced, refused.text);
     this.decoder = new DataDecoder(this.opts.maxMessageSize);
     this.mode = 'data';
     this.reply(354, null, 'End data with <CR><LF>.<CR><LF>');
@@ -478,14 +474,12 @@ export class SmtpSession {
     this.bdatRemaining = size;
     this.bdatLast = Boolean(m[2]);
     if (!this.bdatStats) {
-      let ok = false;
+      // On refusal the chunk is still read (and skipped), then the error is the one reply to this BDAT.
       try {
-        ok = await this.startMessage();
+        this.bdatDiscard = await this.startMessage();
       } catch (err) {
-        // Skip the chunk, then report the error.
         this.bdatDiscard = asReply(err, 451, '4.3.0', 'Error: local error in processing');
       }
-      if (!ok && !this.bdatDiscard) this.bdatDiscard = { code: 503, enhanced: '5.5.1', text: 'Error: no valid transaction' };
       this.bdatStats = { size: 0, bareLf: 0, bareCr: 0, maxLine: 0, sizeExceeded: false };
       this.bdatScanner = new DataDecoder(Infinity);
     }
