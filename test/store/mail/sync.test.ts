@@ -153,6 +153,24 @@ test('reindex after deleting the database keeps all messages; full mode assigns 
   }
 });
 
+test('concurrent syncs and appends in one process do not duplicate or lose messages', async () => {
+  const env = await makeEnv();
+  try {
+    const a = await env.store.openMailbox(USER, 'INBOX');
+    const b = await env.store.openMailbox(USER, 'INBOX');
+    for (let i = 0; i < 200; i++) writeFileSync(join(a.path, 'new', `drop.${i}`), msg(`d${i}`));
+    const results = await Promise.all([a.sync(), b.sync(), a.append(msg('x')), b.sync({ force: true }), env.store.onDelivered({ targets: [{ address: USER }] })]);
+    const added = results.slice(0, 2).concat(results[3] as never).reduce((n, r) => n + (r as { added: number }).added, 0);
+    assert.equal(added, 200);
+    const uids = [...(await a.uids())];
+    assert.equal(uids.length, 201);
+    assert.deepEqual(uids, Array.from({ length: 201 }, (_, i) => i + 1));
+    assert.equal(readdirSync(join(a.path, 'cur')).length, 201);
+  } finally {
+    await env.close();
+  }
+});
+
 test('modseq increases with every change', async () => {
   const env = await makeEnv();
   try {
