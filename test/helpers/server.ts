@@ -9,6 +9,7 @@ import { join, resolve, dirname } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
+import assertStrict from 'node:assert/strict';
 import { validateConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
 import { startServer, type RunningServer } from '../../src/main.js';
@@ -288,4 +289,14 @@ export function spawnServe(configFile: string, timeoutMs = 20000): Promise<Serve
       }
     });
   });
+}
+
+/** Assert a Maildir file is exactly Return-Path + Received + the message; the diff is shown as text. */
+export function assertDelivered(file: Buffer, e: Parameters<typeof expectedDelivery>[1]): void {
+  const expected = expectedDelivery(file, e);
+  if (!file.equals(expected)) {
+    // latin1 keeps one character per byte, so the text diff shows the differing bytes.
+    assertStrict.equal(file.toString('latin1'), expected.toString('latin1'));
+    assertStrict.fail('files differ');
+  }
 }
