@@ -8,7 +8,7 @@
  */
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 let counter = 0;
 const host = osHostname().replace(/\//g, '\\057').replace(/:/g, '\\072');
@@ -27,9 +27,28 @@ const ensured = new Set<string>();
 export async function ensureMaildir(dir: string): Promise<void> {
   if (ensured.has(dir)) return;
   for (const sub of ['tmp', 'new', 'cur']) {
-    await fsp.mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
+    await mkdirp(join(dir, sub), 0o700);
   }
   ensured.add(dir);
+}
+
+/**
+ * mkdir -p that reports the real error: Node's `recursive: true` reports ENOENT for the leaf when creating a
+ * missing parent fails (e.g. with ENOSPC), which would turn "disk full" (452 4.3.1) into a generic 451.
+ */
+async function mkdirp(path: string, mode: number): Promise<void> {
+  try {
+    await fsp.mkdir(path, { mode });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if (!(await fsp.stat(path)).isDirectory()) throw err;
+      return;
+    }
+    if (code !== 'ENOENT' || dirname(path) === path) throw err;
+    await mkdirp(dirname(path), mode);
+    await mkdirp(path, mode);
+  }
 }
 
 /** Forget cached directories (a test that deletes a Maildir calls this). */
