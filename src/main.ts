@@ -18,10 +18,16 @@ import { ensureMaildir, cleanTmp } from './store/maildir/maildir.js';
 import type { AccountStore } from './store/types.js';
 import type { DeliveredEvent } from './intake/local-delivery.js';
 import { UserError } from './common/errors.js';
+import { MailStore } from './store/mail/index.js';
+import { AccountService } from './accounts/service.js';
+import { LoginThrottle } from './auth/throttle.js';
+import { imapListener } from './server/imap/listener.js';
+import type { Listener } from './server/net/listener.js';
 
 export interface RunningServer {
   config: Config;
   store: AccountStore;
+  mail: MailStore;
   tls: TlsMaterial;
   /** Bound addresses by listener name (port 0 in the config becomes the port the OS picked). */
   addresses: Partial<Record<ListenerName, { host: string; port: number }>>;
@@ -50,8 +56,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // Anything left in the spool's tmp/ at start was never acknowledged (or was already linked into a Maildir).
   await cleanTmp(spool, Number.POSITIVE_INFINITY);
 
+  const mail = await MailStore.open({
+    db: opened.db,
+    dataDir: config.dataDir,
+    quota: (key) => store.getUser(key).then((u) => u?.quotaBytes),
+    log: log.child({ component: 'store' }),
+  });
   const deliveries = new Set<(e: DeliveredEvent) => void>();
-  const listeners: SmtpListener[] = [];
+  deliveries.add((e) => void mail.onDelivered(e));
+  const accounts = new AccountService(store);
+  const throttle = new LoginThrottle();
+  const listeners: Array<SmtpListener | Listener> = [];
   const addresses: RunningServer['addresses'] = {};
   const resolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
 
@@ -94,6 +109,41 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       listeners.push(mx);
       log.info({ listener: 'smtp', address: `${a.address}:${a.port}` }, 'listening');
     }
+    const imapLog = log.child({ component: 'imap' });
+    const imapCtx = {
+      hostname: config.hostname,
+      secureContext,
+      allowInsecureAuth: config.imap.allowInsecureAuth,
+      accounts,
+      mail,
+      throttle,
+      limits: {
+        maxLineLength: 64 * 1024,
+        maxLiteralSize: 1024 * 1024,
+        maxAppendSize: config.imap.maxAppendSize,
+        autologoutMs: config.imap.autologoutMinutes * 60_000,
+        preAuthTimeoutMs: 60_000,
+        maxConnectionsPerUser: config.imap.maxConnectionsPerUser,
+      },
+      log: imapLog,
+      userSessions: new Map<number, number>(),
+    };
+    for (const name of ['imap', 'imaps'] as const) {
+      const addr = config.listen[name];
+      if (!addr) continue;
+      const l = imapListener(imapCtx, {
+        implicitTls: name === 'imaps',
+        maxConnections: config.imap.maxConnections,
+        maxConnectionsPerIp: config.imap.maxConnectionsPerIp,
+      });
+      const { host, port } = splitHostPort(addr);
+      const a = await l.listen(host, port).catch((err: NodeJS.ErrnoException) => {
+        throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
+      });
+      addresses[name] = { host: a.address, port: a.port };
+      listeners.push(l);
+      log.info({ listener: name, address: `${a.address}:${a.port}` }, 'listening');
+    }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     await store.close();
@@ -103,6 +153,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   return {
     config,
     store,
+    mail,
     tls,
     addresses,
     deliveries,

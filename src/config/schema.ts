@@ -74,6 +74,25 @@ export const configSchema = z
         reverseLookup: true,
         allowInsecureAuthOnLoopback: true,
       }),
+    imap: z
+      .object({
+        maxConnections: z.number().int().min(1).default(5000),
+        maxConnectionsPerIp: z.number().int().min(1).default(50),
+        maxConnectionsPerUser: z.number().int().min(1).default(50),
+        /** Plaintext LOGIN/AUTHENTICATE without TLS: "loopback" (default), "always" (behind a TLS proxy), "never". */
+        allowInsecureAuth: z.enum(['loopback', 'always', 'never']).default('loopback'),
+        maxAppendSize: z.number().int().min(1024).default(50 * 1024 * 1024),
+        autologoutMinutes: z.number().int().min(30).default(30),
+      })
+      .strict()
+      .default({
+        maxConnections: 5000,
+        maxConnectionsPerIp: 50,
+        maxConnectionsPerUser: 50,
+        allowInsecureAuth: 'loopback',
+        maxAppendSize: 50 * 1024 * 1024,
+        autologoutMinutes: 30,
+      }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

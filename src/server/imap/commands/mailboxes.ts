@@ -1,0 +1,232 @@
+/**
+ * Authenticated-state mailbox commands (RFC 3501 §6.3): SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+ * UNSUBSCRIBE, LIST, LSUB, STATUS; with CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154) attributes in LIST.
+ * Mailbox names arrive decoded (modified UTF-7 -> Unicode) and are checked by the store, which keeps every name
+ * inside the user's directory.
+ */
+import type {
+  CreateCommand,
+  ListCommand,
+  MailboxCommand,
+  RenameCommand,
+  SelectCommand,
+  StatusCommand,
+} from '../../../protocol/imap/index.js';
+import { encodeMailboxName, formatAString } from '../../../protocol/imap/index.js';
+import { AUTHED, type Handler } from './types.js';
+import { SelectedMailbox } from '../selected.js';
+import type { ImapSession } from '../session.js';
+import { no } from '../errors.js';
+import { isInbox } from '../../../store/mail/index.js';
+
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+const COMMON_KEYWORDS = ['$Forwarded', '$MDNSent', '$Junk', '$NotJunk'];
+
+export function mailboxNameOut(s: ImapSession, name: string): Buffer {
+  return formatAString(s.enabled.has('UTF8=ACCEPT') ? name : encodeMailboxName(name));
+}
+
+function leaveSelected(s: ImapSession) {
+  if (s.selected) {
+    s.selected.close();
+    s.selected = null;
+    s.state = 'auth';
+  }
+}
+
+async function select(s: ImapSession, cmd: SelectCommand, readOnly: boolean) {
+  const user = s.user!;
+  const hadSelected = Boolean(s.selected);
+  leaveSelected(s);
+  // RFC 7162 §3.2.11 / RFC 5530: tell the client the previous mailbox is closed.
+  if (hadSelected) s.write('* OK [CLOSED] Previous mailbox closed\r\n');
+  const mbx = await s.ctx.mail.openMailbox(user, cmd.mailbox);
+  await mbx.sync();
+  const counters = await mbx.counters();
+  const uids = await mbx.uids();
+  const sel = new SelectedMailbox(s.ctx.mail, mbx, readOnly, uids, counters);
+  // First unseen message (RFC 3501 §6.3.1 OK [UNSEEN n]).
+  let firstUnseen = 0;
+  for await (const page of iteratePages(mbx)) {
+    for (const r of page) {
+      if (!r.flags.includes('\\Seen')) {
+        firstUnseen = sel.seqOf(r.uid);
+        break;
+      }
+    }
+    if (firstUnseen) break;
+  }
+  s.write(`* FLAGS (${[...SYSTEM_FLAGS, ...COMMON_KEYWORDS].join(' ')})\r\n`);
+  s.write(`* OK [PERMANENTFLAGS (${readOnly ? '' : [...SYSTEM_FLAGS, ...COMMON_KEYWORDS, '\\*'].join(' ')})] ${readOnly ? 'Read-only mailbox' : 'Flags permitted'}\r\n`);
+  s.write(`* ${sel.exists} EXISTS\r\n`);
+  s.write('* 0 RECENT\r\n');
+  if (firstUnseen) s.write(`* OK [UNSEEN ${firstUnseen}] First unseen\r\n`);
+  s.write(`* OK [UIDVALIDITY ${counters.uidValidity}] UIDs valid\r\n`);
+  s.write(`* OK [UIDNEXT ${counters.uidNext}] Predicted next UID\r\n`);
+  s.selected = sel;
+  s.state = 'selected';
+  return { text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed`, code: readOnly ? 'READ-ONLY' : 'READ-WRITE' };
+}
+
+async function* iteratePages(mbx: import('../../../store/mail/index.js').Mailbox) {
+  let after = 0;
+  for (;;) {
+    const page = await mbx.listMessages({ afterUid: after, limit: 2000 });
+    if (!page.length) return;
+    yield page;
+    after = page[page.length - 1]!.uid;
+  }
+}
+
+export const SELECT: Handler<SelectCommand> = {
+  states: AUTHED,
+  run: (s, cmd) => select(s, cmd, false),
+};
+
+export const EXAMINE: Handler<SelectCommand> = {
+  states: AUTHED,
+  run: (s, cmd) => select(s, cmd, true),
+};
+
+export const CREATE: Handler<CreateCommand> = {
+  states: AUTHED,
+  async run(s, cmd) {
+    let name = cmd.mailbox;
+    // RFC 3501 §6.3.3: a trailing separator means the client intends to create children; we create the name.
+    while (name.endsWith('/')) name = name.slice(0, -1);
+    if (isInbox(name)) throw no('INBOX always exists', 'ALREADYEXISTS');
+    const specialUse = cmd.specialUse[0];
+    await s.ctx.mail.createMailbox(s.user!, name, { specialUse });
+    return 'CREATE completed';
+  },
+};
+
+export const DELETE: Handler<MailboxCommand> = {
+  states: AUTHED,
+  async run(s, cmd) {
+    if (isInbox(cmd.mailbox)) throw no('INBOX cannot be deleted', 'CANNOT');
+    if (s.selected && s.selected.mailbox.name === cmd.mailbox) leaveSelected(s);
+    await s.ctx.mail.deleteMailbox(s.user!, cmd.mailbox);
+    return 'DELETE completed';
+  },
+};
+
+export const RENAME: Handler<RenameCommand> = {
+  states: AUTHED,
+  async run(s, cmd) {
+    await s.ctx.mail.renameMailbox(s.user!, cmd.mailbox, cmd.newMailbox);
+    return 'RENAME completed';
+  },
+};
+
+export const SUBSCRIBE: Handler<MailboxCommand> = {
+  states: AUTHED,
+  async run(s, cmd) {
+    await s.ctx.mail.setSubscribed(s.user!, cmd.mailbox, true);
+    return 'SUBSCRIBE completed';
+  },
+};
+
+export const UNSUBSCRIBE: Handler<MailboxCommand> = {
+  states: AUTHED,
+  async run(s, cmd) {
+    await s.ctx.mail.setSubscribed(s.user!, cmd.mailbox, false);
+    return 'UNSUBSCRIBE completed';
+  },
+};
+
+/** RFC 3501 §6.3.8: "*" matches anything, "%" anything but the hierarchy separator. */
+export function patternToRegExp(reference: string, pattern: string): RegExp {
+  let full = pattern;
+  if (reference && !pattern.startsWith('/')) full = reference.endsWith('/') || !reference ? reference + pattern : `${reference}/${pattern}`;
+  let re = '';
+  for (const ch of full) {
+    if (ch === '*') re += '.*';
+    else if (ch === '%') re += '[^/]*';
+    else re += ch.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  }
+  // INBOX is case-insensitive (RFC 3501 §5.1).
+  re = re.replace(/^INBOX/i, '[Ii][Nn][Bb][Oo][Xx]');
+  return new RegExp(`^${re}$`, 'su');
+}
+
+export const LIST: Handler<ListCommand> = {
+  states: AUTHED,
+  async run(s, cmd) {
+    const word = cmd.name;
+    const entries = await s.ctx.mail.listMailboxes(s.user!);
+    const lsub = cmd.name === 'LSUB' || cmd.selectionOptions.includes('SUBSCRIBED');
+    for (const pattern of cmd.patterns) {
+      if (pattern === '' && cmd.name === 'LIST') {
+        // RFC 3501 §6.3.8: the hierarchy delimiter and root name.
+        s.write('* LIST (\\Noselect) "/" ""\r\n');
+        continue;
+      }
+      const re = patternToRegExp(cmd.reference, pattern);
+      const seen = new Set<string>();
+      for (const e of entries) {
+        if (!re.test(e.name)) continue;
+        if (lsub && !e.subscribed) continue;
+        seen.add(e.name);
+        const attrs = [...e.attributes];
+        if (cmd.name === 'LIST' && cmd.selectionOptions.includes('SUBSCRIBED')) attrs.push('\\Subscribed');
+        s.write(Buffer.concat([Buffer.from(`* ${word} (${attrs.join(' ')}) "/" `), mailboxNameOut(s, e.name), Buffer.from('\r\n')]));
+      }
+      // RFC 3501 §6.3.9: with "%", a subscribed child implies its parent is listed as \Noselect in LSUB.
+      if (cmd.name === 'LSUB' && pattern.includes('%')) {
+        for (const e of entries) {
+          if (!e.subscribed) continue;
+          const parts = e.name.split('/');
+          for (let i = 1; i < parts.length; i++) {
+            const parent = parts.slice(0, i).join('/');
+            if (!seen.has(parent) && re.test(parent)) {
+              seen.add(parent);
+              s.write(Buffer.concat([Buffer.from(`* LSUB (\\Noselect) "/" `), mailboxNameOut(s, parent), Buffer.from('\r\n')]));
+            }
+          }
+        }
+      }
+    }
+    return `${word} completed`;
+  },
+};
+
+export const LSUB = LIST;
+
+export const STATUS: Handler<StatusCommand> = {
+  states: AUTHED,
+  async run(s, cmd) {
+    const st = await s.ctx.mail.status(s.user!, cmd.mailbox);
+    const out: Array<string | number> = [];
+    for (const item of cmd.items) {
+      switch (item) {
+        case 'MESSAGES':
+          out.push(item, st.messages);
+          break;
+        case 'RECENT':
+          out.push(item, st.recent);
+          break;
+        case 'UIDNEXT':
+          out.push(item, st.uidNext);
+          break;
+        case 'UIDVALIDITY':
+          out.push(item, st.uidValidity);
+          break;
+        case 'UNSEEN':
+          out.push(item, st.unseen);
+          break;
+        case 'SIZE':
+          out.push(item, st.size);
+          break;
+        case 'DELETED':
+          out.push(item, st.deleted);
+          break;
+        default:
+          break; // HIGHESTMODSEQ and APPENDLIMIT come with part 2
+      }
+    }
+    s.write(Buffer.concat([Buffer.from('* STATUS '), mailboxNameOut(s, cmd.mailbox), Buffer.from(` (${out.join(' ')})\r\n`)]));
+    return 'STATUS completed';
+  },
+};
+

@@ -1,0 +1,124 @@
+/**
+ * The selected mailbox as one session sees it (RFC 3501 §5.2, §7.4.1): the message sequence number -> UID map,
+ * the modseq up to which changes were reported, and the rules for when updates may be sent:
+ * EXISTS and FETCH FLAGS after any command; EXPUNGE never while answering FETCH, STORE or SEARCH (the UID forms are
+ * fine), so that sequence numbers stay in step; during IDLE at once.
+ * Invariant: `uids` is ascending; sequence number n is uids[n-1].
+ */
+import type { Mailbox, MailStore, MessageRecord } from '../../store/mail/index.js';
+import { formatFlags, fetchResponse, untaggedStatus } from '../../protocol/imap/index.js';
+import type { ImapSession } from './session.js';
+
+export class SelectedMailbox {
+  uids: number[];
+  /** Highest modseq whose changes this session has reported (or produced itself). */
+  lastModseq: number;
+  uidNext: number;
+  /** Something changed since the last report (set by the store's watch callback). */
+  dirty = false;
+  /** The mailbox was deleted or its UIDVALIDITY changed under us. */
+  invalid = false;
+  private unwatch: () => void;
+  /** Called when a change arrives (IDLE uses it to report at once). */
+  onChange: (() => void) | null = null;
+
+  constructor(
+    readonly store: MailStore,
+    readonly mailbox: Mailbox,
+    readonly readOnly: boolean,
+    uids: Uint32Array,
+    counters: { uidNext: number; highestModseq: number },
+  ) {
+    this.uids = Array.from(uids);
+    this.lastModseq = counters.highestModseq;
+    this.uidNext = counters.uidNext;
+    this.unwatch = store.watch(mailbox.id, (e) => {
+      if (e.kind === 'deleted' || e.kind === 'uidvalidity') this.invalid = true;
+      if (e.origin === this && !this.invalid) return; // our own change: reported by the command itself
+      this.dirty = true;
+      this.onChange?.();
+    });
+  }
+
+  get exists(): number {
+    return this.uids.length;
+  }
+
+  /** Sequence number of a UID, or 0. Binary search. */
+  seqOf(uid: number): number {
+    let lo = 0;
+    let hi = this.uids.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.uids[mid]!;
+      if (v === uid) return mid + 1;
+      if (v < uid) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return 0;
+  }
+
+  close() {
+    this.unwatch();
+    this.onChange = null;
+  }
+
+  /**
+   * Send the untagged updates that are due. With `expunges` false, expunged messages keep their sequence
+   * numbers until a later command allows EXPUNGE responses.
+   */
+  async reportChanges(s: ImapSession, opts: { expunges: boolean; force?: boolean }): Promise<void> {
+    if (this.invalid) {
+      s.write(untaggedStatus('BYE', 'The selected mailbox was deleted or rebuilt by another session'));
+      s.close();
+      return;
+    }
+    if (!this.dirty && !opts.force) return;
+    this.dirty = false;
+    const ch = await this.mailbox.changesSince(this.lastModseq);
+    let pendingExpunge = false;
+    if (ch.expunged.length) {
+      if (opts.expunges) {
+        // Descending order: each EXPUNGE shifts only the numbers above it.
+        const gone = ch.expunged.map((u) => this.seqOf(u)).filter((n) => n > 0).sort((a, b) => b - a);
+        for (const n of gone) {
+          this.uids.splice(n - 1, 1);
+          s.write(`* ${n} EXPUNGE\r\n`);
+        }
+      } else {
+        pendingExpunge = ch.expunged.some((u) => this.seqOf(u) > 0);
+      }
+    }
+    const added: MessageRecord[] = [];
+    const changed: MessageRecord[] = [];
+    for (const r of ch.changed) {
+      if (r.uid >= this.uidNext && this.seqOf(r.uid) === 0) added.push(r);
+      else changed.push(r);
+    }
+    for (const r of changed) {
+      const n = this.seqOf(r.uid);
+      if (n > 0) s.write(fetchResponse(n, [['FLAGS', formatFlags(r.flags)]]));
+    }
+    if (added.length) {
+      for (const r of added) this.uids.push(r.uid);
+      this.uids.sort((a, b) => a - b);
+      s.write(`* ${this.uids.length} EXISTS\r\n`);
+    }
+    this.uidNext = Math.max(this.uidNext, ch.uidNext);
+    if (pendingExpunge) {
+      // Come back for the expunges at the next command that allows them: lastModseq stays where it was, so they
+      // are returned again (flag changes then repeat, which clients accept).
+      this.dirty = true;
+      return;
+    }
+    this.lastModseq = ch.highestModseq;
+  }
+
+  /**
+   * After this session's own change that produced modseq `m`: advance lastModseq only when nothing else happened
+   * in between (otherwise the next report re-sends those changes, which is harmless).
+   */
+  ownChange(previousHighest: number, newHighest: number) {
+    if (previousHighest === this.lastModseq && !this.dirty) this.lastModseq = newHighest;
+  }
+}
