@@ -13,6 +13,7 @@ import { SqlAccountStore } from '../store/sql/accounts.js';
 import { AccountService, parseQuota } from '../accounts/service.js';
 import { runServe } from './serve.js';
 import { runInit } from './init.js';
+import { MailStore } from '../store/mail/index.js';
 
 export interface CliIo {
   out: (s: string) => void;
@@ -189,6 +190,25 @@ export function buildProgram(io: CliIo = defaultIo): Command {
         if (o.json) io.out(JSON.stringify(as.map((a) => ({ source: a.source, destination: a.destination }))));
         else for (const a of as) io.out(`${a.source} -> ${a.destination}`);
       });
+    });
+
+  program
+    .command('reindex <user>')
+    .description("rebuild a user's mail index from the Maildir (run while the server is stopped)")
+    .option('--full', 'discard the index: new UIDVALIDITY and UIDs for every mailbox (clients download again)')
+    .action(async (address: string, o: { full?: boolean }) => {
+      const config = cfg();
+      const opened = await openDatabase(config.database);
+      const store = new SqlAccountStore(opened.db, opened.close);
+      try {
+        const user = await store.getUser(address);
+        if (!user) throw new UserError(`no such user: ${address}`);
+        const mail = await MailStore.open({ db: opened.db, dataDir: config.dataDir });
+        const r = await mail.reindex(user, { mode: o.full ? 'full' : 'keep' });
+        io.out(`reindexed ${user.address}: ${r.mailboxes} mailbox(es), ${r.messages} message(s), ${r.added} added, ${r.expunged} expunged`);
+      } finally {
+        await store.close();
+      }
     });
 
   return program;
