@@ -16,6 +16,8 @@ const CR = 0x0d;
 
 /** At most this many header fields are indexed per header block (the rest stay in the raw bytes). */
 export const MAX_HEADER_FIELDS = 2000;
+/** At most this many header lines are examined for fields (the header's extent is still found exactly). */
+export const MAX_HEADER_LINES = 20000;
 /** At most this many parameters per Content-Type / Content-Disposition. */
 export const MAX_PARAMS = 100;
 
@@ -42,25 +44,50 @@ export interface HeaderBlock {
  * none, the whole range is header and the body is empty.
  */
 export function scanHeader(raw: Buffer, start: number, end: number): HeaderBlock {
+  // Find the blank line natively first: at the very start, or the first "\n\n" / "\n\r\n".
+  let headerEnd = end;
+  let bodyStart = end;
+  if (raw[start] === LF && start < end) {
+    headerEnd = start;
+    bodyStart = start + 1;
+  } else if (raw[start] === CR && start + 1 < end && raw[start + 1] === LF) {
+    headerEnd = start;
+    bodyStart = start + 2;
+  } else {
+    // Bounded native searches: first "\n\r\n" within the entity, then "\n\n" only before it.
+    const view = raw.subarray(start, end);
+    const b = view.indexOf('\n\r\n', 0, 'latin1');
+    const a = (b >= 0 ? view.subarray(0, b + 2) : view).indexOf('\n\n', 0, 'latin1');
+    if (a >= 0) {
+      headerEnd = start + a + 1;
+      bodyStart = start + a + 2;
+    } else if (b >= 0) {
+      headerEnd = start + b + 1;
+      bodyStart = start + b + 3;
+    }
+  }
   const fields: HeaderField[] = [];
   let pos = start;
+  let lines = 0;
   let cur: HeaderField | null = null;
-  while (pos < end) {
-    let nl = raw.indexOf(LF, pos);
-    const lineEnd = nl < 0 || nl >= end ? end : nl + 1;
-    // Empty line (only CRLF / LF) ends the header.
+  while (pos < headerEnd && lines++ < MAX_HEADER_LINES) {
+    const nl = raw.indexOf(LF, pos);
+    const lineEnd = nl < 0 || nl >= headerEnd ? headerEnd : nl + 1;
     const first = raw[pos];
-    if (first === LF || (first === CR && pos + 1 < end && raw[pos + 1] === LF)) {
-      if (cur) fields.push(cur);
-      return { fields: fields.slice(0, MAX_HEADER_FIELDS), headerEnd: pos, bodyStart: lineEnd };
-    }
     if ((first === 0x20 || first === 0x09) && cur) {
       cur.end = lineEnd; // continuation line
     } else {
-      if (cur && fields.length < MAX_HEADER_FIELDS) fields.push(cur);
+      if (cur) fields.push(cur);
       cur = null;
-      const colon = raw.indexOf(0x3a, pos);
-      if (colon >= 0 && colon < lineEnd) {
+      if (fields.length >= MAX_HEADER_FIELDS) break;
+      let colon = -1;
+      for (let i = pos; i < lineEnd; i++) {
+        if (raw[i] === 0x3a) {
+          colon = i;
+          break;
+        }
+      }
+      if (colon >= 0) {
         const name = raw.toString('latin1', pos, colon).replace(/[ \t]+$/, '').toLowerCase();
         if (name.length > 0 && !/[\x00-\x20\x7f]/.test(name)) {
           cur = { name, start: pos, end: lineEnd, valueStart: colon + 1 };
@@ -69,8 +96,8 @@ export function scanHeader(raw: Buffer, start: number, end: number): HeaderBlock
     }
     pos = lineEnd;
   }
-  if (cur && fields.length < MAX_HEADER_FIELDS) fields.push(cur);
-  return { fields, headerEnd: end, bodyStart: end };
+  if (cur) fields.push(cur);
+  return { fields, headerEnd, bodyStart };
 }
 
 /** The value of a field as UTF-8 text (invalid sequences become U+FFFD), unfolded, leading/trailing WSP trimmed. */
