@@ -14,11 +14,17 @@ export const CAPABILITY: Handler<SimpleCommand> = {
   },
 };
 
-/** RFC 3501 §6.1.2: NOOP is the polling point for mailbox updates. */
+/**
+ * RFC 3501 §6.1.2: NOOP is the polling point for mailbox updates. Sync first, so files other programs dropped into
+ * new/ (or removed from cur/) show up here, not only at the next SELECT or IDLE (cheap when nothing changed).
+ */
 export const NOOP: Handler<SimpleCommand> = {
   states: ANY,
   async run(s) {
-    if (s.selected) await s.selected.reportChanges(s, { expunges: true });
+    if (s.selected) {
+      if (!s.selected.invalid) await s.selected.mailbox.sync();
+      await s.selected.reportChanges(s, { expunges: true });
+    }
     return 'NOOP completed';
   },
 };
