@@ -63,6 +63,10 @@ export interface TestServerOptions {
   dataDir?: string;
   database?: string;
   tls?: { cert: string; key: string };
+  /** Extra listeners, e.g. `{ imap: '127.0.0.1:0', imaps: '127.0.0.1:0' }` (smtp is always on 127.0.0.1:0). */
+  listen?: Record<string, string>;
+  /** The `imap` config section (e.g. allowInsecureAuth, maxAppendSize). */
+  imap?: Record<string, unknown>;
 }
 
 export interface TestServer {
@@ -87,8 +91,9 @@ export async function startTestServer(o: TestServerOptions = {}): Promise<TestSe
       hostname: HOSTNAME,
       dataDir,
       ...(o.database ? { database: o.database } : {}),
-      listen: { smtp: '127.0.0.1:0' },
+      listen: { smtp: '127.0.0.1:0', ...o.listen },
       smtp: { reverseLookup: false, ...o.smtp },
+      ...(o.imap ? { imap: o.imap } : {}),
       ...(o.tls ? { tls: o.tls } : {}),
       log: { level: o.log ? 'info' : 'silent' },
     },
