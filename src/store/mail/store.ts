@@ -880,12 +880,16 @@ export class MailStore {
    * IDLE sessions hear of the new mail at once. Never throws (errors go to opts.log).
    */
   async onDelivered(e: { targets: ReadonlyArray<{ address: string }> }): Promise<void> {
+    // Like Dovecot, mail stays in new/ until a client looks: only an INBOX that a session has open is synced now.
+    if (this.watchers.size === 0) return;
     await Promise.all(
       e.targets.map(async (t) => {
         try {
           const m = await this.openMailbox(t.address, 'INBOX');
+          if (!this.watchers.has(m.id)) return;
           await m.sync();
         } catch (err) {
+          if (err instanceof MailStoreError && err.code === 'NONEXISTENT') return; // never logged in yet
           this.opts.log?.warn({ err, address: t.address }, 'mail store: sync after delivery failed');
         }
       }),
