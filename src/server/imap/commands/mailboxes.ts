@@ -20,6 +20,7 @@ import { no } from '../errors.js';
 import { isInbox } from '../../../store/mail/index.js';
 
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+const CREATABLE_USES = new Map(['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\Trash'].map((u) => [u.toLowerCase(), u]));
 const COMMON_KEYWORDS = ['$Forwarded', '$MDNSent', '$Junk', '$NotJunk'];
 
 export function mailboxNameOut(s: ImapSession, name: string): Buffer {
@@ -95,7 +96,12 @@ export const CREATE: Handler<CreateCommand> = {
     // RFC 3501 §6.3.3: a trailing separator means the client intends to create children; we create the name.
     while (name.endsWith('/')) name = name.slice(0, -1);
     if (isInbox(name)) throw no('INBOX always exists', 'ALREADYEXISTS');
-    const specialUse = cmd.specialUse[0];
+    // RFC 6154 §3: a use we cannot give the mailbox is NO [USEATTR] and nothing is created. \All and \Flagged
+    // are virtual (no real mailbox holds them); one mailbox has at most one use here.
+    if (cmd.specialUse.length > 1) throw no('Only one special-use attribute per mailbox', 'USEATTR');
+    const requested = cmd.specialUse[0];
+    const specialUse = requested === undefined ? undefined : CREATABLE_USES.get(requested.toLowerCase());
+    if (requested !== undefined && !specialUse) throw no(`Cannot create a mailbox with the use ${requested}`, 'USEATTR');
     await s.ctx.mail.createMailbox(s.user!, name, { specialUse });
     return 'CREATE completed';
   },
