@@ -158,6 +158,8 @@ describe('crash under load (SIGKILL)', () => {
       let sent = 0;
       let stop = false;
       const LIMIT = 3000;
+      let firstAck!: () => void;
+      const firstAcked = new Promise<void>((r) => (firstAck = r));
       const loop = async (k: number) => {
         let c: WireClient;
         try {
@@ -181,7 +183,10 @@ describe('crash under load (SIGKILL)', () => {
             if (m.code !== 250 || r.code !== 250 || d.code !== 354) throw new Error(`unexpected: ${m.raw} / ${r.raw} / ${d.raw}`);
             c.write(msg);
             const end = await c.read(10000);
-            if (end.code === 250) acked.set(id, { rcpt, sha });
+            if (end.code === 250) {
+              acked.set(id, { rcpt, sha });
+              firstAck();
+            }
             else throw new Error(`unexpected reply to the message: ${end.raw}`);
           }
         } catch (err) {
@@ -191,7 +196,9 @@ describe('crash under load (SIGKILL)', () => {
         }
       };
       const loops = Array.from({ length: 10 }, (_, k) => loop(k));
+      // Kill at a random moment 1-2 s into the load (counted from the first acknowledged message).
       const killAfter = 1000 + Math.floor(Math.random() * 1000);
+      await Promise.race([firstAcked, srv.exited]);
       await new Promise((r) => setTimeout(r, killAfter));
       stop = true;
       srv.child.kill('SIGKILL');
