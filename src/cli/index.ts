@@ -11,7 +11,6 @@ import type { Config } from '../config/schema.js';
 import { openDatabase } from '../store/sql/db.js';
 import { SqlAccountStore } from '../store/sql/accounts.js';
 import { AccountService, parseQuota } from '../accounts/service.js';
-import { runServe } from './serve.js';
 import { runInit } from './init.js';
 import { MailStore } from '../store/mail/index.js';
 
@@ -63,6 +62,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .command('serve')
     .description('run the mail server')
     .action(async () => {
+      const { runServe } = await import('./serve.js');
       await runServe(cfg(), io);
     });
 

@@ -1,0 +1,442 @@
+/**
+ * The queue manager (Postfix's qmgr): schedules delivery attempts of queued messages, groups recipients by
+ * destination domain (so a transport can reuse one connection for many messages), applies the retry policy
+ * (exponential backoff, maximum queue lifetime, one delay warning), and sends delivery status notifications
+ * (RFC 3464) from the null sender, never for a message whose sender was null (RFC 5321 §6.1).
+ * Temporary errors (4xx, DNS SERVFAIL/timeouts, connection failures) defer; permanent ones (5xx) bounce at once.
+ * Admin commands (flush, hold, release, delete, requeue) act on the same store and take effect at once.
+ */
+import { promises as fsp } from 'node:fs';
+import type { Logger } from 'pino';
+import { QueueStore } from './store.js';
+import type { QueueEntry, QueueRecipient, QueueState, RecipientResult, Transport, OutboundMessage } from './types.js';
+import { buildDsn, headerBlock } from '../delivery/dsn.js';
+import { newQueueId } from '../intake/queue-id.js';
+
+export interface RetryPolicy {
+  /** First retry after this long; doubles per attempt up to maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Give up (bounce) after this long in the queue (Postfix maximal_queue_lifetime, 5 days). */
+  maxLifetimeMs: number;
+  /** Send one "delayed" DSN after this long (Postfix delay_warning_time); 0 = never. */
+  delayWarningMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  baseDelayMs: 5 * 60_000,
+  maxDelayMs: 4 * 3600_000,
+  maxLifetimeMs: 5 * 86400_000,
+  delayWarningMs: 4 * 3600_000,
+};
+
+export interface QueueManagerOptions {
+  store: QueueStore;
+  transport: Transport;
+  hostname: string;
+  retry: RetryPolicy;
+  /** How many destination domains are worked on at once. */
+  concurrency: number;
+  /** Deliver a message (a bounce) to a local address; throws when the address is not local or delivery failed. */
+  deliverLocal: (address: string, data: Buffer) => Promise<boolean>;
+  log: Logger;
+}
+
+interface Slot {
+  state: QueueState;
+  nextAttempt: number;
+  inFlight: boolean;
+  /** Admin action requested while in flight. */
+  pending?: 'hold' | 'delete' | 'flush';
+}
+
+export interface QueueListItem {
+  id: string;
+  state: QueueState;
+  size: number;
+  arrival: string;
+  sender: string;
+  recipients: Array<{ address: string; status: string; lastError?: string }>;
+  attempts: number;
+  nextAttempt: string | null;
+  lastError: string | null;
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+export class QueueManager {
+  private readonly slots = new Map<string, Slot>();
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private stopped = false;
+  private rerun = false;
+  private current: Promise<void> | null = null;
+
+  constructor(private readonly o: QueueManagerOptions) {}
+
+  get store(): QueueStore {
+    return this.o.store;
+  }
+
+  async start(): Promise<void> {
+    const r = await this.o.store.recover();
+    if (r.resumed || r.orphans) this.o.log.info(r, 'queue recovered after restart');
+    for (const { state, entry } of await this.o.store.list()) {
+      this.slots.set(entry.id, { state, nextAttempt: state === 'incoming' ? 0 : entry.nextAttempt, inFlight: false });
+    }
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.current?.catch(() => {});
+    await this.o.transport.close?.();
+  }
+
+  /** A new message was written to incoming/. */
+  enqueued(id: string): void {
+    this.slots.set(id, { state: 'incoming', nextAttempt: 0, inFlight: false });
+    this.schedule(0);
+  }
+
+  /** Create and enqueue a new message (bounces, forwarded copies). */
+  async enqueueBuffer(data: Buffer, sender: string, recipients: string[], origin: string): Promise<string> {
+    const id = newQueueId();
+    const entry: QueueEntry = {
+      id,
+      sender,
+      recipients: recipients.map((a) => ({ address: a, original: a, status: 'pending' })),
+      arrival: Date.now(),
+      size: data.length,
+      body8bit: /[\x80-\xff]/.test(data.toString('latin1')),
+      smtputf8: false,
+      attempts: 0,
+      nextAttempt: 0,
+      warned: false,
+      origin,
+    };
+    await this.o.store.enqueueBuffer(data, entry);
+    this.o.log.info({ queueId: id, from: sender, to: recipients, size: data.length, origin }, 'queued');
+    this.enqueued(id);
+    return id;
+  }
+
+  private schedule(delayMs: number) {
+    if (this.stopped) return;
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.run(), Math.max(0, Math.min(delayMs, 60_000)));
+    this.timer.unref?.();
+  }
+
+  private run() {
+    this.timer = null;
+    if (this.stopped) return;
+    this.running = true;
+    this.current = this.cycle()
+      .catch((err) => this.o.log.error({ err }, 'queue run failed'))
+      .finally(() => {
+        this.running = false;
+        const next = this.rerun ? 0 : this.nextDue();
+        this.rerun = false;
+        if (next !== null) this.schedule(next);
+      });
+  }
+
+  private nextDue(): number | null {
+    let min: number | null = null;
+    for (const s of this.slots.values()) {
+      if (s.inFlight || s.state === 'hold') continue;
+      if (min === null || s.nextAttempt < min) min = s.nextAttempt;
+    }
+    return min === null ? null : Math.max(0, min - Date.now());
+  }
+
+  /** One scheduling round: take every due message, deliver by destination, finalize each. */
+  private async cycle(): Promise<void> {
+    const now = Date.now();
+    const due = [...this.slots.entries()]
+      .filter(([, s]) => !s.inFlight && s.state !== 'hold' && s.nextAttempt <= now)
+      .slice(0, 1000)
+      .map(([id]) => id);
+    if (!due.length) return;
+    const entries: QueueEntry[] = [];
+    for (const id of due) {
+      const slot = this.slots.get(id)!;
+      slot.inFlight = true;
+      try {
+        await this.o.store.move(id, slot.state, 'active');
+        slot.state = 'active';
+        const e = await this.o.store.read('active', id);
+        if (e) entries.push(e);
+        else {
+          this.slots.delete(id);
+        }
+      } catch (err) {
+        this.o.log.error({ err, queueId: id }, 'cannot activate queued message');
+        slot.inFlight = false;
+      }
+    }
+    const byDomain = new Map<string, Array<{ entry: QueueEntry; rcpts: QueueRecipient[] }>>();
+    for (const entry of entries) {
+      const groups = new Map<string, QueueRecipient[]>();
+      for (const r of entry.recipients) {
+        if (r.status !== 'pending') continue;
+        const d = domainOf(r.address);
+        if (!groups.has(d)) groups.set(d, []);
+        groups.get(d)!.push(r);
+      }
+      for (const [d, rcpts] of groups) {
+        if (!byDomain.has(d)) byDomain.set(d, []);
+        byDomain.get(d)!.push({ entry, rcpts });
+      }
+    }
+    const domains = [...byDomain.keys()];
+    let next = 0;
+    const worker = async () => {
+      while (next < domains.length) {
+        const d = domains[next++]!;
+        await this.deliverDomain(d, byDomain.get(d)!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, domains.length) }, worker));
+    for (const entry of entries) await this.finalize(entry).catch((err) => this.o.log.error({ err, queueId: entry.id }, 'queue update failed'));
+  }
+
+  private async deliverDomain(domain: string, items: Array<{ entry: QueueEntry; rcpts: QueueRecipient[] }>) {
+    const msgs: OutboundMessage[] = items.map(({ entry, rcpts }) => ({
+      id: entry.id,
+      sender: entry.sender,
+      recipients: rcpts.map((r) => r.address),
+      body8bit: entry.body8bit,
+      smtputf8: entry.smtputf8,
+      size: entry.size,
+      bodyPath: this.o.store.bodyPath(entry.id),
+    }));
+    let results: Map<string, RecipientResult[]>;
+    try {
+      results = await this.o.transport.deliver(domain, msgs);
+    } catch (err) {
+      const message = `4.4.0 delivery to ${domain} failed: ${(err as Error).message}`;
+      this.o.log.warn({ domain, err }, 'transport failed');
+      results = new Map(msgs.map((m) => [m.id, m.recipients.map((a) => ({ address: a, outcome: 'temp' as const, code: 0, message }))]));
+    }
+    const now = Date.now();
+    for (const { entry, rcpts } of items) {
+      const res = results.get(entry.id) ?? [];
+      for (const r of rcpts) {
+        const x = res.find((y) => y.address.toLowerCase() === r.address.toLowerCase());
+        if (!x) {
+          r.lastError = '4.4.0 no result from the transport';
+          r.lastCode = 4;
+          continue;
+        }
+        const text = x.code ? `${x.code} ${x.enhanced ? x.enhanced + ' ' : ''}${x.message}`.trim() : x.message;
+        if (x.remoteMta) r.remoteMta = x.remoteMta;
+        if (x.outcome === 'ok') {
+          r.status = 'delivered';
+          r.finishedAt = now;
+          r.lastError = undefined;
+        } else if (x.outcome === 'perm') {
+          r.status = 'failed';
+          r.finishedAt = now;
+          r.lastError = text;
+          r.lastCode = 5;
+        } else {
+          r.lastError = text;
+          r.lastCode = 4;
+        }
+        this.o.log.info(
+          { queueId: entry.id, to: r.address, domain, relay: x.remoteMta ?? null, result: x.outcome === 'ok' ? 'sent' : x.outcome === 'perm' ? 'bounced' : 'deferred', reply: text },
+          x.outcome === 'ok' ? 'delivered' : 'delivery failed',
+        );
+      }
+    }
+  }
+
+  private backoff(attempts: number): number {
+    const r = this.o.retry;
+    return Math.min(r.maxDelayMs, r.baseDelayMs * 2 ** Math.max(0, attempts - 1));
+  }
+
+  private async finalize(entry: QueueEntry): Promise<void> {
+    const slot = this.slots.get(entry.id);
+    const now = Date.now();
+    entry.attempts++;
+    if (slot?.pending === 'delete') {
+      await this.o.store.remove(entry.id, 'active');
+      this.slots.delete(entry.id);
+      return;
+    }
+    let pending = entry.recipients.filter((r) => r.status === 'pending');
+    if (pending.length && now - entry.arrival >= this.o.retry.maxLifetimeMs) {
+      for (const r of pending) {
+        r.status = 'failed';
+        r.finishedAt = now;
+        r.lastError = `${r.lastError ?? '4.4.7 no answer'} (gave up: message too long in the queue)`;
+      }
+      pending = [];
+    }
+    const failed = entry.recipients.filter((r) => r.status === 'failed' && !r.notified);
+    if (failed.length) {
+      await this.notify(entry, failed, 'failed');
+      for (const r of failed) r.notified = true;
+    }
+    if (!pending.length) {
+      await this.o.store.remove(entry.id, 'active');
+      this.slots.delete(entry.id);
+      this.o.log.info({ queueId: entry.id, result: 'removed' }, 'removed from the queue');
+      return;
+    }
+    if (!entry.warned && this.o.retry.delayWarningMs > 0 && now - entry.arrival >= this.o.retry.delayWarningMs) {
+      entry.warned = true;
+      await this.notify(entry, pending, 'delayed');
+    }
+    entry.nextAttempt = slot?.pending === 'flush' ? now : now + this.backoff(entry.attempts);
+    const target: QueueState = slot?.pending === 'hold' ? 'hold' : 'deferred';
+    await this.o.store.writeRecord('active', entry);
+    await this.o.store.move(entry.id, 'active', target);
+    this.slots.set(entry.id, { state: target, nextAttempt: entry.nextAttempt, inFlight: false });
+  }
+
+  /** Send a DSN to the sender (never for the null sender). */
+  private async notify(entry: QueueEntry, rcpts: QueueRecipient[], action: 'failed' | 'delayed') {
+    if (!entry.sender) {
+      this.o.log.info({ queueId: entry.id, action }, 'no notification: the message had a null sender');
+      return;
+    }
+    let original: Buffer;
+    const full = entry.dsnRet === 'FULL' && entry.size <= 10 * 1024 * 1024;
+    try {
+      const raw = await fsp.readFile(this.o.store.bodyPath(entry.id));
+      original = full ? raw : headerBlock(raw);
+    } catch {
+      original = Buffer.from('(original message unavailable)\r\n');
+    }
+    const { data } = buildDsn({
+      reportingMta: this.o.hostname,
+      entry,
+      recipients: rcpts,
+      action,
+      original,
+      originalIsFull: full,
+      willRetryUntil: new Date(entry.arrival + this.o.retry.maxLifetimeMs),
+    });
+    try {
+      if (await this.o.deliverLocal(entry.sender, data)) {
+        this.o.log.info({ queueId: entry.id, to: entry.sender, action }, 'notification delivered locally');
+        return;
+      }
+    } catch (err) {
+      this.o.log.warn({ queueId: entry.id, err }, 'local delivery of a notification failed; queueing it');
+    }
+    const id = await this.enqueueBuffer(data, '', [entry.sender], 'bounce');
+    this.o.log.info({ queueId: entry.id, notification: id, to: entry.sender, action }, 'notification queued');
+  }
+
+  // ---------------------------------------------------------------- admin commands (postqueue/postsuper)
+
+  async list(): Promise<QueueListItem[]> {
+    return (await this.o.store.list()).map(({ state, entry }) => toListItem(state, entry, this.slots.get(entry.id)));
+  }
+
+  /** Retry now: one message, or every deferred one. Returns how many were scheduled. */
+  async flush(id?: string): Promise<number> {
+    let n = 0;
+    for (const [k, s] of this.slots) {
+      if (id && k !== id) continue;
+      if (s.state === 'hold') continue;
+      if (s.inFlight) s.pending = 'flush';
+      else s.nextAttempt = 0;
+      n++;
+    }
+    this.schedule(0);
+    return n;
+  }
+
+  async hold(ids: string[]): Promise<number> {
+    let n = 0;
+    for (const id of ids) {
+      const s = this.slots.get(id);
+      if (!s || s.state === 'hold') continue;
+      if (s.inFlight) s.pending = 'hold';
+      else {
+        await this.o.store.move(id, s.state, 'hold');
+        s.state = 'hold';
+      }
+      n++;
+    }
+    return n;
+  }
+
+  async release(ids: string[]): Promise<number> {
+    let n = 0;
+    for (const id of ids) {
+      const s = this.slots.get(id);
+      if (!s || s.state !== 'hold') continue;
+      await this.o.store.move(id, 'hold', 'deferred');
+      s.state = 'deferred';
+      s.nextAttempt = 0;
+      n++;
+    }
+    this.schedule(0);
+    return n;
+  }
+
+  async remove(ids: string[]): Promise<number> {
+    let n = 0;
+    for (const id of ids) {
+      const s = this.slots.get(id);
+      if (!s) continue;
+      if (s.inFlight) s.pending = 'delete';
+      else {
+        await this.o.store.remove(id, s.state);
+        this.slots.delete(id);
+      }
+      this.o.log.info({ queueId: id, result: 'deleted' }, 'deleted from the queue by the admin');
+      n++;
+    }
+    return n;
+  }
+
+  /** Requeue: back to incoming with the retry clock reset (Postfix postsuper -r). */
+  async requeue(ids: string[]): Promise<number> {
+    let n = 0;
+    for (const id of ids) {
+      const s = this.slots.get(id);
+      if (!s || s.inFlight) continue;
+      const e = await this.o.store.read(s.state, id);
+      if (!e) continue;
+      e.nextAttempt = 0;
+      e.attempts = 0;
+      await this.o.store.writeRecord(s.state, e);
+      await this.o.store.move(id, s.state, 'incoming');
+      this.slots.set(id, { state: 'incoming', nextAttempt: 0, inFlight: false });
+      n++;
+    }
+    this.schedule(0);
+    return n;
+  }
+}
+
+export function toListItem(state: QueueState, entry: QueueEntry, slot?: { nextAttempt: number }): QueueListItem {
+  const last = entry.recipients.find((r) => r.lastError)?.lastError ?? null;
+  const next = state === 'hold' ? null : (slot?.nextAttempt ?? entry.nextAttempt);
+  return {
+    id: entry.id,
+    state,
+    size: entry.size,
+    arrival: new Date(entry.arrival).toISOString(),
+    sender: entry.sender,
+    recipients: entry.recipients.map((r) => ({ address: r.address, status: r.status, lastError: r.lastError })),
+    attempts: entry.attempts,
+    nextAttempt: next === null ? null : new Date(next).toISOString(),
+    lastError: last,
+  };
+}
