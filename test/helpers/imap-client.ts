@@ -216,13 +216,17 @@ export class ImapClient {
           pending = [];
           for (;;) {
             const line = await this.next(o.timeoutMs);
-            if (line.startsWith('+')) break;
+            if (line.startsWith('+')) {
+              before.push(line);
+              break;
+            }
             if (line.startsWith(tag + ' ')) return { untagged: before.filter((l) => l.startsWith('* ')), lines: before, tagged: line };
             before.push(line);
           }
         }
-        await this.writeLarge(Buffer.concat([...pending, p.data]));
+        if (pending.length) this.write(Buffer.concat(pending));
         pending = [];
+        await this.writeLarge(p.data); // no copy: the literal may be large
       } else {
         pending.push(Buffer.isBuffer(p) ? p : Buffer.from(p, 'utf8'));
       }
