@@ -13,10 +13,17 @@ import { NodeResolver } from './dns/resolver.js';
 import { loadTls, type TlsMaterial } from './tls/certs.js';
 import { SmtpListener } from './server/smtp/listener.js';
 import { mxHooks } from './server/smtp/mx.js';
-import { spoolDir } from './intake/local-delivery.js';
+import { spoolDir } from './intake/sink.js';
 import { ensureMaildir, cleanTmp } from './store/maildir/maildir.js';
 import type { AccountStore } from './store/types.js';
-import type { DeliveredEvent } from './intake/local-delivery.js';
+import type { DeliveredEvent } from './intake/sink.js';
+import { QueueStore } from './queue/store.js';
+import { QueueManager } from './queue/manager.js';
+import { queueCommand, type QueueCommand } from './queue/admin.js';
+import { RemoteDelivery, type NextHop } from './delivery/remote.js';
+import { deliverLocalBuffer } from './intake/local.js';
+import { submissionHooks } from './server/smtp/submission.js';
+import { startControlServer } from './server/control.js';
 import { UserError } from './common/errors.js';
 import { MailStore } from './store/mail/index.js';
 import { AccountService } from './accounts/service.js';
@@ -28,6 +35,7 @@ export interface RunningServer {
   config: Config;
   store: AccountStore;
   mail: MailStore;
+  queue: QueueManager;
   tls: TlsMaterial;
   /** Bound addresses by listener name (port 0 in the config becomes the port the OS picked). */
   addresses: Partial<Record<ListenerName, { host: string; port: number }>>;
@@ -67,8 +75,51 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const accounts = new AccountService(store);
   const throttle = new LoginThrottle();
   const listeners: Array<SmtpListener | Listener> = [];
+  const recipientResolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
+  const queueStore = new QueueStore(config.dataDir);
+  const hop = (h: Config['delivery']['transportMap'][string]): NextHop => ({
+    host: h.host,
+    port: h.port,
+    tls: h.tls,
+    auth: h.user && h.password ? { user: h.user, pass: h.password } : undefined,
+  });
+  const t = config.delivery.commandTimeoutSeconds * 1000;
+  const transport = new RemoteDelivery({
+    hostname: config.hostname,
+    resolver: dns,
+    port: config.delivery.port,
+    relayhost: config.delivery.relayhost ? hop(config.delivery.relayhost) : null,
+    transportMap: Object.fromEntries(Object.entries(config.delivery.transportMap).map(([d, h]) => [d.toLowerCase(), hop(h)])),
+    maxConnectionsPerDestination: config.delivery.maxConnectionsPerDestination,
+    localAddress: config.delivery.localAddress,
+    timeouts: { connect: Math.min(t, 30_000), greeting: t, mail: t, rcpt: t, dataInit: Math.min(t, 120_000), dataBlock: Math.min(t, 180_000), dataEnd: Math.max(t, 600_000) },
+    log: log.child({ component: 'delivery' }),
+  });
+  const queue = new QueueManager({
+    store: queueStore,
+    transport,
+    hostname: config.hostname,
+    retry: {
+      baseDelayMs: config.queue.retryBaseSeconds * 1000,
+      maxDelayMs: config.queue.retryMaxSeconds * 1000,
+      maxLifetimeMs: config.queue.maxLifetimeHours * 3600_000,
+      delayWarningMs: config.queue.delayWarningHours * 3600_000,
+    },
+    concurrency: config.queue.concurrency,
+    deliverLocal: (address, data) =>
+      deliverLocalBuffer({ resolver: recipientResolver, dataDir: config.dataDir, spoolDir: spool, onDelivered: (e) => deliveries.forEach((f) => f(e)) }, address, data),
+    log: log.child({ component: 'queue' }),
+  });
+  await queue.start();
+  const stopControl = await startControlServer(
+    config.dataDir,
+    async (req) => {
+      if (req.cmd.startsWith('queue.')) return queueCommand(queue, req.cmd.slice(6) as QueueCommand, (req.args ?? {}) as never);
+      throw new Error(`unknown control command ${req.cmd}`);
+    },
+    log,
+  );
   const addresses: RunningServer['addresses'] = {};
-  const resolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
 
   const common = {
     hostname: config.hostname,
@@ -95,9 +146,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           hostname: config.hostname,
           dataDir: config.dataDir,
           spoolDir: spool,
-          resolver,
+          resolver: recipientResolver,
           log: log.child({ component: 'smtp' }),
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
+          queue: queueStore,
+          onQueued: (e) => queue.enqueued(e.id),
         }),
         log: log.child({ component: 'smtp' }),
       });
@@ -108,6 +161,37 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       addresses.smtp = { host: a.address, port: a.port };
       listeners.push(mx);
       log.info({ listener: 'smtp', address: `${a.address}:${a.port}` }, 'listening');
+    }
+    for (const name of ['submission', 'submissions'] as const) {
+      const addr = config.listen[name];
+      if (!addr) continue;
+      const sub = new SmtpListener({
+        ...common,
+        implicitTls: name === 'submissions',
+        authRequired: true,
+        rejectBareNewlines: true,
+        resolver: config.smtp.reverseLookup ? dns : null,
+        hooks: submissionHooks({
+          hostname: config.hostname,
+          dataDir: config.dataDir,
+          spoolDir: spool,
+          resolver: recipientResolver,
+          accounts,
+          throttle,
+          queue: queueStore,
+          log: log.child({ component: name }),
+          onDelivered: (e) => deliveries.forEach((f) => f(e)),
+          onQueued: (e) => queue.enqueued(e.id),
+        }),
+        log: log.child({ component: name }),
+      });
+      const { host, port } = splitHostPort(addr);
+      const a = await sub.listen(host, port).catch((err: NodeJS.ErrnoException) => {
+        throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
+      });
+      addresses[name] = { host: a.address, port: a.port };
+      listeners.push(sub);
+      log.info({ listener: name, address: `${a.address}:${a.port}` }, 'listening');
     }
     const imapLog = log.child({ component: 'imap' });
     const imapCtx = {
@@ -146,6 +230,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     }
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
+    await stopControl();
+    await queue.stop();
     await store.close();
     throw err;
   }
@@ -157,8 +243,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     tls,
     addresses,
     deliveries,
+    queue,
     async stop() {
       await Promise.race([Promise.all(listeners.map((l) => l.close())), new Promise((r) => setTimeout(r, 10000).unref())]);
+      await stopControl();
+      await queue.stop();
       await store.close();
     },
   };

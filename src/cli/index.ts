@@ -13,6 +13,7 @@ import { SqlAccountStore } from '../store/sql/accounts.js';
 import { AccountService, parseQuota } from '../accounts/service.js';
 import { runInit } from './init.js';
 import { MailStore } from '../store/mail/index.js';
+import { addQueueCommands } from './queue.js';
 
 export interface CliIo {
   out: (s: string) => void;
@@ -191,6 +192,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
         else for (const a of as) io.out(`${a.source} -> ${a.destination}`);
       });
     });
+
+  addQueueCommands(program, cfg, io);
 
   program
     .command('reindex <user>')

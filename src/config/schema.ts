@@ -13,6 +13,19 @@ export const listenAddress = z
 
 const listener = z.union([listenAddress, z.literal(false), z.null()]).optional();
 
+/** A next hop for outbound mail (relayhost, transportMap entries). */
+const nextHop = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(25),
+    /** opportunistic (default), starttls (required, certificate verified), implicit (TLS from the start), none. */
+    tls: z.enum(['opportunistic', 'starttls', 'implicit', 'none']).default('opportunistic'),
+    user: z.string().optional(),
+    password: z.string().optional(),
+  })
+  .strict()
+  .refine((h) => Boolean(h.user) === Boolean(h.password), 'user and password go together');
+
 export const configSchema = z
   .object({
     hostname: z
@@ -93,6 +106,31 @@ export const configSchema = z
         maxAppendSize: 50 * 1024 * 1024,
         autologoutMinutes: 30,
       }),
+    queue: z
+      .object({
+        retryBaseSeconds: z.number().min(0.1).default(300),
+        retryMaxSeconds: z.number().min(0.1).default(4 * 3600),
+        maxLifetimeHours: z.number().min(0.0001).default(120),
+        /** Send one "delayed" notice after this many hours in the queue; 0 = never. */
+        delayWarningHours: z.number().min(0).default(4),
+        /** Destination domains worked on at once. */
+        concurrency: z.number().int().min(1).max(1000).default(20),
+      })
+      .strict()
+      .default({ retryBaseSeconds: 300, retryMaxSeconds: 4 * 3600, maxLifetimeHours: 120, delayWarningHours: 4, concurrency: 20 }),
+    delivery: z
+      .object({
+        /** Port of remote MX hosts (25; tests use another). */
+        port: z.number().int().min(1).max(65535).default(25),
+        relayhost: nextHop.nullable().default(null),
+        transportMap: z.record(z.string(), nextHop).default({}),
+        maxConnectionsPerDestination: z.number().int().min(1).max(100).default(5),
+        localAddress: z.string().optional(),
+        /** Scale of RFC 5321 §4.5.3.2 timeouts in seconds: connect/greeting/mail/rcpt (default 300). */
+        commandTimeoutSeconds: z.number().min(0.1).default(300),
+      })
+      .strict()
+      .default({ port: 25, relayhost: null, transportMap: {}, maxConnectionsPerDestination: 5, commandTimeoutSeconds: 300 }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -9,7 +9,9 @@ import { SmtpReplyError } from '../../common/errors.js';
 import { parseAddress } from '../../common/address.js';
 import type { RecipientResolver, LocalTarget } from '../../accounts/recipients.js';
 import type { Envelope, MessageSink, Recipient, SmtpHooks, SmtpSessionInfo } from './types.js';
-import { openLocalDelivery, type DeliveryTarget, type DeliveredEvent } from '../../intake/local-delivery.js';
+import { openIntake, type DeliveryTarget, type DeliveredEvent } from '../../intake/sink.js';
+import type { QueueStore } from '../../queue/store.js';
+import type { QueueEntry } from '../../queue/types.js';
 import { receivedHeader, returnPathHeader } from '../../intake/headers.js';
 import { userMaildir } from '../../store/maildir/paths.js';
 import { newQueueId } from '../../intake/queue-id.js';
@@ -21,10 +23,14 @@ export interface MxOptions {
   resolver: RecipientResolver;
   log: Logger;
   onDelivered?: (e: DeliveredEvent) => void;
+  /** The outbound queue, for aliases that forward to remote addresses. */
+  queue: QueueStore;
+  onQueued?: (e: QueueEntry) => void;
 }
 
 interface RcptData {
   local: LocalTarget[];
+  remote: string[];
 }
 
 export function mxHooks(o: MxOptions): SmtpHooks {
@@ -50,11 +56,7 @@ export function mxHooks(o: MxOptions): SmtpHooks {
         case 'disabled':
           return reject(s, env, rcpt.address, 550, '5.2.1', `<${rcpt.address}>: Recipient address rejected: mailbox disabled`);
         case 'ok':
-          if (r.remote.length) {
-            // Forwarding outside needs the outbound queue; until it exists, defer rather than lose the copy.
-            return reject(s, env, rcpt.address, 451, '4.3.2', `<${rcpt.address}>: forwarding to remote addresses is not available yet, try again later`);
-          }
-          rcpt.data = { local: r.local } satisfies RcptData;
+          rcpt.data = { local: r.local, remote: r.remote } satisfies RcptData;
           return;
       }
     },
@@ -74,6 +76,8 @@ export function mxHooks(o: MxOptions): SmtpHooks {
         }
       }
       const targets = [...byUser.values()];
+      const remote = new Map<string, string>();
+      for (const rcpt of env.rcptTo) for (const a of (rcpt.data as RcptData).remote) remote.set(a.toLowerCase(), a);
       const protocol = s.esmtp ? (s.tls ? (s.user ? 'ESMTPSA' : 'ESMTPS') : s.user ? 'ESMTPA' : 'ESMTP') : 'SMTP';
       const prefix =
         returnPathHeader(env.mailFrom.address) +
@@ -96,14 +100,36 @@ export function mxHooks(o: MxOptions): SmtpHooks {
         from: env.mailFrom.address,
         to: env.rcptTo.map((r) => r.address),
       };
-      const sink = await openLocalDelivery({
+      const sink = await openIntake({
         spoolDir: o.spoolDir,
         id,
         prefix,
         targets,
+        remote: remote.size
+          ? {
+              queue: o.queue,
+              entry: {
+                id,
+                // Forwarding keeps the original sender for now; SRS rewriting comes with the authentication work.
+                sender: env.mailFrom.address,
+                recipients: [...remote.values()].map((a) => ({ address: a, original: a, status: 'pending' as const })),
+                arrival: Date.now(),
+                body8bit: env.body8bit,
+                smtputf8: env.smtputf8,
+                attempts: 0,
+                nextAttempt: 0,
+                warned: false,
+                origin: 'forward',
+              },
+            }
+          : null,
         onDelivered: (e) => {
           o.log.info({ ...base, size: e.size, delivered: e.targets.map((t) => t.address), result: 'delivered' }, 'message delivered');
           o.onDelivered?.(e);
+        },
+        onQueued: (e) => {
+          o.log.info({ ...base, size: e.size, queued: e.recipients.map((r) => r.address), result: 'queued' }, 'message queued for forwarding');
+          o.onQueued?.(e);
         },
         onError: (err) => o.log.error({ ...base, err, result: 'deferred' }, 'message not accepted: storage error'),
       });

@@ -1,0 +1,197 @@
+/**
+ * Message submission (RFC 6409) on 587 (STARTTLS) and 465 (implicit TLS, RFC 8314): AUTH PLAIN/LOGIN (RFC 4954)
+ * required before MAIL, and never offered without TLS except to loopback clients. Only authenticated users may
+ * relay. The envelope sender and every From: address must be one of the user's own addresses (the address, its
+ * plus-variants, or an alias/catch-all that delivers to the user), otherwise 553 5.7.1 (Postfix's
+ * reject_sender_login_mismatch). Date and Message-ID are added when missing (RFC 6409 §8.2, §8.3).
+ * Local recipients are delivered at once; remote ones go through the queue.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { SmtpReplyError } from '../../common/errors.js';
+import { addressKey, parseAddress } from '../../common/address.js';
+import type { RecipientResolver, LocalTarget } from '../../accounts/recipients.js';
+import type { AccountService } from '../../accounts/service.js';
+import type { LoginThrottle } from '../../auth/throttle.js';
+import { sleep } from '../../auth/throttle.js';
+import type { Envelope, MessageSink, Recipient, SmtpHooks, SmtpSessionInfo } from './types.js';
+import type { PathWithParams } from '../../protocol/smtp/commands.js';
+import { openIntake, type DeliveryTarget, type DeliveredEvent } from '../../intake/sink.js';
+import { receivedHeader, rfc5322Date } from '../../intake/headers.js';
+import { userMaildir } from '../../store/maildir/paths.js';
+import { newQueueId } from '../../intake/queue-id.js';
+import type { QueueStore } from '../../queue/store.js';
+import type { QueueEntry } from '../../queue/types.js';
+import { decodedHeaderValue, parseAddressList } from '../../mime/index.js';
+
+export interface SubmissionOptions {
+  hostname: string;
+  dataDir: string;
+  spoolDir: string;
+  resolver: RecipientResolver;
+  accounts: AccountService;
+  throttle: LoginThrottle;
+  queue: QueueStore;
+  log: Logger;
+  onDelivered?: (e: DeliveredEvent) => void;
+  onQueued?: (e: QueueEntry) => void;
+}
+
+interface RcptData {
+  local: LocalTarget[];
+  remote: string[];
+}
+
+/** True when `address` may be used as a sender by `user`: it is the user, or delivers to the user. */
+export async function senderAllowed(resolver: RecipientResolver, userAddress: string, address: string): Promise<boolean> {
+  const p = parseAddress(address);
+  const u = parseAddress(userAddress);
+  if (!p || !u) return false;
+  if (addressKey(p) === addressKey(u)) return true;
+  const r = await resolver.resolve(p.address);
+  if (r.kind !== 'ok') return false;
+  return r.local.some((t) => addressKey(parseAddress(t.user.address)!) === addressKey(u));
+}
+
+export function submissionHooks(o: SubmissionOptions): SmtpHooks {
+  const reject = (s: SmtpSessionInfo, what: string, code: number, enh: string, text: string): never => {
+    o.log.info({ conn: s.id, client: s.remoteAddress, user: s.user, what, result: 'reject', reply: `${code} ${enh} ${text}` }, 'NOQUEUE: reject');
+    throw new SmtpReplyError(code, enh, text);
+  };
+  return {
+    async onAuth(s, username, password) {
+      if (o.throttle.isLockedOut(s.remoteAddress)) {
+        await sleep(o.throttle.fail(s.remoteAddress, username));
+        throw new SmtpReplyError(535, '5.7.8', 'Error: authentication failed');
+      }
+      const user = await o.accounts.authenticate(username, password);
+      if (!user) {
+        const delay = o.throttle.fail(s.remoteAddress, username);
+        o.log.info({ conn: s.id, client: s.remoteAddress, user: username.slice(0, 100), result: 'auth-failed' }, 'smtp auth failed');
+        await sleep(delay);
+        throw new SmtpReplyError(535, '5.7.8', 'Error: authentication failed');
+      }
+      o.throttle.succeed(s.remoteAddress);
+      o.log.info({ conn: s.id, client: s.remoteAddress, user: user.address, tls: s.tls?.version ?? null, result: 'auth' }, 'smtp auth');
+      return user.address;
+    },
+
+    async onMailFrom(s: SmtpSessionInfo, from: PathWithParams) {
+      if (!s.user) reject(s, 'mail', 530, '5.7.0', 'Authentication required');
+      if (from.address === '') reject(s, 'mail', 553, '5.7.1', 'The null sender is not allowed for submission');
+      if (!(await senderAllowed(o.resolver, s.user!, from.address))) {
+        reject(s, 'mail', 553, '5.7.1', `<${from.address}>: Sender address rejected: not owned by user ${s.user}`);
+      }
+    },
+
+    async onRcptTo(s: SmtpSessionInfo, rcpt: Recipient) {
+      const p = parseAddress(rcpt.address);
+      if (!p) return reject(s, rcpt.address, 501, '5.1.3', 'Bad recipient address syntax');
+      const r = await o.resolver.resolve(p.address);
+      switch (r.kind) {
+        case 'relay-denied':
+          rcpt.data = { local: [], remote: [p.address] } satisfies RcptData; // authenticated: may relay
+          return;
+        case 'unknown':
+          return reject(s, rcpt.address, 550, '5.1.1', `<${rcpt.address}>: Recipient address rejected: User unknown`);
+        case 'disabled':
+          return reject(s, rcpt.address, 550, '5.2.1', `<${rcpt.address}>: Recipient address rejected: mailbox disabled`);
+        case 'ok':
+          rcpt.data = { local: r.local, remote: r.remote } satisfies RcptData;
+          return;
+      }
+    },
+
+    async onData(s: SmtpSessionInfo, env: Envelope): Promise<MessageSink> {
+      const id = newQueueId();
+      const user = s.user!;
+      const byUser = new Map<number, DeliveryTarget>();
+      const remote = new Map<string, { address: string; original: string }>();
+      for (const rcpt of env.rcptTo) {
+        const d = rcpt.data as RcptData;
+        for (const t of d.local) {
+          if (byUser.has(t.user.id)) continue;
+          const at = t.user.address.lastIndexOf('@');
+          byUser.set(t.user.id, { address: t.user.address, maildir: userMaildir(o.dataDir, t.user.address.slice(at + 1), t.user.address.slice(0, at)) });
+        }
+        for (const a of d.remote) remote.set(a.toLowerCase(), { address: a, original: rcpt.address });
+      }
+      const targets = [...byUser.values()];
+      const base = { queueId: id, conn: s.id, client: s.remoteAddress, user, from: env.mailFrom.address, to: env.rcptTo.map((r) => r.address) };
+      const prefix = receivedHeader({
+        helo: s.helo ?? 'unknown',
+        clientHostname: s.clientHostname,
+        clientAddress: s.remoteAddress,
+        byHost: o.hostname,
+        protocol: s.tls ? 'ESMTPSA' : 'ESMTPA',
+        id,
+        tls: s.tls,
+        forRecipient: env.rcptTo.length === 1 ? env.rcptTo[0]!.address : null,
+      });
+      let fromAddresses: string[] = [];
+      const sink = await openIntake({
+        spoolDir: o.spoolDir,
+        id,
+        prefix,
+        targets,
+        headerHook: (header) => {
+          const froms = decodedHeaderValue(header, 'From');
+          if (froms.length !== 1) throw new SmtpReplyError(550, '5.6.0', 'Message must have exactly one From: header (RFC 5322 section 3.6)');
+          fromAddresses = parseAddressList(froms[0]!)
+            .filter((a) => a[2] !== null && a[3] !== null)
+            .map((a) => `${a[2]}@${a[3]}`);
+          if (!fromAddresses.length) throw new SmtpReplyError(550, '5.6.0', 'From: header has no address');
+          let add = '';
+          if (!decodedHeaderValue(header, 'Date').length) add += `Date: ${rfc5322Date()}\r\n`;
+          if (!decodedHeaderValue(header, 'Message-ID').length) add += `Message-ID: <${id}.${randomBytes(6).toString('hex')}@${o.hostname}>\r\n`;
+          return { prepend: add };
+        },
+        remote: remote.size
+          ? {
+              queue: o.queue,
+              entry: {
+                id,
+                sender: env.mailFrom.address,
+                recipients: [...remote.values()].map((r) => ({ address: r.address, original: r.original, status: 'pending' as const })),
+                arrival: Date.now(),
+                body8bit: env.body8bit,
+                smtputf8: env.smtputf8,
+                attempts: 0,
+                nextAttempt: 0,
+                warned: false,
+                origin: user,
+                dsnRet: env.mailFrom.params.get('RET') === 'FULL' ? 'FULL' : env.mailFrom.params.get('RET') === 'HDRS' ? 'HDRS' : undefined,
+                envid: typeof env.mailFrom.params.get('ENVID') === 'string' ? (env.mailFrom.params.get('ENVID') as string) : undefined,
+              },
+            }
+          : null,
+        beforeCommit: async () => {
+          // RFC 6409 §6.1 and Postfix's reject_sender_login_mismatch, applied to the header From: too.
+          for (const a of fromAddresses) {
+            if (!(await senderAllowed(o.resolver, user, a))) {
+              o.log.info({ ...base, header_from: a, result: 'reject' }, 'message rejected: From: not owned by the user');
+              throw new SmtpReplyError(553, '5.7.1', `From: <${a}> is not one of your addresses (${user})`);
+            }
+          }
+        },
+        onDelivered: (e) => {
+          o.log.info({ ...base, size: e.size, delivered: e.targets.map((t) => t.address), result: 'delivered' }, 'message delivered');
+          o.onDelivered?.(e);
+        },
+        onQueued: (e) => {
+          o.log.info({ ...base, size: e.size, queued: e.recipients.map((r) => r.address), result: 'queued' }, 'message queued');
+          o.onQueued?.(e);
+        },
+        onError: (err) => o.log.error({ ...base, err, result: 'deferred' }, 'message not accepted: storage error'),
+      });
+      return {
+        write: (c) => sink.write(c),
+        end: (st) => sink.end(st),
+        async abort() {
+          o.log.info({ ...base, result: 'aborted' }, 'message not accepted');
+          await sink.abort();
+        },
+      };
+    },
+  };
+}
