@@ -29,8 +29,17 @@ export class RecipientResolver {
     private readonly delimiter = '+',
   ) {}
 
+  /** Hosted-domain answers are cached for a few seconds: two to three lookups per RCPT otherwise. */
+  private readonly domainCache = new Map<string, { hosted: boolean; at: number }>();
+
   async isHostedDomain(domain: string): Promise<boolean> {
-    return (await this.store.getDomain(domain)) !== undefined;
+    const now = Date.now();
+    const c = this.domainCache.get(domain);
+    if (c && now - c.at < 5000) return c.hosted;
+    const hosted = (await this.store.getDomain(domain)) !== undefined;
+    if (this.domainCache.size > 10_000) this.domainCache.clear();
+    this.domainCache.set(domain, { hosted, at: now });
+    return hosted;
   }
 
   async resolve(address: string): Promise<Resolution> {

@@ -69,8 +69,10 @@ function headerEnd(buf: Buffer): number {
 
 export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
   let file: MaildirTmpFile;
+  // One local recipient and nothing to queue: write in that Maildir's own tmp/ and rename (no link + unlink).
+  const direct = o.targets.length === 1 && !(o.remote && o.remote.entry.recipients.length);
   try {
-    file = await MaildirTmpFile.create(o.spoolDir);
+    file = await MaildirTmpFile.create(direct ? o.targets[0]!.maildir : o.spoolDir);
   } catch (err) {
     o.onError?.(err);
     throw ioError(err);

@@ -51,18 +51,83 @@ async function mkdirp(path: string, mode: number): Promise<void> {
   }
 }
 
-/** Forget cached directories (a test that deletes a Maildir calls this). */
+/** Forget cached directories and directory handles (a test or an admin action that deletes a Maildir calls this). */
 export function forgetEnsured(): void {
   ensured.clear();
+  for (const s of syncers.values()) void s.close();
+  syncers.clear();
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+/**
+ * Durable directory fsync with two optimisations that keep the guarantee: the directory's handle stays open
+ * (no open/close per message), and concurrent requests share one fsync. A caller's request is satisfied only by an
+ * fsync that STARTS after the request (its link/rename is then covered): while one runs, later callers wait for the
+ * next one, which all of them share.
+ */
+class DirSyncer {
+  private fh: Promise<fsp.FileHandle> | null = null;
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  lastUse = Date.now();
+  constructor(private readonly dir: string) {}
+
+  private handle(): Promise<fsp.FileHandle> {
+    if (!this.fh) {
+      this.fh = fsp.open(this.dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+      this.fh.catch(() => (this.fh = null));
+    }
+    return this.fh;
   }
+
+  private start(): Promise<void> {
+    const p = (async () => {
+      const fh = await this.handle();
+      await fh.sync();
+    })();
+    this.running = p.finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  sync(): Promise<void> {
+    this.lastUse = Date.now();
+    if (this.queued) return this.queued;
+    if (!this.running) return this.start();
+    this.queued = this.running
+      .catch(() => {})
+      .then(() => {
+        this.queued = null;
+        return this.start();
+      });
+    return this.queued;
+  }
+
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    if (fh) await fh.then((h) => h.close()).catch(() => {});
+  }
+}
+
+const syncers = new Map<string, DirSyncer>();
+const MAX_SYNCERS = 512;
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let s = syncers.get(dir);
+  if (!s) {
+    if (syncers.size >= MAX_SYNCERS) {
+      // Close the least recently used half.
+      const old = [...syncers.entries()].sort((a, b) => a[1].lastUse - b[1].lastUse).slice(0, MAX_SYNCERS / 2);
+      for (const [k, v] of old) {
+        syncers.delete(k);
+        void v.close();
+      }
+    }
+    s = new DirSyncer(dir);
+    syncers.set(dir, s);
+  }
+  await s.sync();
 }
 
 /** A message being written into tmp/ of a Maildir. Call write() for each chunk, then commit() or abort(). */
@@ -122,6 +187,18 @@ export class MaildirTmpFile {
     await this.finish();
     const created: string[] = [];
     const name = this.finalName;
+    if (targets.length === 1 && targets[0] === this.dir) {
+      // Written in the recipient's own tmp/: one rename, as the Maildir spec describes.
+      const dest = join(this.dir, 'new', name);
+      await fsp.rename(this.tmpPath, dest);
+      try {
+        await fsyncDir(join(this.dir, 'new'));
+      } catch (err) {
+        await fsp.unlink(dest).catch(() => {});
+        throw err;
+      }
+      return [dest];
+    }
     try {
       for (const target of targets) {
         await ensureMaildir(target);
