@@ -33,9 +33,22 @@ export interface AliasesTable {
   created_at: number;
 }
 
+/** DKIM signing keys (src/dkim/keys.ts). state: 'active' | 'retiring' | 'retired'; public_key is the p= value. */
+export interface DkimKeysTable {
+  id: Generated<number>;
+  domain: string;
+  selector: string;
+  algorithm: string;
+  private_key: string;
+  public_key: string;
+  created_at: number;
+  state: string;
+}
+
 /** The mail index tables (mail_users, mail_mailboxes, mail_messages, mail_expunged) are defined in store/mail/tables.ts. */
 export interface DatabaseSchema extends MailTables {
   domains: DomainsTable;
   users: UsersTable;
   aliases: AliasesTable;
+  dkim_keys: DkimKeysTable;
 }
