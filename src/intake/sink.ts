@@ -7,6 +7,7 @@
  * and nothing partial is ever visible in a Maildir or the queue.
  */
 import { join } from 'node:path';
+import { createReadStream } from 'node:fs';
 import { MaildirTmpFile } from '../store/maildir/maildir.js';
 import { SmtpReplyError, isNoSpaceError } from '../common/errors.js';
 import type { DataStats, MessageSink, SmtpReply } from '../server/smtp/types.js';
@@ -33,6 +34,23 @@ export interface RemotePart {
 export interface HeaderHookResult {
   /** Header lines to add at the top of the message's own header (after the trace headers), CRLF-terminated. */
   prepend?: string;
+  /** A replacement for the header block (e.g. with forged Authentication-Results removed). */
+  header?: Buffer;
+}
+
+/** What `finalize` decides once the whole message is known. */
+export interface FinalizeResult {
+  /** Header lines to insert between the trace headers and the message (Authentication-Results, DKIM-Signature). */
+  headers?: string;
+  /** Deliver local copies into each user's Junk folder instead of INBOX (DMARC quarantine). */
+  junk?: boolean;
+}
+
+/** The complete message content (after the header hook), in memory or, when large, in a file. */
+export interface MessageContent {
+  buffer?: Buffer;
+  path?: string;
+  size: number;
 }
 
 export interface IntakeOptions {
@@ -47,10 +65,19 @@ export interface IntakeOptions {
   headerHook?: (header: Buffer) => HeaderHookResult;
   /** Runs after all data arrived and the header hook ran, before anything is committed; may throw SmtpReplyError. */
   beforeCommit?: () => Promise<void>;
+  /**
+   * Runs once the whole message is known (SPF/DKIM/DMARC checks, DKIM signing). With it, the content is held in
+   * memory (spilled to a spool file past 1 MiB) and the final file is written afterwards.
+   */
+  finalize?: (content: MessageContent) => Promise<FinalizeResult>;
+  /** Maildir++ folder for junk (default ".Junk"). */
+  junkFolder?: string;
   onDelivered?: (e: DeliveredEvent) => void;
   onQueued?: (entry: QueueEntry) => void;
   onError?: (err: unknown) => void;
 }
+
+const SPILL_LIMIT = 1024 * 1024;
 
 const MAX_HEADER = 1024 * 1024;
 
@@ -68,32 +95,51 @@ function headerEnd(buf: Buffer): number {
 }
 
 export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
-  let file: MaildirTmpFile;
+  let targets = o.targets;
+  const hasRemote = Boolean(o.remote && o.remote.entry.recipients.length);
   // One local recipient and nothing to queue: write in that Maildir's own tmp/ and rename (no link + unlink).
-  const direct = o.targets.length === 1 && !(o.remote && o.remote.entry.recipients.length);
-  try {
-    file = await MaildirTmpFile.create(direct ? o.targets[0]!.maildir : o.spoolDir);
-  } catch (err) {
-    o.onError?.(err);
-    throw ioError(err);
-  }
+  const tmpDirFor = (t: DeliveryTarget[]) => (t.length === 1 && !hasRemote ? t[0]!.maildir : o.spoolDir);
+  const open = async (dir: string) => {
+    try {
+      return await MaildirTmpFile.create(dir);
+    } catch (err) {
+      o.onError?.(err);
+      throw ioError(err);
+    }
+  };
+  // Without finalize the message streams straight into its final file; with it, into memory or a spill file.
+  let file: MaildirTmpFile | null = o.finalize ? null : await open(tmpDirFor(targets));
+  let memory: Buffer[] | null = o.finalize ? [] : null;
+  let memoryBytes = 0;
+  let spill: MaildirTmpFile | null = null;
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   // Until the header is complete (and the hook has run), everything is held in `head`.
   let head: Buffer[] | null = o.headerHook ? [] : null;
   let headBytes = 0;
   let rejected: SmtpReplyError | null = null;
-  const queueBody = (b: Buffer) => {
+  const content = (b: Buffer) => {
+    if (memory) {
+      memory.push(b);
+      memoryBytes += b.length;
+      return;
+    }
     pending.push(b);
     pendingBytes += b.length;
   };
-  queueBody(Buffer.from(o.prefix, 'utf8'));
+  if (file) content(Buffer.from(o.prefix, 'utf8'));
   const flush = async () => {
+    if (memory && memoryBytes > SPILL_LIMIT) {
+      spill = await MaildirTmpFile.create(o.spoolDir);
+      pending = memory;
+      pendingBytes = memoryBytes;
+      memory = null;
+    }
     if (!pending.length) return;
     const b = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
-    await file.write(b);
+    await (spill ?? file)!.write(b);
   };
   const releaseHead = (force: boolean) => {
     if (!head) return;
@@ -104,12 +150,21 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
     head = null;
     try {
       const r = o.headerHook!(header);
-      if (r.prepend) queueBody(Buffer.from(r.prepend, 'utf8'));
+      if (r.prepend) content(Buffer.from(r.prepend, 'utf8'));
+      if (r.header) {
+        content(r.header);
+        content(all.subarray(header.length));
+        return;
+      }
     } catch (err) {
       if (err instanceof SmtpReplyError) rejected = err;
       else throw err;
     }
-    queueBody(all);
+    content(all);
+  };
+  const cleanup = async () => {
+    await file?.abort();
+    await (spill as MaildirTmpFile | null)?.abort();
   };
   return {
     async write(chunk: Buffer) {
@@ -120,9 +175,9 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
         releaseHead(false);
         if (head) return;
       } else {
-        queueBody(chunk);
+        content(chunk);
       }
-      if (pendingBytes >= 256 * 1024) {
+      if (pendingBytes >= 256 * 1024 || (memory && memoryBytes > SPILL_LIMIT)) {
         try {
           await flush();
         } catch (err) {
@@ -134,28 +189,47 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
     async end(_stats: DataStats): Promise<SmtpReply> {
       releaseHead(true);
       if (rejected) {
-        await file.abort();
+        await cleanup();
         throw rejected;
       }
-      if (o.beforeCommit) {
-        try {
-          await o.beforeCommit();
-        } catch (err) {
-          await file.abort();
-          throw err;
+      try {
+        if (o.beforeCommit) await o.beforeCommit();
+        if (o.finalize) {
+          const sp = spill as MaildirTmpFile | null;
+          if (sp) {
+            await flush();
+            await sp.finish();
+          }
+          const mem = memory ? Buffer.concat(memory, memoryBytes) : null;
+          const r = await o.finalize(mem ? { buffer: mem, size: mem.length } : { path: sp!.tmpPath, size: sp!.size });
+          if (r.junk) targets = targets.map((t) => ({ ...t, maildir: join(t.maildir, o.junkFolder ?? '.Junk') }));
+          file = await open(tmpDirFor(targets));
+          await file.write(Buffer.from(o.prefix + (r.headers ?? ''), 'utf8'));
+          if (mem) await file.write(mem);
+          else {
+            for await (const c of createReadStream(sp!.tmpPath, { highWaterMark: 256 * 1024 })) await file.write(c as Buffer);
+            await sp!.abort();
+            spill = null;
+          }
         }
+      } catch (err) {
+        await cleanup();
+        if (err instanceof SmtpReplyError) throw err;
+        o.onError?.(err);
+        throw ioError(err);
       }
+      const f = file!;
       let paths: string[] = [];
       let queued: QueueEntry | null = null;
       try {
         await flush();
-        await file.finish();
+        await f.finish();
         if (o.remote && o.remote.entry.recipients.length) {
-          queued = { ...o.remote.entry, size: file.size };
-          await o.remote.queue.enqueue(file.tmpPath, queued);
+          queued = { ...o.remote.entry, size: f.size };
+          await o.remote.queue.enqueue(f.tmpPath, queued);
         }
         try {
-          paths = await file.commit(o.targets.map((t) => t.maildir));
+          paths = await f.commit(targets.map((t) => t.maildir));
         } catch (err) {
           // Withdraw the queued copy: the client will retry the whole message.
           if (queued) await o.remote!.queue.remove(queued.id, 'incoming').catch(() => {});
@@ -164,15 +238,15 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
         }
       } catch (err) {
         o.onError?.(err);
-        await file.abort();
+        await f.abort();
         throw ioError(err);
       }
-      if (o.targets.length) o.onDelivered?.({ id: o.id, targets: o.targets, paths, size: file.size });
+      if (targets.length) o.onDelivered?.({ id: o.id, targets, paths, size: f.size });
       if (queued) o.onQueued?.(queued);
       return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${o.id}` };
     },
     async abort() {
-      await file.abort();
+      await cleanup();
     },
   };
 }
