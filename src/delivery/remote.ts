@@ -146,7 +146,7 @@ export class RemoteDelivery {
             results.set(m.id, await this.deliverMessage(dom, m, route, state, dead));
           }
         } finally {
-          if (state.session) this.retire(state.session);
+          if (state.session) await this.retire(state.session);
           release();
         }
       }),
@@ -157,8 +157,9 @@ export class RemoteDelivery {
   /** Close every open session (QUIT) and refuse further work. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const s of this.open) s.quit();
+    const all = [...this.open];
     this.open.clear();
+    await Promise.all(all.map((s) => s.quit()));
   }
 
   /** Choose the next hop for a domain: transportMap, relayhost, or the domain's MX hosts. */
@@ -199,9 +200,9 @@ export class RemoteDelivery {
     return m.recipients.map((address) => toResult(address, f, f.outcome, remoteMta));
   }
 
-  private retire(s: SmtpSession): void {
+  private retire(s: SmtpSession): Promise<void> {
     this.open.delete(s);
-    s.quit();
+    return s.quit();
   }
 
   private async getSession(t: Target, state: WorkerState, dead: Map<string, Failure>): Promise<SmtpSession | Failure> {
@@ -217,7 +218,7 @@ export class RemoteDelivery {
     const known = dead.get(t.key);
     if (known) return known; // this address failed earlier in this deliver() call: skip it without a new connection
     if (state.session) {
-      this.retire(state.session);
+      await this.retire(state.session);
       state.session = null;
       state.target = null;
     }
@@ -266,7 +267,7 @@ export class RemoteDelivery {
     });
     this.open.add(s);
     if (this.closed) {
-      this.retire(s);
+      await this.retire(s);
       throw new SessionError(tempFailure('4.3.2', 'delivery is shutting down'));
     }
     return s;
@@ -317,7 +318,7 @@ export class RemoteDelivery {
         this.logAttempt(m, domain, t, res, s.secure);
         last = { f: tx.sessionError, ...(tx.sessionError.code ? { mta } : {}) };
         if (state.session === s) {
-          this.retire(s);
+          await this.retire(s);
           state.session = null;
           state.target = null;
         }

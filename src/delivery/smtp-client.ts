@@ -190,6 +190,9 @@ export class SmtpSession {
     this.lastReply = text;
     const kind = this.pending.shift();
     if (kind === 'ehlo') this.extensions = parseEhlo(text);
+    // After 354 the body goes out: each block must be sent in time (§4.5.3.2.5). (A 'data' listener on the body
+    // would start it flowing before nodemailer pipes it, so the phase is taken from the reply.)
+    if (kind === 'dataInit' && text.startsWith('3')) this.dataPhase = 'block';
     if (kind === undefined && this.dataPhase === 'end') this.dataPhase = null;
     this.applyTimeout();
   }
@@ -332,13 +335,9 @@ export class SmtpSession {
     this.dataPhase = null;
     const result: TransactionResult = { rcpt: new Map() };
     let bodyEnded = false;
-    body.once('data', () => {
-      // The body is read only after the 354 reply: from now on each block must go out in time (§4.5.3.2.5).
-      this.dataPhase = 'block';
-      this.applyTimeout();
-    });
     body.once('end', () => {
       bodyEnded = true;
+      if (this.dataPhase === null) return;
       this.dataPhase = 'end';
       this.applyTimeout();
     });
@@ -399,20 +398,35 @@ export class SmtpSession {
     });
   }
 
-  /** QUIT politely (RFC 5321 §4.1.1.10); the socket is closed in any case. */
-  quit(): void {
+  /**
+   * QUIT politely (RFC 5321 §4.1.1.10). Resolves once the socket is closed (at most 2 s later), so that a
+   * concurrency slot is only given back when the connection is really gone.
+   */
+  quit(): Promise<void> {
+    const sock = (this.conn as unknown as ConnInternals | undefined)?._socket;
+    const closed = new Promise<void>((resolve) => {
+      if (!sock || sock.destroyed) return resolve();
+      const timer = setTimeout(() => {
+        sock.destroy();
+        resolve();
+      }, 2000);
+      timer.unref();
+      sock.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     if (this.usable) {
+      this.broken = true;
       try {
         this.conn.quit();
       } catch {
         this.close();
       }
-      this.broken = true;
-      // nodemailer closes on the QUIT reply; make sure a silent server does not keep the socket.
-      setTimeout(() => this.close(), 2000).unref();
     } else {
       this.close();
     }
+    return closed;
   }
 
   close(): void {
