@@ -5,7 +5,7 @@
  * nodemailer), RFC 6152 (8BITMIME), RFC 6531 (SMTPUTF8), RFC 1870 (SIZE), RFC 4954 (AUTH).
  * Untrusted input: everything the remote server sends (replies are parsed by nodemailer and by reply.ts).
  *
- * Nodemailer internals this file relies on (pinned by test/delivery/smtp-client.test.ts): `_socket` (typed public)
+ * Nodemailer internals this file relies on (exercised by test/delivery/remote.test.ts: timeouts, SMTPUTF8, DATA replies): `_socket` (typed public)
  * to set per-phase timeouts, `_sendCommand` (wrapped to see each command and to add the SMTPUTF8 parameter when the
  * addresses are ASCII but the message has UTF-8 headers), `_envelope` (accepted/rejected recipients after a failed
  * DATA), and its transaction log (tnx "server") to see each reply, including the EHLO reply.
@@ -14,7 +14,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import { type Failure, type Reply, parseReply, permFailure, tempFailure } from './reply.js';
+import { type Failure, type Reply, parseReply, tempFailure } from './reply.js';
 
 /** RFC 5321 §4.5.3.2 timeouts, in ms. `connect` is not in the RFC (Postfix's smtp_connect_timeout is 30 s). */
 export interface Timeouts {
@@ -450,4 +450,3 @@ export function parseEhlo(text: string): Set<string> {
   return set;
 }
 
-export { permFailure };
