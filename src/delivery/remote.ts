@@ -103,6 +103,7 @@ export function formatResult(r: RecipientResult): string {
 
 export class RemoteDelivery {
   private readonly timeouts: Timeouts;
+  private readonly transportMap: Map<string, NextHop>;
   private readonly limiter: KeyedLimiter;
   private readonly open = new Set<SmtpSession>();
   /** ip:port of hosts whose TLS handshake failed recently: go plaintext there (opportunistic only). */
@@ -111,6 +112,9 @@ export class RemoteDelivery {
 
   constructor(private readonly opts: RemoteDeliveryOptions) {
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...(opts.timeouts ?? {}) };
+    this.transportMap = new Map(
+      Object.entries(opts.transportMap ?? {}).map(([d, hop]) => [d.toLowerCase().replace(/\.$/, ''), hop]),
+    );
     this.limiter = new KeyedLimiter(opts.maxConnectionsPerDestination ?? 5);
   }
 
@@ -143,7 +147,16 @@ export class RemoteDelivery {
         const state: WorkerState = { session: null, target: null };
         try {
           for (let m = queue.shift(); m; m = queue.shift()) {
-            results.set(m.id, await this.deliverMessage(dom, m, route, state, dead));
+            try {
+              results.set(m.id, await this.deliverMessage(dom, m, route, state, dead));
+            } catch (err) {
+              // A bug, not a delivery problem: defer (never bounce) and keep going with the other messages.
+              this.opts.log.error({ err, queueId: m.id, domain: dom }, 'remote delivery failed unexpectedly');
+              results.set(m.id, this.fillAll(m, tempFailure('4.3.0', 'internal error during delivery')));
+              if (state.session) await this.retire(state.session).catch(() => {});
+              state.session = null;
+              state.target = null;
+            }
           }
         } finally {
           if (state.session) await this.retire(state.session);
@@ -165,7 +178,7 @@ export class RemoteDelivery {
   /** Choose the next hop for a domain: transportMap, relayhost, or the domain's MX hosts. */
   private async route(domain: string): Promise<Route> {
     const families = this.opts.addressFamilies ?? ['ipv4', 'ipv6'];
-    const hop = this.opts.transportMap?.[domain] ?? this.opts.relayhost ?? null;
+    const hop = this.transportMap.get(domain) ?? this.opts.relayhost ?? null;
     if (hop) {
       const { addresses, error } = await resolveHostAddresses(this.opts.resolver, hop.host, families);
       if (!addresses.length) {
@@ -205,7 +218,15 @@ export class RemoteDelivery {
     return s.quit();
   }
 
-  private async getSession(t: Target, state: WorkerState, dead: Map<string, Failure>): Promise<SmtpSession | Failure> {
+  /**
+   * A session to t: the worker's open one (after RSET) or a new one. A Failure means t cannot be used now;
+   * `cached` marks a failure remembered from earlier in this deliver() call (no new attempt was made).
+   */
+  private async getSession(
+    t: Target,
+    state: WorkerState,
+    dead: Map<string, Failure>,
+  ): Promise<SmtpSession | { failure: Failure; cached: boolean }> {
     const maxMsgs = this.opts.maxMessagesPerConnection ?? 100;
     const maxAge = this.opts.maxConnectionAgeMs ?? 5 * 60_000;
     if (state.session && state.target?.key === t.key) {
@@ -216,7 +237,7 @@ export class RemoteDelivery {
       }
     }
     const known = dead.get(t.key);
-    if (known) return known; // this address failed earlier in this deliver() call: skip it without a new connection
+    if (known) return { failure: known, cached: true }; // this address failed earlier in this deliver() call: skip it without a new connection
     if (state.session) {
       await this.retire(state.session);
       state.session = null;
@@ -243,11 +264,11 @@ export class RemoteDelivery {
         } catch (err2) {
           if (!(err2 instanceof SessionError)) throw err2;
           dead.set(t.key, err2.failure);
-          return err2.failure;
+          return { failure: err2.failure, cached: false };
         }
       }
       dead.set(t.key, err.failure);
-      return err.failure;
+      return { failure: err.failure, cached: false };
     }
   }
 
@@ -288,8 +309,10 @@ export class RemoteDelivery {
       const got = await this.getSession(t, state, dead);
       if (!(got instanceof SmtpSession)) {
         // Connection refused, timeout, 4xx/5xx greeting, TLS required but missing: next address (RFC 5321 §5.1).
-        if (last?.f !== got) this.logAttempt(m, domain, t, this.fillAll(m, got), false);
-        last = { f: got };
+        const f = got.failure;
+        const mta = f.code ? t.host : undefined; // a server answered (greeting/EHLO/AUTH reply): it is the Remote-MTA
+        if (!got.cached) this.logAttempt(m, domain, t, this.fillAll(m, f, mta), false);
+        last = mta ? { f, mta } : { f };
         continue;
       }
       const s = got;

@@ -570,6 +570,24 @@ describe('transport map and relayhost', () => {
     assert.deepEqual(r3.map((r) => r.outcome), ['perm', 'ok']);
   });
 
+  test('next hop with implicit TLS (port 465 style), certificate verified against a configured CA', async () => {
+    const { selfSignedCert } = await import('../helpers/peers.js');
+    const p = await peer({ host: '127.0.0.7', implicitTls: true });
+    const m = fx.message(['a@tls465.test']);
+    const hop = { host: '127.0.0.7', port: p.port, tls: 'implicit' as const };
+    // the self-signed certificate is not trusted by default: temporary failure
+    const r1 = (await fx.delivery({ transportMap: { 'TLS465.test': hop } }).deliver('tls465.test', [m])).get(m.id)![0]!;
+    assert.equal(r1.outcome, 'temp');
+    assert.equal(p.messages.length, 0);
+    const d = fx.delivery({
+      transportMap: { 'tls465.test': hop },
+      tlsOptions: { ca: selfSignedCert().cert, checkServerIdentity: () => undefined },
+    });
+    const r2 = (await d.deliver('tls465.test', [m])).get(m.id)![0]!;
+    assert.equal(r2.outcome, 'ok', r2.message);
+    assert.equal(p.messages[0]!.tls, true);
+  });
+
   test('relayhost down: temporary', async () => {
     const m = fx.message(['a@x4.test']);
     const d = fx.delivery({ relayhost: { host: '127.0.0.8', port: await freePort('127.0.0.8'), tls: 'none' } });
