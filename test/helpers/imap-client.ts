@@ -55,7 +55,7 @@ export class ImapClient {
   greeting = '';
   /** Every byte received, latin1 (for debugging and "nothing more was sent" checks). */
   transcript = '';
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private lines: string[] = [];
   private waiter: (() => void) | null = null;
   closed = false;
@@ -116,8 +116,9 @@ export class ImapClient {
     return new Promise((res, rej) => {
       const host = opts.host ?? '127.0.0.1';
       const onErr = (e: Error) => rej(e);
+      // TLS over a plain socket made first, so `localAddress` applies to it too.
       const s = opts.tls
-        ? tls.connect({ port: opts.port, host, localAddress: opts.localAddress, rejectUnauthorized: false, servername: 'localhost' }, () => ready())
+        ? tls.connect({ socket: net.connect({ port: opts.port, host, localAddress: opts.localAddress }), rejectUnauthorized: false, servername: 'localhost' }, () => ready())
         : net.connect({ port: opts.port, host, localAddress: opts.localAddress }, () => ready());
       s.once('error', onErr);
       const ready = () => {

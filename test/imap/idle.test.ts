@@ -43,9 +43,8 @@ test('IDLE: mail delivered over SMTP appears as EXISTS', async () => {
   const r = await s.cmd(message({ subject: 'via smtp' }).toString('latin1') + '.');
   assert.equal(r.code, 250);
   await s.cmd('QUIT');
-  const t0 = Date.now();
-  assert.equal(await c.next(5000), `* ${before + 1} EXISTS`);
-  assert.ok(Date.now() - t0 < 2000, 'within a second or so');
+  // Pushed by the delivery event, not found by the 15 s poll (tests do not assert on timings otherwise).
+  assert.equal(await c.next(10_000), `* ${before + 1} EXISTS`);
   c.write('DONE\r\n');
   assert.match((await c.collect('a1')).tagged, /^a1 OK /);
   c.close();
