@@ -3,7 +3,7 @@
  * "set a password", ... on top of the AccountStore. Passwords are hashed here and never logged.
  */
 import { randomBytes } from 'node:crypto';
-import type { AccountStore, User } from '../store/types.js';
+import type { AccountStore, Domain, User } from '../store/types.js';
 import { hashPassword, verifyPassword } from '../auth/password.js';
 import { UserError } from '../common/errors.js';
 
@@ -28,8 +28,23 @@ export function parseQuota(q: string | undefined): number | undefined {
   return Number(m[1]) * (mult[unit] ?? 1);
 }
 
+/** What happens alongside account changes; the CLI passes the DKIM key store (keys made when a domain is added). */
+export interface AccountHooks {
+  dkim?: { ensureKeys(domain: string): Promise<unknown> };
+}
+
 export class AccountService {
-  constructor(readonly store: AccountStore) {}
+  constructor(
+    readonly store: AccountStore,
+    private readonly hooks: AccountHooks = {},
+  ) {}
+
+  /** Adds a hosted domain and creates its DKIM keys (RSA-2048 and Ed25519) when a DKIM key store is hooked in. */
+  async addDomain(name: string): Promise<Domain> {
+    const d = await this.store.addDomain(name);
+    if (this.hooks.dkim) await this.hooks.dkim.ensureKeys(d.name);
+    return d;
+  }
 
   async addUser(address: string, password: string | undefined, opts: { quotaBytes?: number } = {}): Promise<{ user: User; password: string; generated: boolean }> {
     const generated = password === undefined;

@@ -14,6 +14,8 @@ import { AccountService, parseQuota } from '../accounts/service.js';
 import { runInit } from './init.js';
 import { MailStore } from '../store/mail/index.js';
 import { addQueueCommands } from './queue.js';
+import { addDkimCommands } from './dkim.js';
+import { DkimKeyStore } from '../dkim/keys.js';
 
 export interface CliIo {
   out: (s: string) => void;
@@ -31,7 +33,7 @@ async function withAccounts<T>(config: Config, fn: (svc: AccountService) => Prom
   const opened = await openDatabase(config.database);
   const store = new SqlAccountStore(opened.db, opened.close);
   try {
-    return await fn(new AccountService(store));
+    return await fn(new AccountService(store, { dkim: new DkimKeyStore(opened.db) }));
   } finally {
     await store.close();
   }
@@ -85,7 +87,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     .description('host a mail domain')
     .action(async (name: string) => {
       await withAccounts(cfg(), async (svc) => {
-        const d = await svc.store.addDomain(name);
+        const d = await svc.addDomain(name);
         io.out(`domain ${d.name} added`);
       });
     });
@@ -194,6 +196,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
     });
 
   addQueueCommands(program, cfg, io);
+  addDkimCommands(program, cfg, io);
 
   program
     .command('reindex <user>')

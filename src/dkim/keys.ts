@@ -153,8 +153,8 @@ export class DkimKeyStore {
     this.now = opts.now ?? (() => new Date());
   }
 
-  /** Normalises the name and checks that the domain is hosted here. */
-  private async hosted(domain: string): Promise<string> {
+  /** Normalises the name and checks that the domain is hosted here (NotFoundError otherwise). */
+  async ensureHosted(domain: string): Promise<string> {
     const d = requireDomain(domain);
     const r = await this.db.selectFrom('domains').select('id').where('name', '=', d).executeTakeFirst();
     if (!r) throw new NotFoundError(`domain ${d} is not hosted here (add it first: mailwright domain add ${d})`);
@@ -170,7 +170,10 @@ export class DkimKeyStore {
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .execute();
-    return rows.map(toKey);
+    // Newest first; within one pair, RSA before Ed25519.
+    return rows
+      .map(toKey)
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || ALGORITHMS.indexOf(a.algorithm) - ALGORITHMS.indexOf(b.algorithm) || b.id - a.id);
   }
 
   /** A selector base for today that no key of the domain uses yet (with either suffix). */
@@ -231,7 +234,7 @@ export class DkimKeyStore {
    * active keys (RSA first). Called when a domain is added, and by `dkim show` for domains added before DKIM.
    */
   async ensureKeys(domain: string): Promise<DkimKey[]> {
-    const d = await this.hosted(domain);
+    const d = await this.ensureHosted(domain);
     const active = await this.rows(d, ['active']);
     const missing = ALGORITHMS.filter((a) => !active.some((k) => k.algorithm === a));
     if (missing.length) await this.create(d, missing, false);
@@ -260,14 +263,14 @@ export class DkimKeyStore {
    * must stay published until retire()). Returns the new keys and the ones now retiring.
    */
   async rotate(domain: string): Promise<{ active: DkimKey[]; retiring: DkimKey[] }> {
-    const d = await this.hosted(domain);
+    const d = await this.ensureHosted(domain);
     const active = await this.create(d, ALGORITHMS, true);
     return { active, retiring: await this.rows(d, ['retiring']) };
   }
 
   /** Retiring keys become retired (gone from dnsRecords; private key wiped). Returns the keys retired. */
   async retire(domain: string): Promise<DkimKey[]> {
-    const d = await this.hosted(domain);
+    const d = await this.ensureHosted(domain);
     const retiring = await this.rows(d, ['retiring']);
     if (retiring.length) {
       await this.db

@@ -1,0 +1,226 @@
+/**
+ * DKIM signing (RFC 6376, RFC 8463) with mailauth: relaxed/relaxed, one signature per key (RSA and Ed25519).
+ * Canonicalization, hashing and signing are mailauth's; this module picks the header list and over-signs.
+ *
+ * Over-signing (RFC 6376 §8.15, §5.4.2): a field name listed in h= once more than it occurs in the message signs
+ * its absence, so a second From (or Subject, To, ...) added later breaks the signature. mailauth 4.13.3 has no
+ * option for it: its signer lists exactly the fields present. Its h= value is built from each parsed field's
+ * `casedKey`, while the signed data comes from the field's `line`; a non-existent field contributes nothing to the
+ * signed data (RFC 6376 §5.4), so appending ": From" to the casedKey of the topmost From yields h=...:From:From
+ * with exactly the data a verifier computes. The subclass below does only that, after mailauth parsed the header.
+ *
+ * Sign after the last change to the message (the caller prepends the returned lines, nothing else may follow).
+ */
+import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
+import addressparser from 'nodemailer/lib/addressparser';
+import type { DkimAlgorithm, DkimKey } from './keys.js';
+import { normalizeDomain } from '../common/address.js';
+
+const require = createRequire(import.meta.url);
+
+interface ParsedField {
+  key: string | null;
+  casedKey: string | undefined;
+  line: Buffer;
+}
+interface ParsedHeaders {
+  parsed: ParsedField[];
+  original: Buffer;
+}
+interface SignerInstance extends NodeJS.WritableStream {
+  signatureHeaders: string[];
+  errors: { selector?: string; signingDomain?: string; err: Error }[];
+  headers: ParsedHeaders | false;
+  messageHeaders(headers: ParsedHeaders): Promise<void>;
+}
+interface SignerOptions {
+  canonicalization: string;
+  headerList: string;
+  signatureData: { signingDomain: string; selector: string; privateKey: string; algorithm: string; canonicalization: string }[];
+  signTime?: Date;
+}
+const { DkimSigner } = require('mailauth/lib/dkim/dkim-signer') as { DkimSigner: new (opts: SignerOptions) => SignerInstance };
+const { writeToStream } = require('mailauth/lib/tools') as { writeToStream: (s: NodeJS.WritableStream, input: Buffer | Readable) => Promise<void> };
+
+/** Fields signed when present (RFC 6376 §5.4.1's list, plus RFC 8058's List-Unsubscribe-Post and BIMI-Selector). */
+export const SIGNED_HEADERS: readonly string[] = [
+  'From',
+  'Sender',
+  'Reply-To',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'To',
+  'Cc',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'Content-ID',
+  'Content-Description',
+  'In-Reply-To',
+  'References',
+  'Resent-Date',
+  'Resent-From',
+  'Resent-Sender',
+  'Resent-To',
+  'Resent-Cc',
+  'Resent-Message-ID',
+  'List-Id',
+  'List-Help',
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
+  'List-Subscribe',
+  'List-Post',
+  'List-Owner',
+  'List-Archive',
+  'BIMI-Selector',
+];
+
+/**
+ * Fields listed once more than they occur (when they occur): adding another instance after signing breaks the
+ * signature. From is always present (a message without From is refused), so From is always over-signed.
+ */
+export const OVERSIGNED_HEADERS: readonly string[] = [
+  'From',
+  'Sender',
+  'Reply-To',
+  'Subject',
+  'Date',
+  'Message-ID',
+  'To',
+  'Cc',
+  'MIME-Version',
+  'Content-Type',
+  'Content-Transfer-Encoding',
+  'In-Reply-To',
+  'References',
+  'List-Unsubscribe',
+  'List-Unsubscribe-Post',
+];
+
+class OversigningSigner extends DkimSigner {
+  constructor(
+    opts: SignerOptions,
+    private readonly oversign: readonly string[],
+  ) {
+    super(opts);
+  }
+  override async messageHeaders(headers: ParsedHeaders): Promise<void> {
+    await super.messageHeaders(headers);
+    for (const name of this.oversign) {
+      const lc = name.toLowerCase();
+      // mailauth lists signed fields bottom-up, so the topmost instance comes last among its name's instances.
+      const top = headers.parsed.find((f) => f.key === lc);
+      if (top) top.casedKey = `${top.casedKey}: ${name}`;
+    }
+  }
+}
+
+export class DkimSignError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DkimSignError';
+  }
+}
+
+export type SigningKey = Pick<DkimKey, 'selector' | 'algorithm' | 'privateKey'>;
+
+export interface SignOptions {
+  /** The d= domain (a hosted domain, see signingDomainFor). */
+  domain: string;
+  /** One signature per key, in this order (DkimKeyStore.activeKeys gives RSA, then Ed25519). */
+  keys: SigningKey[];
+  /** This server's host name: named in errors only (no tag of the signature carries it). */
+  hostname?: string;
+  /** Override the signed fields (default SIGNED_HEADERS) and the over-signed ones (default OVERSIGNED_HEADERS). */
+  headers?: readonly string[];
+  oversign?: readonly string[];
+  /** t= (default now). */
+  signTime?: Date;
+}
+
+const ALGORITHMS: readonly DkimAlgorithm[] = ['rsa-sha256', 'ed25519-sha256'];
+
+/**
+ * Signs a message and returns the DKIM-Signature header fields (folded, each CRLF-terminated) to prepend to it.
+ * Throws DkimSignError when a key cannot sign (the caller decides whether to send unsigned or to defer).
+ * Private keys never appear in error messages.
+ */
+export async function signMessage(raw: Buffer | Readable, opts: SignOptions): Promise<string> {
+  const domain = normalizeDomain(opts.domain);
+  if (!domain) throw new DkimSignError(`DKIM: invalid signing domain '${opts.domain}'`);
+  if (!opts.keys.length) throw new DkimSignError(`DKIM: no signing keys for ${domain}`);
+  for (const k of opts.keys) {
+    if (!ALGORITHMS.includes(k.algorithm)) throw new DkimSignError(`DKIM: unsupported algorithm '${k.algorithm}' (selector ${k.selector})`);
+    if (!k.privateKey) throw new DkimSignError(`DKIM: key ${k.selector}._domainkey.${domain} has no private key (retired?)`);
+  }
+  const signer = new OversigningSigner(
+    {
+      canonicalization: 'relaxed/relaxed',
+      headerList: (opts.headers ?? SIGNED_HEADERS).join(':'),
+      signatureData: opts.keys.map((k) => ({
+        signingDomain: domain,
+        selector: k.selector,
+        privateKey: k.privateKey,
+        algorithm: k.algorithm,
+        canonicalization: 'relaxed/relaxed',
+      })),
+      signTime: opts.signTime,
+    },
+    opts.oversign ?? OVERSIGNED_HEADERS,
+  );
+  await writeToStream(signer, raw);
+  const where = opts.hostname ? ` on ${opts.hostname}` : '';
+  if (!signer.headers) throw new DkimSignError(`DKIM signing for ${domain}${where} failed: the message has no header/body separator`);
+  if (!signer.headers.parsed.some((f) => f.key === 'from')) {
+    throw new DkimSignError(`DKIM signing for ${domain}${where} failed: the message has no From header field`);
+  }
+  if (signer.errors.length) {
+    const e = signer.errors[0]!;
+    throw new DkimSignError(`DKIM signing for ${domain}${where} failed (selector ${e.selector ?? '?'}): ${e.err?.message ?? e.err}`);
+  }
+  if (signer.signatureHeaders.length !== opts.keys.length) {
+    throw new DkimSignError(`DKIM signing for ${domain}${where} failed: ${signer.signatureHeaders.length} of ${opts.keys.length} signatures made`);
+  }
+  return signer.signatureHeaders.map((h) => h.replace(/\r?\n/g, '\r\n') + '\r\n').join('');
+}
+
+/**
+ * The hosted domain that signs a message with this From header field value ("Name <a@b.example>", a list, or a
+ * bare address): the From domain itself when hosted, else its closest hosted parent (sub.example.com signed with
+ * d=example.com aligns under DMARC's relaxed mode). null when no hosted domain matches, when the field has no
+ * address, or when its addresses are in different domains (one d= cannot align with all of them).
+ */
+export function signingDomainFor(headerFrom: string, hostedDomains: Iterable<string>): string | null {
+  let value = headerFrom.replace(/\r?\n[ \t]/g, ' ');
+  const m = /^\s*from\s*:/i.exec(value);
+  if (m) value = value.slice(m[0].length);
+  let addresses: { address: string }[];
+  try {
+    addresses = addressparser(value, { flatten: true });
+  } catch {
+    return null;
+  }
+  const domains = new Set<string>();
+  for (const a of addresses) {
+    const at = a.address.lastIndexOf('@');
+    const d = at > 0 ? normalizeDomain(a.address.slice(at + 1)) : null;
+    if (!d) return null;
+    domains.add(d);
+  }
+  if (domains.size !== 1) return null;
+  const hosted = new Set<string>();
+  for (const h of hostedDomains) {
+    const d = normalizeDomain(h);
+    if (d) hosted.add(d);
+  }
+  let d: string = [...domains][0]!;
+  for (;;) {
+    if (hosted.has(d)) return d;
+    const dot = d.indexOf('.');
+    if (dot < 0) return null;
+    d = d.slice(dot + 1);
+    if (!d.includes('.')) return null; // never sign with a top-level domain
+  }
+}
