@@ -352,20 +352,102 @@ function distIsFresh(): boolean {
   return newest <= built;
 }
 
+let cliCommand: { argv: string[]; via: 'bin' | 'tsx' } | null = null;
+
 /**
- * Run the real `mailwright` CLI as a child process: `node bin/mailwright.js ARGS` when dist/ is current (npm test
- * builds first), else the same CLI from the TypeScript sources through tsx (so a stale build is not tested).
+ * How to run the real `mailwright` CLI, decided once per test process: `node bin/mailwright.js` when dist/ is
+ * current (npm test builds first), else the same CLI from the TypeScript sources through tsx (so a stale build is
+ * not what gets tested, and every command of one test file runs the same code).
  */
-export function runMailwright(args: string[], o: { timeoutMs?: number } = {}): Promise<RunResult & { via: string }> {
-  if (distIsFresh()) return run(process.execPath, [join(ROOT, 'bin', 'mailwright.js'), ...args], o).then((r) => ({ ...r, via: 'bin' }));
-  return run(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'fixtures', 'e2e', 'mailwright-cli.ts'), ...args], o).then((r) => ({ ...r, via: 'tsx' }));
+export function mailwrightArgv(): { argv: string[]; via: 'bin' | 'tsx' } {
+  cliCommand ??= distIsFresh()
+    ? { argv: [join(ROOT, 'bin', 'mailwright.js')], via: 'bin' }
+    : { argv: ['--import', 'tsx', join(ROOT, 'test', 'fixtures', 'e2e', 'mailwright-cli.ts')], via: 'tsx' };
+  return cliCommand;
 }
 
-/** Write a YAML config for the CLI (database and data under dataDir). */
+/** Run `mailwright ARGS` as a child process to its end. */
+export function runMailwright(args: string[], o: { timeoutMs?: number; input?: string } = {}): Promise<RunResult & { via: string }> {
+  const m = mailwrightArgv();
+  return run(process.execPath, [...m.argv, ...args], o).then((r) => ({ ...r, via: m.via }));
+}
+
+/** Write a YAML config for the CLI and `serve`: data under dataDir, smtp/imap/imaps on 127.0.0.1:0, JSON logs. */
 export function writeCliConfig(dir: string, dataDir: string): string {
   const file = join(dir, 'mailwright.yaml');
-  writeFileSync(file, [`hostname: ${HOSTNAME}`, `dataDir: ${dataDir}`, 'listen:', '  smtp: "127.0.0.1:0"', 'smtp:', '  reverseLookup: false', 'log:', '  level: warn'].join('\n') + '\n');
+  writeFileSync(
+    file,
+    [
+      `hostname: ${HOSTNAME}`,
+      `dataDir: ${dataDir}`,
+      'listen:',
+      '  smtp: "127.0.0.1:0"',
+      '  imap: "127.0.0.1:0"',
+      '  imaps: "127.0.0.1:0"',
+      'smtp:',
+      '  reverseLookup: false',
+      'log:',
+      '  level: info',
+    ].join('\n') + '\n',
+  );
   return file;
+}
+
+export interface ServedMailwright {
+  child: ChildProcess;
+  smtpPort: number;
+  imapPort: number;
+  imapsPort: number;
+  output: () => string;
+  /** SIGTERM, then SIGKILL after 10 s; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Start `mailwright --config FILE serve` and wait until smtp, imap and imaps log "listening" (with their ports). */
+export function serveMailwright(configFile: string, timeoutMs = 30000): Promise<ServedMailwright> {
+  const m = mailwrightArgv();
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [...m.argv, '--config', configFile, 'serve'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => (children.delete(child), r(c))));
+    const port = (name: string) => {
+      const x = new RegExp(`"listener":"${name}","address":"[^"]*:(\\d+)"`).exec(out);
+      return x ? Number(x[1]) : 0;
+    };
+    let done = false;
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      rej(new Error(`mailwright serve did not start:\n${out}`));
+    }, timeoutMs);
+    const check = () => {
+      if (done || !port('smtp') || !port('imap') || !port('imaps')) return;
+      done = true;
+      clearTimeout(t);
+      res({
+        child,
+        smtpPort: port('smtp'),
+        imapPort: port('imap'),
+        imapsPort: port('imaps'),
+        output: () => out,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+          const k = setTimeout(() => child.kill('SIGKILL'), 10000);
+          const code = await exited;
+          clearTimeout(k);
+          return code;
+        },
+      });
+    };
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => ((out += d), check()));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('exit', (code) => {
+      if (!done) {
+        clearTimeout(t);
+        rej(new Error(`mailwright serve exited with ${code}:\n${out}`));
+      }
+    });
+  });
 }
 
 export { tempDir, HOSTNAME, ROOT };
