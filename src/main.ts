@@ -24,6 +24,7 @@ import { RemoteDelivery, type NextHop } from './delivery/remote.js';
 import { deliverLocalBuffer } from './intake/local.js';
 import { submissionHooks } from './server/smtp/submission.js';
 import { startControlServer } from './server/control.js';
+import { CachingResolver } from './mailauth/resolver.js';
 import { UserError } from './common/errors.js';
 import { MailStore } from './store/mail/index.js';
 import { AccountService } from './accounts/service.js';
@@ -76,6 +77,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const throttle = new LoginThrottle();
   const listeners: Array<SmtpListener | Listener> = [];
   const recipientResolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
+  const mailauthResolver = new CachingResolver(dns);
   const queueStore = new QueueStore(config.dataDir);
   const hop = (h: Config['delivery']['transportMap'][string]): NextHop => ({
     host: h.host,
@@ -151,6 +153,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           queue: queueStore,
           onQueued: (e) => queue.enqueued(e.id),
+          inbound: config.authentication.checkInbound
+            ? {
+                resolver: mailauthResolver.resolve,
+                checkLoopback: config.authentication.checkLoopback,
+                policy: {
+                  dmarcReject: config.authentication.dmarcReject,
+                  dmarcQuarantine: config.authentication.dmarcQuarantine,
+                  spfFail: config.authentication.spfFail,
+                },
+              }
+            : null,
         }),
         log: log.child({ component: 'smtp' }),
       });

@@ -106,6 +106,20 @@ export const configSchema = z
         maxAppendSize: 50 * 1024 * 1024,
         autologoutMinutes: 30,
       }),
+    authentication: z
+      .object({
+        /** SPF, DKIM, DMARC and ARC checks of mail arriving on the MX, with an Authentication-Results header. */
+        checkInbound: z.boolean().default(true),
+        /** Also check mail from loopback clients (local tools, tests); off by default like Postfix's mynetworks. */
+        checkLoopback: z.boolean().default(false),
+        /** What a DMARC failure does when the sender's domain publishes p=reject / p=quarantine. */
+        dmarcReject: z.enum(['reject', 'junk', 'none']).default('reject'),
+        dmarcQuarantine: z.enum(['reject', 'junk', 'none']).default('junk'),
+        /** What an SPF "-all" failure without any DKIM pass does. */
+        spfFail: z.enum(['reject', 'junk', 'none']).default('junk'),
+      })
+      .strict()
+      .default({ checkInbound: true, checkLoopback: false, dmarcReject: 'reject', dmarcQuarantine: 'junk', spfFail: 'junk' }),
     queue: z
       .object({
         retryBaseSeconds: z.number().min(0.1).default(300),

@@ -12,6 +12,8 @@ export interface MxRecord {
 }
 
 export interface Resolver {
+  /** Generic lookup in the shape of node:dns resolve(name, rrtype) (what mailauth's resolver option expects). */
+  resolve?(name: string, rrtype: string): Promise<unknown[]>;
   resolveMx(name: string): Promise<MxRecord[]>;
   resolveTxt(name: string): Promise<string[][]>;
   resolve4(name: string): Promise<string[]>;
@@ -30,6 +32,16 @@ export class NodeResolver implements Resolver {
   constructor(opts: ResolverOptions = {}) {
     this.r = new dnsPromises.Resolver({ timeout: opts.timeoutMs ?? 5000, tries: opts.tries ?? 2 });
     if (opts.servers && opts.servers.length) this.r.setServers(opts.servers);
+  }
+  resolve(name: string, rrtype: string): Promise<unknown[]> {
+    return this.r.resolve(name, rrtype) as Promise<unknown[]>;
+  }
+  /** A/AAAA with their TTLs. */
+  resolve4Ttl(name: string) {
+    return this.r.resolve4(name, { ttl: true });
+  }
+  resolve6Ttl(name: string) {
+    return this.r.resolve6(name, { ttl: true });
   }
   resolveMx(name: string) {
     return this.r.resolveMx(name);

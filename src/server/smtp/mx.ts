@@ -15,6 +15,9 @@ import type { QueueEntry } from '../../queue/types.js';
 import { receivedHeader, returnPathHeader } from '../../intake/headers.js';
 import { userMaildir } from '../../store/maildir/paths.js';
 import { newQueueId } from '../../intake/queue-id.js';
+import { checkInbound, stripForgedResults, type InboundPolicy } from '../../mailauth/inbound.js';
+import type { MailauthResolver } from '../../mailauth/resolver.js';
+import { isLoopback } from '../../dns/resolver.js';
 
 export interface MxOptions {
   hostname: string;
@@ -26,6 +29,8 @@ export interface MxOptions {
   /** The outbound queue, for aliases that forward to remote addresses. */
   queue: QueueStore;
   onQueued?: (e: QueueEntry) => void;
+  /** Inbound SPF/DKIM/DMARC/ARC checks; null to skip them. */
+  inbound: { resolver: MailauthResolver; policy: InboundPolicy; checkLoopback: boolean } | null;
 }
 
 interface RcptData {
@@ -100,6 +105,8 @@ export function mxHooks(o: MxOptions): SmtpHooks {
         from: env.mailFrom.address,
         to: env.rcptTo.map((r) => r.address),
       };
+      let auth: { spf: string; dkim: string; dmarc: string; arc: string; action: string } | undefined;
+      const check = o.inbound && (o.inbound.checkLoopback || !isLoopback(s.remoteAddress)) ? o.inbound : null;
       const sink = await openIntake({
         spoolDir: o.spoolDir,
         id,
@@ -123,8 +130,33 @@ export function mxHooks(o: MxOptions): SmtpHooks {
               },
             }
           : null,
+        headerHook: check
+          ? (header) => {
+              const stripped = stripForgedResults(header, o.hostname);
+              if (stripped) o.log.info({ ...base }, 'removed a forged Authentication-Results header');
+              return stripped ? { header: stripped } : {};
+            }
+          : undefined,
+        finalize: check
+          ? async (content) => {
+              const v = await checkInbound(content, {
+                ip: s.remoteAddress,
+                helo: s.helo ?? '',
+                sender: env.mailFrom.address,
+                hostname: o.hostname,
+                resolver: check.resolver,
+                policy: check.policy,
+              });
+              auth = { spf: v.spf, dkim: v.dkim, dmarc: v.dmarc, arc: v.arc, action: v.action };
+              if (v.action === 'reject') {
+                o.log.info({ ...base, auth, result: 'reject', reason: v.reason }, 'message rejected by sender authentication policy');
+                throw new SmtpReplyError(550, '5.7.1', `Message rejected: ${v.reason}`);
+              }
+              return { headers: v.headers, junk: v.action === 'junk' };
+            }
+          : undefined,
         onDelivered: (e) => {
-          o.log.info({ ...base, size: e.size, delivered: e.targets.map((t) => t.address), result: 'delivered' }, 'message delivered');
+          o.log.info({ ...base, auth, size: e.size, delivered: e.targets.map((t) => t.address), folder: auth?.action === 'junk' ? 'Junk' : 'INBOX', result: 'delivered' }, 'message delivered');
           o.onDelivered?.(e);
         },
         onQueued: (e) => {

@@ -1,0 +1,131 @@
+/**
+ * Inbound message authentication on the MX: SPF (RFC 7208) for MAIL FROM and HELO, DKIM verification (RFC 6376,
+ * RFC 8463), DMARC (RFC 7489) with alignment, ARC verification (RFC 8617), all through the mailauth package, and
+ * one Authentication-Results header (RFC 8601) with our authserv-id (the hostname). The policy decides what a
+ * failure does: DMARC p=reject -> 550 5.7.1, p=quarantine -> Junk; SPF "-all" fail without a DKIM pass -> reject or
+ * Junk (configurable). A temporary DNS error never rejects (at most it is recorded as temperror).
+ */
+import { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { authenticate, type AuthenticateResult } from 'mailauth';
+import type { MessageContent } from '../intake/sink.js';
+import type { MailauthResolver } from './resolver.js';
+
+export type FailAction = 'reject' | 'junk' | 'none';
+
+export interface InboundPolicy {
+  /** DMARC fail where the domain's policy is p=reject. */
+  dmarcReject: FailAction;
+  /** DMARC fail where the domain's policy is p=quarantine. */
+  dmarcQuarantine: FailAction;
+  /** SPF fail (the domain says -all) and no DKIM signature passed. */
+  spfFail: FailAction;
+}
+
+export const DEFAULT_INBOUND_POLICY: InboundPolicy = { dmarcReject: 'reject', dmarcQuarantine: 'junk', spfFail: 'junk' };
+
+export interface InboundVerdict {
+  /** Headers to prepend (Authentication-Results, Received-SPF, ARC-Seal... when sealing), CRLF-terminated. */
+  headers: string;
+  action: 'accept' | 'junk' | 'reject';
+  reason?: string;
+  spf: string;
+  dkim: string;
+  dmarc: string;
+  arc: string;
+  dmarcPolicy?: string;
+  headerFromDomain?: string;
+}
+
+export interface InboundContext {
+  ip: string;
+  helo: string;
+  /** MAIL FROM ("" for the null sender). */
+  sender: string;
+  /** Our authserv-id (RFC 8601 §2.5): the MX hostname. */
+  hostname: string;
+  resolver: MailauthResolver;
+  policy: InboundPolicy;
+}
+
+function input(c: MessageContent): Readable | Buffer {
+  return c.buffer ?? createReadStream(c.path!);
+}
+
+export async function checkInbound(c: MessageContent, ctx: InboundContext): Promise<InboundVerdict> {
+  let r: AuthenticateResult;
+  try {
+    r = await authenticate(input(c), {
+      ip: ctx.ip.startsWith('::ffff:') ? ctx.ip.slice(7) : ctx.ip,
+      helo: ctx.helo,
+      sender: ctx.sender || undefined,
+      mta: ctx.hostname,
+      resolver: ctx.resolver as never,
+      disableBimi: true,
+    });
+  } catch (err) {
+    // A bug or a pathological message must not lose mail: accept with a temperror note.
+    return {
+      headers: `Authentication-Results: ${ctx.hostname}; none (checks failed: ${(err as Error).message.replace(/[\r\n]/g, ' ').slice(0, 100)})\r\n`,
+      action: 'accept',
+      spf: 'temperror',
+      dkim: 'temperror',
+      dmarc: 'temperror',
+      arc: 'temperror',
+    };
+  }
+  const spf = r.spf ? r.spf.status.result : 'none';
+  const dkimResults = r.dkim?.results ?? [];
+  const dkimPass = dkimResults.some((d) => d.status.result === 'pass');
+  const dkim = dkimResults.length ? (dkimPass ? 'pass' : dkimResults[0]!.status.result) : 'none';
+  const dmarc = r.dmarc ? r.dmarc.status.result : 'none';
+  const arc = r.arc ? r.arc.status.result : 'none';
+  const headers = r.headers.replace(/\r?\n/g, '\r\n').replace(/(\r\n)?$/, '\r\n');
+  const v: InboundVerdict = { headers, action: 'accept', spf, dkim, dmarc, arc };
+  if (r.dmarc) {
+    v.dmarcPolicy = r.dmarc.policy;
+    v.headerFromDomain = r.dmarc.domain;
+  }
+  // RFC 7489 §6.6.2: act on the policy only for a DMARC "fail"; an ARC pass from a sealer may override (§7.2.1 of
+  // RFC 8617 leaves this to local policy: we honour a valid ARC chain as forwarding evidence).
+  const arcPass = arc === 'pass';
+  if (dmarc === 'fail' && !arcPass) {
+    const policy = (r.dmarc && (r.dmarc.policy || r.dmarc.p)) || 'none';
+    const action = policy === 'reject' ? ctx.policy.dmarcReject : policy === 'quarantine' ? ctx.policy.dmarcQuarantine : 'none';
+    if (action !== 'none') {
+      v.action = action;
+      v.reason = `DMARC policy of ${v.headerFromDomain ?? 'the sender domain'} (p=${policy}) failed: no aligned SPF or DKIM pass`;
+      return v;
+    }
+  }
+  if (spf === 'fail' && !dkimPass && !arcPass && ctx.policy.spfFail !== 'none') {
+    v.action = ctx.policy.spfFail;
+    v.reason = `SPF of ${(r.spf && r.spf.domain) || 'the sender'} does not authorise ${ctx.ip} (-all) and no DKIM signature passed`;
+  }
+  return v;
+}
+
+/**
+ * RFC 8601 §5: remove Authentication-Results headers that claim to be ours (a sender could forge them to look
+ * trusted). Works on the header block; returns null when nothing was removed.
+ */
+export function stripForgedResults(header: Buffer, authservId: string): Buffer | null {
+  const text = header.toString('latin1');
+  const lines = text.split(/(?<=\r\n)/);
+  const out: string[] = [];
+  let removed = false;
+  let skipping = false;
+  const id = authservId.toLowerCase();
+  for (const line of lines) {
+    if (skipping && /^[ \t]/.test(line)) continue;
+    skipping = false;
+    const m = /^(authentication-results|arc-authentication-results)\s*:\s*(?:i=\d+\s*;\s*)?([^;\s(]+)/i.exec(line);
+    if (m && m[1]!.toLowerCase() === 'authentication-results' && m[2]!.toLowerCase() === id) {
+      removed = true;
+      skipping = true;
+      continue;
+    }
+    out.push(line);
+  }
+  return removed ? Buffer.from(out.join(''), 'latin1') : null;
+}
