@@ -87,6 +87,7 @@ test('imapflow: STARTTLS, list/status, open, fetch envelope+bodyStructure+source
   assert.equal(byPath.get('INBOX')!.status?.unseen, 2);
 
   const st = await c.status('INBOX', { messages: true, uidNext: true, uidValidity: true, unseen: true });
+  assert.ok(st, 'STATUS answered');
   assert.equal(st.messages, 2);
   assert.equal(st.uidNext, 3);
   assert.ok(Number(st.uidValidity) > 0);
@@ -125,6 +126,7 @@ test('imapflow: STARTTLS, list/status, open, fetch envelope+bodyStructure+source
   // A part download (BODY[2]), decoded by imapflow.
   const part = await c.download('2', '2', { uid: true });
   const chunks: Buffer[] = [];
+  assert.ok(part.content, 'BODY[2] downloaded');
   for await (const ch of part.content) chunks.push(ch as Buffer);
   assert.deepEqual(Buffer.concat(chunks), Buffer.from([0, 1, 2, 3, 4]));
 
@@ -172,6 +174,7 @@ test('imapflow over implicit TLS on the imaps port', async () => {
   await c.connect();
   assert.equal(c.secureConnection, true);
   const st = await c.status('INBOX', { messages: true });
+  assert.ok(st);
   assert.equal(typeof st.messages, 'number');
   await c.logout();
 });
