@@ -115,11 +115,15 @@ function literalSpecOf(line: Buffer): LiteralSpec | null {
   return { size: n > 4294967295 ? Infinity : n, sync: m[3] !== '+', binary: m[1] === '~' };
 }
 
+/** Longest tag we echo back (clients use a few characters). */
+const MAX_TAG_LENGTH = 64;
+
 function tagOf(line: Buffer | undefined): string | undefined {
   if (!line) return undefined;
   let i = 0;
-  while (i < line.length && TAG_CHAR[line[i]!] === 1) i++;
-  if (i === 0 || (i < line.length && line[i] !== 0x20)) return undefined;
+  while (i < line.length && i <= MAX_TAG_LENGTH && TAG_CHAR[line[i]!] === 1) i++;
+  // A tag must be followed by SP; a run longer than any sane tag (or a cut-off line) is not one.
+  if (i === 0 || i > MAX_TAG_LENGTH || (i < line.length && line[i] !== 0x20)) return undefined;
   return line.toString('latin1', 0, i);
 }
 

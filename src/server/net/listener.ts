@@ -6,6 +6,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+
 export interface ListenerOptions {
   name: string;
   implicitTls: boolean;
@@ -25,18 +27,37 @@ export class Listener {
   private total = 0;
 
   constructor(private readonly opts: ListenerOptions) {
-    const onConn = (sock: net.Socket) => this.accept(sock);
-    if (opts.implicitTls) {
-      if (!opts.secureContext) throw new Error(`${opts.name}: implicit TLS listener needs a certificate`);
-      this.server = tls.createServer({ secureContext: opts.secureContext }, onConn);
-      this.server.on('tlsClientError', (err, sock) => {
-        opts.log.debug({ err: err.message, client: sock.remoteAddress }, 'TLS handshake failed');
-        sock.destroy();
-      });
-    } else {
-      this.server = net.createServer(onConn);
-    }
+    if (opts.implicitTls && !opts.secureContext) throw new Error(`${opts.name}: implicit TLS listener needs a certificate`);
+    // Implicit TLS is done on the accepted socket (TLSSocket with the shared SecureContext, as STARTTLS does):
+    // tls.createServer() has no option taking a SecureContext, and this keeps one certificate reload path.
+    this.server = net.createServer((sock) => this.accept(sock));
     this.server.on('error', (err) => opts.log.error({ err, listener: opts.name }, 'listener error'));
+  }
+
+  /** Run the TLS handshake on an accepted socket; null when it fails or times out. */
+  private handshake(sock: net.Socket): Promise<tls.TLSSocket | null> {
+    return new Promise((resolve) => {
+      const t = new tls.TLSSocket(sock, { isServer: true, secureContext: this.opts.secureContext! });
+      let settled = false;
+      const done = (ok: tls.TLSSocket | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (!ok) {
+          t.destroy();
+          sock.destroy();
+        }
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(null), HANDSHAKE_TIMEOUT_MS);
+      timer.unref();
+      t.once('secure', () => done(t));
+      t.once('error', (err) => {
+        this.opts.log.debug({ err: err.message, client: sock.remoteAddress, listener: this.opts.name }, 'TLS handshake failed');
+        done(null);
+      });
+      t.once('close', () => done(null));
+    });
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
@@ -57,14 +78,16 @@ export class Listener {
     const ip = sock.remoteAddress ?? '';
     sock.on('error', () => {});
     sock.setNoDelay(true);
+    // A TLS client cannot read a plaintext refusal: it is just closed.
+    const refuse = (why: 'total' | 'per-ip') => (this.opts.implicitTls ? sock.destroy() : sock.end(this.opts.busyLine(why)));
     if (this.total >= this.opts.maxConnections) {
-      sock.end(this.opts.busyLine('total'));
+      refuse('total');
       return;
     }
     const n = this.perIp.get(ip) ?? 0;
     if (n >= this.opts.maxConnectionsPerIp) {
       this.opts.log.info({ client: ip, connections: n, listener: this.opts.name }, 'connection refused: too many from this address');
-      sock.end(this.opts.busyLine('per-ip'));
+      refuse('per-ip');
       return;
     }
     this.perIp.set(ip, n + 1);
@@ -75,8 +98,14 @@ export class Listener {
       else this.perIp.set(ip, m);
       this.total--;
     };
-    this.opts
-      .handle(sock)
+    const run = async () => {
+      if (!this.opts.implicitTls) return this.opts.handle(sock);
+      const t = await this.handshake(sock);
+      if (!t) return;
+      t.on('error', () => t.destroy());
+      return this.opts.handle(t);
+    };
+    run()
       .catch((err) => this.opts.log.error({ err, listener: this.opts.name }, 'session failed'))
       .finally(release);
   }
