@@ -170,10 +170,7 @@ export class DkimKeyStore {
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .execute();
-    // Newest first; within one pair, RSA before Ed25519.
-    return rows
-      .map(toKey)
-      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || ALGORITHMS.indexOf(a.algorithm) - ALGORITHMS.indexOf(b.algorithm) || b.id - a.id);
+    return sortKeys(rows.map(toKey));
   }
 
   /** A selector base for today that no key of the domain uses yet (with either suffix). */
@@ -201,11 +198,17 @@ export class DkimKeyStore {
       const base = await this.freshBase(domain);
       const createdAt = this.now().getTime();
       try {
-        await this.db.transaction().execute(async (trx) => {
+        const inserted = await this.db.transaction().execute(async (trx) => {
+          let todo = generated;
+          if (!retireOthers) {
+            // A concurrent ensureKeys may have made them meanwhile: add only what is still missing.
+            const have = await trx.selectFrom('dkim_keys').select('algorithm').where('domain', '=', domain).where('state', '=', 'active').execute();
+            todo = generated.filter((g) => !have.some((h) => h.algorithm === g.algorithm));
+          }
           if (retireOthers) {
             await trx.updateTable('dkim_keys').set({ state: 'retiring' }).where('domain', '=', domain).where('state', '=', 'active').execute();
           }
-          for (const g of generated) {
+          for (const g of todo) {
             await trx
               .insertInto('dkim_keys')
               .values({
@@ -219,8 +222,9 @@ export class DkimKeyStore {
               })
               .execute();
           }
+          return todo;
         });
-        const selectors = new Set(generated.map((g) => base + SUFFIX[g.algorithm]));
+        const selectors = new Set(inserted.map((g) => base + SUFFIX[g.algorithm]));
         return (await this.rows(domain, ['active'])).filter((k) => selectors.has(k.selector));
       } catch (err) {
         if (isUniqueViolation(err) && attempt < 5) continue;
@@ -293,6 +297,22 @@ export class DkimKeyStore {
     const extra = (await this.rows(d, ['active'])).filter((k) => !ids.has(k.id));
     return [...active, ...extra, ...retiring].map((k) => toRecord(k));
   }
+}
+
+const STATE_RANK: Record<DkimKeyState, number> = { active: 0, retiring: 1, retired: 2 };
+
+/** Active before retiring, newest pair first (pairs share a selector base), RSA before Ed25519 within a pair. */
+export function sortKeys(keys: DkimKey[]): DkimKey[] {
+  const base = (k: DkimKey) => k.selector.slice(0, -1);
+  const newest = new Map<string, number>();
+  for (const k of keys) newest.set(base(k), Math.max(newest.get(base(k)) ?? 0, k.id));
+  return [...keys].sort(
+    (a, b) =>
+      STATE_RANK[a.state] - STATE_RANK[b.state] ||
+      newest.get(base(b))! - newest.get(base(a))! ||
+      ALGORITHMS.indexOf(a.algorithm) - ALGORITHMS.indexOf(b.algorithm) ||
+      b.id - a.id,
+  );
 }
 
 export function toRecord(k: DkimKey): DkimDnsRecord {
