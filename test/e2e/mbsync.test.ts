@@ -268,3 +268,37 @@ test('further runs change nothing: nothing lost, nothing duplicated, UIDs stable
   assert.equal(localById('Archive', 'l2@local.test').letters, 'FS');
   await assertInStep();
 });
+
+test('SSLType None over loopback (allowInsecureAuth "loopback"): mbsync logs in with LOGIN and lists the folders', async () => {
+  const rc2 = join(dir, 'mbsyncrc-plain');
+  writeFileSync(
+    rc2,
+    [
+      'IMAPAccount p',
+      'Host 127.0.0.1',
+      `Port ${srv.imapPort}`,
+      `User ${USER}`,
+      'Pass secret',
+      'SSLType None',
+      'AuthMechs LOGIN',
+      '',
+      'IMAPStore premote',
+      'Account p',
+      '',
+      'MaildirStore plocal',
+      `Path ${join(dir, 'plain')}/`,
+      `Inbox ${join(dir, 'plain')}/INBOX`,
+      'SubFolders Verbatim',
+      '',
+      'Channel p',
+      'Far :premote:',
+      'Near :plocal:',
+      'Patterns *',
+      '',
+    ].join('\n'),
+  );
+  mkdirSync(join(dir, 'plain'), { recursive: true });
+  const r = await run('mbsync', ['-c', rc2, '-l', 'p'], { timeoutMs: 30000 });
+  assert.equal(r.code, 0, `mbsync -l exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+  assert.deepEqual(r.stdout.trim().split('\n').sort(), [...FOLDERS].sort());
+});
