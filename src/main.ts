@@ -25,6 +25,7 @@ import { deliverLocalBuffer } from './intake/local.js';
 import { submissionHooks } from './server/smtp/submission.js';
 import { startControlServer } from './server/control.js';
 import { CachingResolver } from './mailauth/resolver.js';
+import { Srs } from './mailauth/srs.js';
 import { UserError } from './common/errors.js';
 import { MailStore } from './store/mail/index.js';
 import { AccountService } from './accounts/service.js';
@@ -78,6 +79,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const listeners: Array<SmtpListener | Listener> = [];
   const recipientResolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
   const mailauthResolver = new CachingResolver(dns);
+  const srs = await Srs.open(config.dataDir, config.hostname);
   const queueStore = new QueueStore(config.dataDir);
   const hop = (h: Config['delivery']['transportMap'][string]): NextHop => ({
     host: h.host,
@@ -153,6 +155,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           queue: queueStore,
           onQueued: (e) => queue.enqueued(e.id),
+          srs,
           inbound: config.authentication.checkInbound
             ? {
                 resolver: mailauthResolver.resolve,

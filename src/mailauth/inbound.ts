@@ -46,6 +46,8 @@ export interface InboundContext {
   hostname: string;
   resolver: MailauthResolver;
   policy: InboundPolicy;
+  /** ARC-seal the message (RFC 8617 §5.1) with this key: done for messages we forward to remote addresses. */
+  seal?: { signingDomain: string; selector: string; privateKey: string } | null;
 }
 
 function input(c: MessageContent): Readable | Buffer {
@@ -62,6 +64,7 @@ export async function checkInbound(c: MessageContent, ctx: InboundContext): Prom
       mta: ctx.hostname,
       resolver: ctx.resolver as never,
       disableBimi: true,
+      seal: ctx.seal ?? undefined,
     });
   } catch (err) {
     // A bug or a pathological message must not lose mail: accept with a temperror note.

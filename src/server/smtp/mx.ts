@@ -18,6 +18,7 @@ import { newQueueId } from '../../intake/queue-id.js';
 import { checkInbound, stripForgedResults, type InboundPolicy } from '../../mailauth/inbound.js';
 import type { MailauthResolver } from '../../mailauth/resolver.js';
 import { isLoopback } from '../../dns/resolver.js';
+import type { Srs } from '../../mailauth/srs.js';
 
 export interface MxOptions {
   hostname: string;
@@ -31,11 +32,19 @@ export interface MxOptions {
   onQueued?: (e: QueueEntry) => void;
   /** Inbound SPF/DKIM/DMARC/ARC checks; null to skip them. */
   inbound: { resolver: MailauthResolver; policy: InboundPolicy; checkLoopback: boolean } | null;
+  /** Sender rewriting for forwarded mail, and the reverse path for bounces to rewritten senders. */
+  srs: Srs;
+  /** The ARC sealing key of a hosted domain (its RSA DKIM key), or null. */
+  sealKey?: (domain: string) => Promise<{ selector: string; privateKey: string } | null>;
 }
 
 interface RcptData {
   local: LocalTarget[];
   remote: string[];
+  /** Routed back through SRS (the sender is kept as is). */
+  srsBounce?: boolean;
+  /** Hosted domain of the alias that forwards outside (for the ARC seal). */
+  forwardDomain?: string;
 }
 
 export function mxHooks(o: MxOptions): SmtpHooks {
@@ -50,6 +59,13 @@ export function mxHooks(o: MxOptions): SmtpHooks {
     async onRcptTo(s: SmtpSessionInfo, rcpt: Recipient, env: Envelope) {
       let address = rcpt.address;
       if (/^postmaster$/i.test(address)) address = `postmaster@${o.hostname}`;
+      if (o.srs.isSrs(address)) {
+        // A bounce (or reply) to a sender we rewrote when forwarding: route it back to the original sender.
+        const original = o.srs.reverse(address);
+        if (!original) return reject(s, env, rcpt.address, 550, '5.1.1', `<${rcpt.address}>: invalid or expired SRS address`);
+        rcpt.data = { local: [], remote: [original], srsBounce: true } satisfies RcptData;
+        return;
+      }
       const p = parseAddress(address);
       if (!p) return reject(s, env, rcpt.address, 501, '5.1.3', 'Bad recipient address syntax');
       const r = await o.resolver.resolve(p.address);
@@ -61,7 +77,7 @@ export function mxHooks(o: MxOptions): SmtpHooks {
         case 'disabled':
           return reject(s, env, rcpt.address, 550, '5.2.1', `<${rcpt.address}>: Recipient address rejected: mailbox disabled`);
         case 'ok':
-          rcpt.data = { local: r.local, remote: r.remote } satisfies RcptData;
+          rcpt.data = { local: r.local, remote: r.remote, forwardDomain: r.remote.length ? parseAddress(address)!.domain : undefined } satisfies RcptData;
           return;
       }
     },
@@ -82,7 +98,16 @@ export function mxHooks(o: MxOptions): SmtpHooks {
       }
       const targets = [...byUser.values()];
       const remote = new Map<string, string>();
-      for (const rcpt of env.rcptTo) for (const a of (rcpt.data as RcptData).remote) remote.set(a.toLowerCase(), a);
+      let srsBounce = false;
+      let forwardDomain: string | undefined;
+      for (const rcpt of env.rcptTo) {
+        const d = rcpt.data as RcptData;
+        for (const a of d.remote) remote.set(a.toLowerCase(), a);
+        if (d.srsBounce) srsBounce = true;
+        forwardDomain ??= d.forwardDomain;
+      }
+      // RFC 7208 §9.3 / SRS: forwarded mail leaves with a sender at our domain so SPF passes for us.
+      const queuedSender = srsBounce ? env.mailFrom.address : o.srs.forward(env.mailFrom.address);
       const protocol = s.esmtp ? (s.tls ? (s.user ? 'ESMTPSA' : 'ESMTPS') : s.user ? 'ESMTPA' : 'ESMTP') : 'SMTP';
       const prefix =
         returnPathHeader(env.mailFrom.address) +
@@ -117,8 +142,7 @@ export function mxHooks(o: MxOptions): SmtpHooks {
               queue: o.queue,
               entry: {
                 id,
-                // Forwarding keeps the original sender for now; SRS rewriting comes with the authentication work.
-                sender: env.mailFrom.address,
+                sender: queuedSender,
                 recipients: [...remote.values()].map((a) => ({ address: a, original: a, status: 'pending' as const })),
                 arrival: Date.now(),
                 body8bit: env.body8bit,
@@ -126,7 +150,7 @@ export function mxHooks(o: MxOptions): SmtpHooks {
                 attempts: 0,
                 nextAttempt: 0,
                 warned: false,
-                origin: 'forward',
+                origin: srsBounce ? 'srs-bounce' : 'forward',
               },
             }
           : null,
@@ -139,6 +163,7 @@ export function mxHooks(o: MxOptions): SmtpHooks {
           : undefined,
         finalize: check
           ? async (content) => {
+              const seal = remote.size && forwardDomain && o.sealKey ? await o.sealKey(forwardDomain).catch(() => null) : null;
               const v = await checkInbound(content, {
                 ip: s.remoteAddress,
                 helo: s.helo ?? '',
@@ -146,6 +171,7 @@ export function mxHooks(o: MxOptions): SmtpHooks {
                 hostname: o.hostname,
                 resolver: check.resolver,
                 policy: check.policy,
+                seal: seal ? { signingDomain: forwardDomain!, selector: seal.selector, privateKey: seal.privateKey } : null,
               });
               auth = { spf: v.spf, dkim: v.dkim, dmarc: v.dmarc, arc: v.arc, action: v.action };
               if (v.action === 'reject') {
