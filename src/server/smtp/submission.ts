@@ -17,7 +17,7 @@ import { sleep } from '../../auth/throttle.js';
 import type { Envelope, MessageSink, Recipient, SmtpHooks, SmtpSessionInfo } from './types.js';
 import type { PathWithParams } from '../../protocol/smtp/commands.js';
 import { openIntake, type DeliveryTarget, type DeliveredEvent } from '../../intake/sink.js';
-import { receivedHeader, rfc5322Date } from '../../intake/headers.js';
+import { receivedHeader, returnPathHeader, rfc5322Date } from '../../intake/headers.js';
 import { userMaildir } from '../../store/maildir/paths.js';
 import { newQueueId } from '../../intake/queue-id.js';
 import type { QueueStore } from '../../queue/store.js';
@@ -118,7 +118,9 @@ export function submissionHooks(o: SubmissionOptions): SmtpHooks {
       }
       const targets = [...byUser.values()];
       const base = { queueId: id, conn: s.id, client: s.remoteAddress, user, from: env.mailFrom.address, to: env.rcptTo.map((r) => r.address) };
-      const prefix = receivedHeader({
+      // RFC 5321 §4.4: final delivery adds Return-Path. The file is shared with the queued copy, so it is added only
+      // when there are local recipients (as the MX does); a receiving MTA drops it (Postfix drop_headers).
+      const prefix = (targets.length ? returnPathHeader(env.mailFrom.address) : '') + receivedHeader({
         helo: s.helo ?? 'unknown',
         clientHostname: s.clientHostname,
         clientAddress: s.remoteAddress,
