@@ -26,6 +26,7 @@ import { submissionHooks } from './server/smtp/submission.js';
 import { startControlServer } from './server/control.js';
 import { CachingResolver } from './mailauth/resolver.js';
 import { Srs } from './mailauth/srs.js';
+import { DkimKeyStore } from './dkim/keys.js';
 import { UserError } from './common/errors.js';
 import { MailStore } from './store/mail/index.js';
 import { AccountService } from './accounts/service.js';
@@ -80,6 +81,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const recipientResolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
   const mailauthResolver = new CachingResolver(dns);
   const srs = await Srs.open(config.dataDir, config.hostname);
+  const dkimKeys = new DkimKeyStore(opened.db);
   const queueStore = new QueueStore(config.dataDir);
   const hop = (h: Config['delivery']['transportMap'][string]): NextHop => ({
     host: h.host,
@@ -156,6 +158,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           queue: queueStore,
           onQueued: (e) => queue.enqueued(e.id),
           srs,
+          sealKey: async (domain) => {
+            const rsa = (await dkimKeys.activeKeys(domain)).find((k) => k.algorithm === 'rsa-sha256');
+            return rsa ? { selector: rsa.selector, privateKey: rsa.privateKey } : null;
+          },
           inbound: config.authentication.checkInbound
             ? {
                 resolver: mailauthResolver.resolve,
