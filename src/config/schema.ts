@@ -145,6 +145,46 @@ export const configSchema = z
       })
       .strict()
       .default({ port: 25, relayhost: null, transportMap: {}, maxConnectionsPerDestination: 5, commandTimeoutSeconds: 300 }),
+    /** Our public addresses (DNS records and checks); empty: detected from the machine's interfaces. */
+    publicAddresses: z
+      .object({
+        ipv4: z.array(z.ipv4({ message: 'expected an IPv4 address such as 192.0.2.10' })).default([]),
+        ipv6: z.array(z.ipv6({ message: 'expected an IPv6 address such as 2001:db8::10' })).default([]),
+      })
+      .strict()
+      .default({ ipv4: [], ipv6: [] }),
+    /** DNS blocklists checked for our addresses (dns check) and for clients (deliverability test). */
+    dnsbl: z
+      .object({ zones: z.array(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\.?$/, 'expected a DNS zone such as zen.spamhaus.org')).default(['zen.spamhaus.org', 'bl.spamcop.net']) })
+      .strict()
+      .default({ zones: ['zen.spamhaus.org', 'bl.spamcop.net'] }),
+    /** MTA-STS policy (RFC 8461) served at /.well-known/mta-sts.txt on listen.http. */
+    mtaSts: z
+      .object({
+        mode: z.enum(['testing', 'enforce', 'none']).default('testing'),
+        maxAgeSeconds: z.number().int().min(86400).max(31557600).default(604800),
+      })
+      .strict()
+      .default({ mode: 'testing', maxAgeSeconds: 604800 }),
+    /** Periodic `dns check` of every hosted domain by the running server. */
+    monitoring: z
+      .object({
+        /** 0 turns the periodic checks off. */
+        intervalHours: z.number().min(0).max(24 * 30).default(24),
+      })
+      .strict()
+      .default({ intervalHours: 24 }),
+    /** The built-in deliverability self-test (deliverability@HOSTNAME). */
+    deliverability: z
+      .object({
+        /** Local part of the test address at the hostname; null turns the address off. */
+        address: z.string().regex(/^[A-Za-z0-9._+-]+$/, 'expected a local part such as "deliverability"').nullable().default('deliverability'),
+        /** spamd (SpamAssassin) as "host:port" for a score; null: not checked. */
+        spamd: listenAddress.nullable().default(null),
+        spamdTimeoutMs: z.number().int().min(100).max(120000).default(15000),
+      })
+      .strict()
+      .default({ address: 'deliverability', spamd: null, spamdTimeoutMs: 15000 }),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
