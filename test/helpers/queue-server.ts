@@ -266,3 +266,40 @@ export function header(text: string, name: string): string | null {
   const m = new RegExp(`^${name}:[ \\t]*((?:.*)(?:\\r?\\n[ \\t].*)*)`, 'im').exec(head);
   return m ? m[1]!.replace(/\r?\n[ \t]+/g, ' ').trim() : null;
 }
+
+/**
+ * Submit one message on the submission port (AUTH PLAIN without TLS: allowed on loopback) or, with auth null, on
+ * the MX port. Returns the queue id from the 250 reply; throws on any other reply.
+ */
+export async function submit(
+  port: number,
+  o: { from: string; to: string[]; subject?: string; auth?: string | null; headerFrom?: string; body?: string },
+): Promise<string> {
+  const { WireClient, dotStuff } = await import('./smtp-client.js');
+  const c = await WireClient.connect(port);
+  try {
+    await c.read();
+    await c.cmd('EHLO client.example.org');
+    if (o.auth !== null) {
+      const user = o.auth ?? o.from;
+      const r = await c.cmd(`AUTH PLAIN ${Buffer.from(`\0${user}\0${PASSWORD}`).toString('base64')}`);
+      if (r.code !== 235) throw new Error(`AUTH: ${r.raw}`);
+    }
+    const r = await c.send(o.from, o.to, dotStuff(message({ from: o.headerFrom ?? (o.from || 'nobody@example.org'), to: o.to.join(', '), subject: o.subject ?? 'queued', body: o.body })));
+    if (r.code !== 250) throw new Error(`submit: ${r.raw}`);
+    await c.cmd('QUIT').catch(() => undefined);
+    return /queued as ([0-9A-Z]+)/.exec(r.raw)![1]!;
+  } finally {
+    c.close();
+  }
+}
+
+/** The parts of a DSN (RFC 3464) as text: the whole message, the delivery-status part and the attached original. */
+export function dsnParts(text: string): { all: string; status: string; original: string } {
+  const b = /boundary="([^"]+)"/.exec(text)?.[1];
+  if (!b) throw new Error(`not a multipart DSN:\n${text.slice(0, 500)}`);
+  const parts = text.split(`--${b}`);
+  const status = parts.find((p) => /Content-Type: message\/delivery-status/i.test(p)) ?? '';
+  const original = parts.find((p) => /Content-Type: (text\/rfc822-headers|message\/rfc822)/i.test(p)) ?? '';
+  return { all: text, status, original };
+}
