@@ -9,6 +9,10 @@ import { Kysely, SqliteDialect } from 'kysely';
 import Database from 'better-sqlite3';
 import type { DatabaseSchema } from './schema.js';
 import { migrateToLatest } from './migrations.js';
+// Every module that owns tables registers its migrations when imported; importing them here makes sure that any
+// process that opens the database (server, CLI, tests) knows all of them, whatever else it imports.
+import '../mail/tables.js';
+import '../../dkim/keys.js';
 import { UserError } from '../../common/errors.js';
 
 export type Db = Kysely<DatabaseSchema>;

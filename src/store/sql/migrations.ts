@@ -53,7 +53,7 @@ export function registerMigrations(m: Record<string, Migration>): void {
 }
 
 export async function migrateToLatest(db: Kysely<any>): Promise<void> {
-  const migrator = new Migrator({ db, provider: new StaticProvider(extraMigrations) });
+  const migrator = new Migrator({ db, provider: new StaticProvider(extraMigrations), allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
