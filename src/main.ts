@@ -32,6 +32,7 @@ import { MailStore } from './store/mail/index.js';
 import { AccountService } from './accounts/service.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { imapListener } from './server/imap/listener.js';
+import { pop3Listener, MaildropLocks, DEFAULT_POP3_LIMITS } from './server/pop3/index.js';
 import type { Listener } from './server/net/listener.js';
 
 export interface RunningServer {
@@ -201,6 +202,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           accounts,
           throttle,
           queue: queueStore,
+          dkimKeys: async (domain) => {
+            let keys = await dkimKeys.activeKeys(domain);
+            if (!keys.length) keys = await dkimKeys.ensureKeys(domain);
+            return keys;
+          },
           log: log.child({ component: name }),
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           onQueued: (e) => queue.enqueued(e.id),
@@ -241,6 +247,35 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         implicitTls: name === 'imaps',
         maxConnections: config.imap.maxConnections,
         maxConnectionsPerIp: config.imap.maxConnectionsPerIp,
+      });
+      const { host, port } = splitHostPort(addr);
+      const a = await l.listen(host, port).catch((err: NodeJS.ErrnoException) => {
+        throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
+      });
+      addresses[name] = { host: a.address, port: a.port };
+      listeners.push(l);
+      log.info({ listener: name, address: `${a.address}:${a.port}` }, 'listening');
+    }
+    // POP3 (110 with STLS, 995 implicit TLS): INBOX of the same store, the same login throttle as IMAP.
+    const pop3Ctx = {
+      hostname: config.hostname,
+      secureContext,
+      allowInsecureAuth: config.pop3.allowInsecureAuth,
+      markSeen: config.pop3.markSeen,
+      accounts,
+      mail,
+      throttle,
+      locks: new MaildropLocks(),
+      limits: { ...DEFAULT_POP3_LIMITS, idleTimeoutMs: config.pop3.idleTimeoutMinutes * 60_000 },
+      log: log.child({ component: 'pop3' }),
+    };
+    for (const name of ['pop3', 'pop3s'] as const) {
+      const addr = config.listen[name];
+      if (!addr) continue;
+      const l = pop3Listener(pop3Ctx, {
+        implicitTls: name === 'pop3s',
+        maxConnections: config.pop3.maxConnections,
+        maxConnectionsPerIp: config.pop3.maxConnectionsPerIp,
       });
       const { host, port } = splitHostPort(addr);
       const a = await l.listen(host, port).catch((err: NodeJS.ErrnoException) => {

@@ -23,6 +23,8 @@ import { newQueueId } from '../../intake/queue-id.js';
 import type { QueueStore } from '../../queue/store.js';
 import type { QueueEntry } from '../../queue/types.js';
 import { decodedHeaderValue, parseAddressList } from '../../mime/index.js';
+import { signMessage, type SigningKey } from '../../dkim/sign.js';
+import { createReadStream } from 'node:fs';
 
 export interface SubmissionOptions {
   hostname: string;
@@ -35,6 +37,8 @@ export interface SubmissionOptions {
   log: Logger;
   onDelivered?: (e: DeliveredEvent) => void;
   onQueued?: (e: QueueEntry) => void;
+  /** DKIM signing keys of a hosted domain (RSA then Ed25519), created on first use; null to not sign. */
+  dkimKeys?: ((domain: string) => Promise<SigningKey[]>) | null;
 }
 
 interface RcptData {
@@ -167,6 +171,23 @@ export function submissionHooks(o: SubmissionOptions): SmtpHooks {
               },
             }
           : null,
+        // RFC 6376: sign after the last change to the message (Date/Message-ID added above), with the From domain.
+        finalize: o.dkimKeys
+          ? async (content) => {
+              const domain = await signingDomain(o.resolver, fromAddresses);
+              if (!domain) return {};
+              try {
+                const keys = await o.dkimKeys!(domain);
+                if (!keys.length) return {};
+                const headers = await signMessage(content.buffer ?? createReadStream(content.path!), { domain, keys, hostname: o.hostname });
+                return { headers };
+              } catch (err) {
+                // Sending unsigned beats not sending: the failure is logged loudly for the admin.
+                o.log.error({ ...base, err: (err as Error).message, domain }, 'DKIM signing failed; the message is sent unsigned');
+                return {};
+              }
+            }
+          : undefined,
         beforeCommit: async () => {
           // RFC 6409 §6.1 and Postfix's reject_sender_login_mismatch, applied to the header From: too.
           for (const a of fromAddresses) {
@@ -196,4 +217,16 @@ export function submissionHooks(o: SubmissionOptions): SmtpHooks {
       };
     },
   };
+}
+
+/** The hosted domain that signs: the From domain or its closest hosted parent (DMARC relaxed alignment). */
+export async function signingDomain(resolver: RecipientResolver, fromAddresses: string[]): Promise<string | null> {
+  const domains = new Set(fromAddresses.map((a) => a.slice(a.lastIndexOf('@') + 1).toLowerCase()));
+  if (domains.size !== 1) return null; // one d= cannot align with several From domains
+  const labels = [...domains][0]!.split('.');
+  for (let i = 0; i < labels.length - 1; i++) {
+    const d = labels.slice(i).join('.');
+    if (await resolver.isHostedDomain(d)) return d;
+  }
+  return null;
 }
