@@ -106,6 +106,19 @@ export const configSchema = z
         maxAppendSize: 50 * 1024 * 1024,
         autologoutMinutes: 30,
       }),
+    pop3: z
+      .object({
+        maxConnections: z.number().int().min(1).default(1000),
+        maxConnectionsPerIp: z.number().int().min(1).default(20),
+        /** Plaintext USER/PASS and AUTH PLAIN without TLS: "loopback" (default), "always" (behind a TLS proxy), "never". */
+        allowInsecureAuth: z.enum(['loopback', 'always', 'never']).default('loopback'),
+        /** RFC 1939 §3: the inactivity autologout timer is at least 10 minutes. */
+        idleTimeoutMinutes: z.number().int().min(10).default(10),
+        /** Mark retrieved messages \Seen at QUIT (Dovecot does), so IMAP shows them as read. */
+        markSeen: z.boolean().default(true),
+      })
+      .strict()
+      .default({ maxConnections: 1000, maxConnectionsPerIp: 20, allowInsecureAuth: 'loopback', idleTimeoutMinutes: 10, markSeen: true }),
     authentication: z
       .object({
         /** SPF, DKIM, DMARC and ARC checks of mail arriving on the MX, with an Authentication-Results header. */

@@ -1,0 +1,448 @@
+/**
+ * One POP3 connection (RFC 1939 §3 state machine: AUTHORIZATION -> TRANSACTION -> UPDATE), with CAPA (RFC 2449),
+ * STLS (RFC 2595), AUTH PLAIN (RFC 5034, RFC 4616) and the response codes of RFC 2449 §8 and RFC 3206.
+ *
+ * Untrusted input: all client bytes. Lines are bounded (LineReader); commands run strictly one at a time in the
+ * order received (PIPELINING), and reading stops while too many are queued; output waits for the socket to drain
+ * (large RETRs are streamed). Errors, commands and failed logins per connection are bounded; failed logins are
+ * delayed and counted by the LoginThrottle shared with IMAP and SMTP; the inactivity timer is at least 10 minutes
+ * (RFC 1939 §3). Plaintext USER/PASS and AUTH PLAIN only over TLS (or loopback, per allowInsecureAuth).
+ * Invariants: nothing is deleted unless QUIT reaches the UPDATE state; the maildrop lock is held from login until
+ * the connection closes; bytes received before STLS's handshake are discarded (RFC 2595 §3.1).
+ */
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import {
+  LineReader,
+  parseCommand,
+  keywordOf,
+  Pop3Error,
+  ok,
+  err,
+  multiline,
+  continuation,
+  decodeSaslPlain,
+  type LineEvent,
+  type Pop3Command,
+} from '../../protocol/pop3/index.js';
+import { isLoopback } from '../../dns/resolver.js';
+import { sleep } from '../../auth/throttle.js';
+import type { User } from '../../store/types.js';
+import type { Pop3Context } from './context.js';
+import { Maildrop, type Sink } from './maildrop.js';
+
+export type Pop3State = 'authorization' | 'transaction' | 'update' | 'closed';
+
+/** Lines queued before reading from the socket stops (pipelining clients send many at once). */
+const MAX_QUEUED = 128;
+/** Output buffered before a response waits for the socket to drain. */
+const OUTPUT_HIGH_WATER = 256 * 1024;
+
+/** Commands allowed in each state (RFC 1939 §4-§6, RFC 2449 §5 CAPA in both). */
+const AUTHORIZATION = new Set(['USER', 'PASS', 'AUTH', 'APOP', 'STLS', 'CAPA', 'QUIT', 'NOOP']);
+const TRANSACTION = new Set(['STAT', 'LIST', 'RETR', 'DELE', 'RSET', 'NOOP', 'QUIT', 'TOP', 'UIDL', 'CAPA']);
+
+export class Pop3Session implements Sink {
+  readonly id = randomBytes(6).toString('hex').toUpperCase();
+  state: Pop3State = 'authorization';
+  socket: Socket;
+  tls: boolean;
+  readonly remoteAddress: string;
+  user: User | null = null;
+  private maildrop: Maildrop | null = null;
+  private lockKey: string | null = null;
+  private pendingUser: string | null = null;
+  private reader: LineReader;
+  private queue: LineEvent[] = [];
+  private wake: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private errors = 0;
+  private commands = 0;
+  private authFailures = 0;
+  private ended = false;
+
+  constructor(
+    socket: Socket,
+    readonly ctx: Pop3Context,
+    implicitTls: boolean,
+  ) {
+    this.socket = socket;
+    this.tls = implicitTls;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.reader = new LineReader(ctx.limits.maxLineLength);
+  }
+
+  get log() {
+    return this.ctx.log;
+  }
+
+  get closed(): boolean {
+    return this.ended || this.socket.destroyed;
+  }
+
+  /** Runs until the connection ends. */
+  run(): Promise<void> {
+    return new Promise((resolve) => {
+      this.attach(this.socket);
+      this.socket.once('close', () => {
+        this.shutdown();
+        resolve();
+      });
+      this.write(ok(`${this.ctx.hostname} Mailwright POP3 ready`));
+      this.touch();
+      void this.pump().catch((e) => {
+        this.log.error({ err: e, conn: this.id }, 'pop3 session failed');
+        this.close();
+      });
+    });
+  }
+
+  private onData = (chunk: Buffer) => {
+    for (const ev of this.reader.push(chunk)) this.queue.push(ev);
+    if (this.queue.length >= MAX_QUEUED) this.socket.pause();
+    this.wakeUp();
+  };
+
+  private wakeUp() {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private attach(sock: Socket) {
+    sock.on('data', this.onData);
+    sock.on('error', () => sock.destroy());
+  }
+
+  /** Restart the inactivity timer (RFC 1939 §3). It does not run while a command is being answered. */
+  private touch() {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.write(err('Autologout: idle for too long'));
+      this.log.info({ conn: this.id, client: this.remoteAddress }, 'pop3 autologout');
+      this.close();
+    }, this.ctx.limits.idleTimeoutMs);
+    this.timer.unref();
+  }
+
+  /** The next line (or over-long line) from the client; null when the connection ended. */
+  private async next(): Promise<LineEvent | null> {
+    for (;;) {
+      if (this.closed) return null;
+      const ev = this.queue.shift();
+      if (ev) {
+        if (this.queue.length < MAX_QUEUED / 2 && this.socket.isPaused()) this.socket.resume();
+        return ev;
+      }
+      if (this.socket.isPaused()) this.socket.resume();
+      await new Promise<void>((r) => (this.wake = r));
+    }
+  }
+
+  private async pump(): Promise<void> {
+    for (;;) {
+      const ev = await this.next();
+      if (!ev) return;
+      if (this.timer) clearTimeout(this.timer);
+      await this.handle(ev);
+      if (this.closed) return;
+      await this.flush();
+      this.touch();
+    }
+  }
+
+  write(data: Buffer | string): void {
+    if (this.closed) return;
+    this.socket.write(data);
+  }
+
+  async flush(): Promise<void> {
+    if (this.closed || this.socket.writableLength < OUTPUT_HIGH_WATER) return;
+    await new Promise<void>((r) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        r();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.socket.end();
+    const s = this.socket;
+    setTimeout(() => s.destroy(), 2000).unref();
+    this.shutdown();
+  }
+
+  private shutdown(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.state !== 'update') this.state = 'closed';
+    if (this.timer) clearTimeout(this.timer);
+    this.queue = [];
+    this.wakeUp();
+    // A dropped connection deletes nothing (RFC 1939 §6): the snapshot is simply forgotten.
+    // The UPDATE state releases the lock itself once it is done.
+    if (this.lockKey && this.state !== 'update') this.ctx.locks.release(this.lockKey, this);
+  }
+
+  private async handle(ev: LineEvent): Promise<void> {
+    if (ev.type === 'too-long') {
+      this.fail(new Pop3Error(`Line too long (at most ${this.ctx.limits.maxLineLength} octets)`));
+      return;
+    }
+    const line = ev.line.toString('utf8');
+    this.commands++;
+    const limit = this.state === 'authorization' ? this.ctx.limits.maxPreAuthCommands : this.ctx.limits.maxCommands + 4 * (this.maildrop?.total ?? 0);
+    if (this.commands > limit) {
+      this.write(err('Too many commands, closing the connection'));
+      this.close();
+      return;
+    }
+    let cmd: Pop3Command;
+    try {
+      cmd = parseCommand(line);
+      const allowed = this.state === 'authorization' ? AUTHORIZATION : TRANSACTION;
+      if (!allowed.has(cmd.name)) {
+        throw new Pop3Error(this.state === 'authorization' ? `${cmd.name} is not allowed before login` : `${cmd.name} is not allowed after login`);
+      }
+    } catch (e) {
+      this.fail(e, keywordOf(line).slice(0, 20));
+      return;
+    }
+    try {
+      await this.dispatch(cmd);
+    } catch (e) {
+      this.fail(e, cmd.name);
+    }
+  }
+
+  /** Answer an error; count it; close after too many (or when it is fatal). */
+  private fail(e: unknown, what = ''): void {
+    if (this.closed) return;
+    if (e instanceof Pop3Error) {
+      this.write(err(e.message, e.code));
+      this.errors++;
+      if (e.fatal) {
+        this.close();
+        return;
+      }
+    } else {
+      this.log.error({ err: e, conn: this.id, command: what }, 'pop3 command failed');
+      this.write(err(`${what} failed: internal server error, try again later`, 'SYS/TEMP'));
+      this.errors++;
+    }
+    if (this.errors >= this.ctx.limits.maxErrors) {
+      this.write(err('Too many errors, closing the connection'));
+      this.close();
+    }
+  }
+
+  authAllowed(): boolean {
+    const a = this.ctx.allowInsecureAuth;
+    return this.tls || a === 'always' || (a === 'loopback' && isLoopback(this.remoteAddress));
+  }
+
+  /** CAPA (RFC 2449 §5): what this state offers. */
+  capabilities(): string[] {
+    const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'EXPIRE NEVER'];
+    if (this.state === 'authorization') {
+      if (this.authAllowed()) caps.push('USER', 'SASL PLAIN');
+      if (!this.tls && this.ctx.secureContext) caps.push('STLS');
+    }
+    caps.push('IMPLEMENTATION Mailwright');
+    return caps;
+  }
+
+  private async dispatch(cmd: Pop3Command): Promise<void> {
+    switch (cmd.name) {
+      case 'CAPA':
+        this.write(multiline('Capability list follows', this.capabilities()));
+        return;
+      case 'NOOP':
+        this.write(ok());
+        return;
+      case 'QUIT':
+        return this.quit();
+      case 'STLS':
+        return this.stls();
+      case 'APOP':
+        throw new Pop3Error('APOP is not supported: use USER/PASS or AUTH PLAIN');
+      case 'USER':
+        this.requirePlaintextAllowed();
+        if (cmd.user.length > 256) throw new Pop3Error('User name too long');
+        this.pendingUser = cmd.user;
+        this.write(ok('Send your password'));
+        return;
+      case 'PASS': {
+        const user = this.pendingUser;
+        this.pendingUser = null;
+        if (user === null) throw new Pop3Error('Send USER first');
+        this.requirePlaintextAllowed();
+        return this.login(user, cmd.password);
+      }
+      case 'AUTH':
+        return this.auth(cmd.mechanism, cmd.initialResponse);
+    }
+    const md = this.maildrop!;
+    switch (cmd.name) {
+      case 'STAT': {
+        const s = md.stat();
+        this.write(ok(`${s.count} ${s.octets}`));
+        return;
+      }
+      case 'LIST':
+        if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.size(cmd.msg)}`));
+        else {
+          const s = md.stat();
+          this.write(multiline(`${s.count} messages (${s.octets} octets)`, md.listLines()));
+        }
+        return;
+      case 'UIDL':
+        if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.uidl(cmd.msg)}`));
+        else this.write(multiline('Unique-ID listing follows', md.uidlLines()));
+        return;
+      case 'RETR':
+        await md.send(cmd.msg, this, null);
+        return;
+      case 'TOP':
+        await md.send(cmd.msg, this, cmd.lines);
+        return;
+      case 'DELE':
+        md.dele(cmd.msg);
+        this.write(ok(`Message ${cmd.msg} deleted`));
+        return;
+      case 'RSET': {
+        md.rset();
+        const s = md.stat();
+        this.write(ok(`Maildrop has ${s.count} messages (${s.octets} octets)`));
+        return;
+      }
+    }
+  }
+
+  private requirePlaintextAllowed() {
+    if (!this.authAllowed()) {
+      throw new Pop3Error('Plaintext authentication is disabled on non-secure connections: use STLS or port 995', 'AUTH');
+    }
+  }
+
+  /** STLS (RFC 2595 §4): +OK, then the handshake; anything the client sent after STLS is dropped. */
+  private async stls(): Promise<void> {
+    if (this.tls) throw new Pop3Error('TLS is already active');
+    if (!this.ctx.secureContext) throw new Pop3Error('STLS is not available');
+    const raw = this.socket;
+    raw.removeListener('data', this.onData);
+    this.reader.reset();
+    this.queue = [];
+    this.pendingUser = null;
+    this.write(ok('Begin TLS negotiation now'));
+    const sock = new TLSSocket(raw, { isServer: true, secureContext: this.ctx.secureContext });
+    const good = await new Promise<boolean>((resolve) => {
+      sock.once('secure', () => resolve(true));
+      sock.once('error', () => resolve(false));
+      raw.once('close', () => resolve(false));
+    });
+    if (!good) {
+      raw.destroy();
+      return;
+    }
+    this.socket = sock;
+    this.tls = true;
+    this.reader = new LineReader(this.ctx.limits.maxLineLength);
+    this.attach(sock);
+  }
+
+  /** AUTH (RFC 5034): PLAIN with an initial response or one continuation; "AUTH" alone lists the mechanisms. */
+  private async auth(mechanism: string | null, initial: string | null): Promise<void> {
+    if (mechanism === null) {
+      this.write(multiline('Supported mechanisms follow', this.authAllowed() ? ['PLAIN'] : []));
+      return;
+    }
+    if (mechanism !== 'PLAIN') throw new Pop3Error(`Unsupported authentication mechanism ${mechanism.slice(0, 20)}`);
+    this.requirePlaintextAllowed();
+    let resp = initial;
+    if (resp === null) {
+      this.write(continuation());
+      await this.flush();
+      this.touch();
+      const ev = await this.next();
+      if (this.timer) clearTimeout(this.timer);
+      if (!ev) return;
+      if (ev.type === 'too-long') throw new Pop3Error('SASL response too long');
+      resp = ev.line.toString('utf8');
+    }
+    const c = decodeSaslPlain(resp);
+    if (c.authzid && c.authzid !== c.authcid) throw new Pop3Error('Proxy authorization is not supported', 'AUTH');
+    return this.login(c.authcid, c.password);
+  }
+
+  /** Check the password (throttled), take the maildrop lock and the snapshot: TRANSACTION state. */
+  private async login(username: string, password: string): Promise<void> {
+    const t = this.ctx.throttle;
+    const failed = async (): Promise<never> => {
+      const delay = t.fail(this.remoteAddress, username);
+      this.authFailures++;
+      this.log.info({ conn: this.id, client: this.remoteAddress, user: username.slice(0, 100), result: 'auth-failed' }, 'pop3 login failed');
+      await sleep(delay);
+      throw new Pop3Error('Authentication failed', 'AUTH', this.authFailures >= this.ctx.limits.maxAuthFailures);
+    };
+    if (t.isLockedOut(this.remoteAddress)) return failed();
+    const user = await this.ctx.accounts.authenticate(username, password);
+    if (!user) return failed();
+    t.succeed(this.remoteAddress);
+    const key = this.ctx.mail.userKey(user);
+    if (!this.ctx.locks.acquire(key, this)) {
+      this.log.info({ conn: this.id, client: this.remoteAddress, user: user.address, result: 'in-use' }, 'pop3 maildrop locked');
+      throw new Pop3Error('Maildrop is in use by another POP3 session', 'IN-USE');
+    }
+    this.lockKey = key;
+    try {
+      const mailbox = await this.ctx.mail.openMailbox(user, 'INBOX');
+      this.maildrop = await Maildrop.open(mailbox);
+    } catch (e) {
+      this.ctx.locks.release(key, this);
+      this.lockKey = null;
+      this.log.error({ err: e, conn: this.id, user: user.address }, 'pop3 cannot open maildrop');
+      throw new Pop3Error('Cannot open the maildrop now, try again later', 'SYS/TEMP');
+    }
+    if (this.closed) {
+      this.ctx.locks.release(key, this);
+      return;
+    }
+    this.user = user;
+    this.state = 'transaction';
+    this.commands = 0;
+    const s = this.maildrop.stat();
+    this.log.info({ conn: this.id, client: this.remoteAddress, user: user.address, tls: this.tls, messages: s.count, result: 'login' }, 'pop3 login');
+    this.write(ok(`Logged in: ${s.count} messages (${s.octets} octets)`));
+  }
+
+  /** QUIT (RFC 1939 §6): from TRANSACTION, the UPDATE state removes the messages marked deleted, then +OK. */
+  private async quit(): Promise<void> {
+    if (this.state !== 'transaction' || !this.maildrop) {
+      this.write(ok(`${this.ctx.hostname} Mailwright POP3 signing off`));
+      this.close();
+      return;
+    }
+    this.state = 'update';
+    const md = this.maildrop;
+    try {
+      const n = await md.commit({ origin: this, markSeen: this.ctx.markSeen });
+      this.log.info({ conn: this.id, user: this.user?.address, deleted: n, result: 'update' }, 'pop3 update');
+      this.write(ok(`${this.ctx.hostname} Mailwright POP3 signing off (${md.stat().count} messages left)`));
+    } catch (e) {
+      this.log.error({ err: e, conn: this.id, user: this.user?.address }, 'pop3 update failed');
+      this.write(err('Some deleted messages not removed, try again later', 'SYS/TEMP'));
+    } finally {
+      if (this.lockKey) this.ctx.locks.release(this.lockKey, this);
+      this.lockKey = null;
+      this.maildrop = null;
+      this.close();
+    }
+  }
+}
