@@ -1,0 +1,317 @@
+/**
+ * The DNS checks inside the running server:
+ *  - the HTTP listener (listen.http) serving the MTA-STS policy;
+ *  - monitoring: `dns check` of every hosted domain at start and then every monitoring.intervalHours, logging
+ *    each change of a check's status (pass -> fail ...), the latest reports kept for `dnsStatus()`, the control
+ *    command `dns.status` and (later) metrics and the web admin;
+ *  - the deliverability self-test address deliverability@HOSTNAME on the MX and on submission: the message is
+ *    analysed (selftest.ts) and the report goes back to the sender from postmaster@HOSTNAME. To never send
+ *    backscatter, a report goes to a remote sender only when SPF passed for it; local senders always get it.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { NodeResolver } from '../dns/resolver.js';
+import type { Db } from '../store/sql/db.js';
+import type { AccountStore } from '../store/types.js';
+import type { TlsMaterial } from '../tls/certs.js';
+import type { SmtpHooks, SmtpSessionInfo, Envelope, MessageSink, SmtpReply } from '../server/smtp/types.js';
+import { DkimKeyStore } from '../dkim/keys.js';
+import { signMessage, signingDomainFor } from '../dkim/sign.js';
+import { rfc5322Date } from '../intake/headers.js';
+import { newQueueId } from '../intake/queue-id.js';
+import { startHttpListener, type HttpListener, type HttpRoute } from '../server/http/server.js';
+import { publicAddresses } from './addresses.js';
+import { runChecks, fetchOwnPolicy, type CheckReport, type CheckStatus } from './checks.js';
+import { mtaStsPolicy, policyText } from './mtasts.js';
+import { parseHeader, reportMessage, runSelfTest, type SelfTestReport } from './selftest.js';
+
+export interface DnsStatusChange {
+  at: string;
+  domain: string;
+  check: string;
+  from: CheckStatus | null;
+  to: CheckStatus;
+  message: string;
+}
+
+export interface DnsStatus {
+  intervalHours: number;
+  lastRun: string | null;
+  nextRun: string | null;
+  running: boolean;
+  domains: Record<string, CheckReport>;
+  /** The most recent status changes (newest last, at most 100). */
+  changes: DnsStatusChange[];
+}
+
+export interface DnsServicesOptions {
+  config: Config;
+  db: Db;
+  store: Pick<AccountStore, 'listDomains'>;
+  resolver: NodeResolver;
+  tls: TlsMaterial;
+  /** Local delivery of a generated message; false when the address is not local. */
+  deliverLocal: (address: string, data: Buffer) => Promise<boolean>;
+  /** Queue a generated message for remote delivery. */
+  enqueue: (data: Buffer, sender: string, recipients: string[], origin: string) => Promise<string>;
+  log: Logger;
+  /** Delay of the first monitoring run (default 10 s). */
+  firstRunDelayMs?: number;
+}
+
+const SELFTEST = Symbol('deliverability-selftest');
+
+export class DnsServices {
+  private readonly o: DnsServicesOptions;
+  private readonly dkim: DkimKeyStore;
+  private http: HttpListener | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private current: Promise<void> | null = null;
+  private readonly reports = new Map<string, CheckReport>();
+  private readonly changes: DnsStatusChange[] = [];
+  private lastRun: Date | null = null;
+  private nextRun: Date | null = null;
+  /** Self-tests still running (stop() waits for them). */
+  private readonly pending = new Set<Promise<unknown>>();
+  /** Called with each finished self-test (tests, later the web admin). */
+  readonly selfTests = new Set<(r: { sender: string; report: SelfTestReport; replied: 'local' | 'queued' | 'none' }) => void>();
+
+  constructor(o: DnsServicesOptions) {
+    this.o = o;
+    this.dkim = new DkimKeyStore(o.db);
+  }
+
+  get httpAddress(): { host: string; port: number } | null {
+    return this.http?.address ?? null;
+  }
+
+  /** Starts the HTTP listener (when listen.http is set) and the monitoring timer. */
+  async start(): Promise<void> {
+    const c = this.o.config;
+    if (c.listen.http) {
+      const i = c.listen.http.lastIndexOf(':');
+      const host = c.listen.http.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+      const port = Number(c.listen.http.slice(i + 1));
+      const routes = new Map<string, HttpRoute>([['/.well-known/mta-sts.txt', (req) => this.mtaStsRoute(req.host)]]);
+      this.http = await startHttpListener(host, port, routes, this.o.log.child({ component: 'http' }));
+      this.o.log.info({ listener: 'http', address: `${this.http.address.host}:${this.http.address.port}` }, 'listening');
+    }
+    if (c.monitoring.intervalHours > 0) this.schedule(this.o.firstRunDelayMs ?? 10_000);
+  }
+
+  private async mtaStsRoute(host: string) {
+    const m = /^mta-sts\.(.+)$/.exec(host);
+    if (m) {
+      const hosted = (await this.o.store.listDomains()).map((d) => d.name.toLowerCase());
+      if (!hosted.includes(m[1]!)) return { status: 404, body: `${m[1]} is not hosted here\n` };
+    }
+    return { status: 200, body: policyText(mtaStsPolicy(this.o.config)) };
+  }
+
+  private schedule(delayMs: number) {
+    if (this.stopped) return;
+    this.nextRun = new Date(Date.now() + delayMs);
+    this.timer = setTimeout(() => {
+      void this.checkAll().finally(() => this.schedule(this.o.config.monitoring.intervalHours * 3600_000));
+    }, Math.min(delayMs, 2 ** 31 - 1));
+    this.timer.unref();
+  }
+
+  /** Runs the checks of one domain (or all hosted domains) now; resolves to the reports. */
+  async checkAll(domain?: string): Promise<CheckReport[]> {
+    while (this.current) await this.current;
+    let done!: () => void;
+    this.current = new Promise<void>((r) => (done = r));
+    try {
+      const domains = domain ? [domain.toLowerCase()] : (await this.o.store.listDomains()).map((d) => d.name);
+      const out: CheckReport[] = [];
+      for (const d of domains) {
+        if (this.stopped) break;
+        const report = await runChecks({
+          config: this.o.config,
+          domain: d,
+          addresses: publicAddresses(this.o.config),
+          resolver: this.o.resolver,
+          dkim: this.dkim,
+          certificate: { pem: this.o.tls.cert, selfSigned: this.o.tls.selfSigned },
+          fetchPolicy: (dom) => (this.http ? fetchOwnPolicy(`${this.http.address.host}:${this.http.address.port}`, dom) : Promise.resolve(null)),
+        });
+        this.record(report);
+        out.push(report);
+      }
+      this.lastRun = new Date();
+      return out;
+    } catch (err) {
+      this.o.log.error({ err }, 'dns check failed');
+      return [];
+    } finally {
+      this.current = null;
+      done();
+    }
+  }
+
+  private record(report: CheckReport) {
+    const prev = this.reports.get(report.domain);
+    this.reports.set(report.domain, report);
+    for (const c of report.checks) {
+      const before = prev?.checks.find((x) => x.id === c.id)?.status ?? null;
+      if (before === c.status) continue;
+      if (before === null && c.status === 'pass') continue; // first run: only problems are news
+      const change: DnsStatusChange = { at: report.checkedAt, domain: report.domain, check: c.id, from: before, to: c.status, message: c.message };
+      this.changes.push(change);
+      if (this.changes.length > 100) this.changes.shift();
+      const level = c.status === 'fail' ? 'warn' : 'info';
+      this.o.log[level]({ domain: report.domain, check: c.id, from: before, to: c.status, detail: c.message, fix: c.fix }, `dns check ${report.domain} ${c.id}: ${before ?? 'new'} -> ${c.status}`);
+    }
+  }
+
+  status(): DnsStatus {
+    return {
+      intervalHours: this.o.config.monitoring.intervalHours,
+      lastRun: this.lastRun?.toISOString() ?? null,
+      nextRun: this.nextRun?.toISOString() ?? null,
+      running: this.current !== null,
+      domains: Object.fromEntries(this.reports),
+      changes: [...this.changes],
+    };
+  }
+
+  /** Control socket commands: dns.status, dns.check { domain? }. */
+  async control(cmd: string, args: Record<string, unknown>): Promise<unknown> {
+    if (cmd === 'status') return this.status();
+    if (cmd === 'check') return this.checkAll(typeof args.domain === 'string' ? args.domain : undefined);
+    throw new Error(`unknown control command dns.${cmd}`);
+  }
+
+  // ------------------------------------------------------------------ deliverability self-test
+
+  private target(): string | null {
+    const lp = this.o.config.deliverability.address;
+    return lp ? `${lp}@${this.o.config.hostname}`.toLowerCase() : null;
+  }
+
+  /** Wraps the MX or submission hooks so that the self-test address is accepted and analysed. */
+  wrapHooks(kind: 'mx' | 'submission', inner: SmtpHooks): SmtpHooks {
+    const target = this.target();
+    if (!target) return inner;
+    const max = this.o.config.smtp.maxMessageSize;
+    return {
+      ...inner,
+      onRcptTo: async (s, rcpt, env) => {
+        if (rcpt.address.toLowerCase() === target) {
+          rcpt.data = SELFTEST;
+          return;
+        }
+        return inner.onRcptTo(s, rcpt, env);
+      },
+      onData: async (s: SmtpSessionInfo, env: Envelope): Promise<MessageSink> => {
+        const mine = env.rcptTo.some((r) => r.data === SELFTEST);
+        if (!mine) return inner.onData(s, env);
+        const others = env.rcptTo.filter((r) => r.data !== SELFTEST);
+        const innerSink = others.length ? await inner.onData(s, { ...env, rcptTo: others }) : null;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        return {
+          write: async (c) => {
+            size += c.length;
+            if (size <= max) chunks.push(c);
+            if (innerSink) await innerSink.write(c);
+          },
+          end: async (stats): Promise<SmtpReply> => {
+            const reply = innerSink ? await innerSink.end(stats) : { code: 250, enhanced: '2.0.0', text: `Ok: deliverability test accepted; the report goes to <${env.mailFrom.address}>` };
+            if (reply.code < 300 && size <= max) {
+              const p = this.selfTest(kind, s, env.mailFrom.address, Buffer.concat(chunks)).catch((err) =>
+                this.o.log.error({ err, conn: s.id }, 'deliverability test failed'),
+              );
+              this.pending.add(p);
+              void p.finally(() => this.pending.delete(p));
+            }
+            return reply;
+          },
+          abort: async () => {
+            if (innerSink) await innerSink.abort();
+          },
+        };
+      },
+    };
+  }
+
+  private async selfTest(kind: 'mx' | 'submission', s: SmtpSessionInfo, sender: string, message: Buffer): Promise<void> {
+    const c = this.o.config;
+    let ip = s.remoteAddress;
+    let helo = s.helo ?? '';
+    let data = message;
+    if (kind === 'submission') {
+      // What remote receivers will see: mail leaving from our address with our HELO, with the Date and
+      // Message-ID submission adds, signed with the From domain's DKIM keys.
+      const a = publicAddresses(c);
+      ip = a.ipv4[0] ?? a.ipv6[0] ?? ip;
+      helo = c.hostname;
+      data = await this.prepareSubmitted(message);
+    }
+    const report = await runSelfTest({
+      message: data,
+      ip,
+      helo,
+      sender,
+      tls: s.tls,
+      hostname: c.hostname,
+      resolver: this.o.resolver,
+      dnsblZones: c.dnsbl.zones,
+      spamd: c.deliverability.spamd ? { address: c.deliverability.spamd, timeoutMs: c.deliverability.spamdTimeoutMs } : null,
+    });
+    const { fields } = parseHeader(message);
+    const autoSubmitted = fields.find((f) => f.name === 'auto-submitted')?.value.toLowerCase();
+    let replied: 'local' | 'queued' | 'none' = 'none';
+    let why = '';
+    if (!sender) why = 'null sender';
+    else if (autoSubmitted && autoSubmitted !== 'no') why = `Auto-Submitted: ${autoSubmitted}`;
+    else {
+      const reply = reportMessage({
+        hostname: c.hostname,
+        to: sender,
+        report,
+        inReplyTo: fields.find((f) => f.name === 'message-id')?.value ?? null,
+        subject: fields.find((f) => f.name === 'subject')?.value ?? null,
+      });
+      if (await this.o.deliverLocal(sender, reply).catch(() => false)) replied = 'local';
+      else if (kind === 'submission' || report.auth.spf === 'pass') {
+        await this.o.enqueue(reply, '', [sender], 'deliverability');
+        replied = 'queued';
+      } else why = `SPF ${report.auth.spf} for the sender (no report to unverified remote senders)`;
+    }
+    this.o.log.info(
+      { conn: s.id, client: s.remoteAddress, from: sender, score: report.score, spf: report.auth.spf, dkim: report.auth.dkim, dmarc: report.auth.dmarc, replied, ...(why ? { noReply: why } : {}) },
+      'deliverability test',
+    );
+    for (const f of this.selfTests) f({ sender, report, replied });
+  }
+
+  private async prepareSubmitted(message: Buffer): Promise<Buffer> {
+    const c = this.o.config;
+    const { fields } = parseHeader(message);
+    let extra = '';
+    if (!fields.some((f) => f.name === 'date')) extra += `Date: ${rfc5322Date()}\r\n`;
+    if (!fields.some((f) => f.name === 'message-id')) extra += `Message-ID: <${newQueueId()}@${c.hostname}>\r\n`;
+    let data = extra ? Buffer.concat([Buffer.from(extra), message]) : message;
+    const from = fields.find((f) => f.name === 'from');
+    if (from) {
+      const hosted = (await this.o.store.listDomains()).map((d) => d.name);
+      const domain = signingDomainFor(from.value, hosted);
+      if (domain) {
+        const keys = await this.dkim.activeKeys(domain);
+        if (keys.length) data = Buffer.concat([Buffer.from(await signMessage(data, { domain, keys, hostname: c.hostname })), data]);
+      }
+    }
+    return data;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.race([Promise.all([...this.pending]), new Promise((r) => setTimeout(r, 5000).unref())]);
+    if (this.current) await this.current;
+    if (this.http) await this.http.close();
+  }
+}
