@@ -68,10 +68,11 @@ export class Srs {
       const h = this.hash(domain, rest);
       return `SRS1=${h}=${domain}==${rest}@${this.domain}`;
     }
-    const m1 = /^SRS1[=+-]([^=]+)=([^=]+)=(.*)$/i.exec(local);
+    const m1 = /^SRS1[=+-]([^=]+)=([^=]+)==(.*)$/i.exec(local);
     if (m1) {
+      // Re-forwarding an SRS1 address: keep the first forwarder and its SRS0 part; hash as reverse() checks it.
       const h = this.hash(m1[2]!, m1[3]!);
-      return `SRS1=${h}=${m1[2]}=${m1[3]}@${this.domain}`;
+      return `SRS1=${h}=${m1[2]}==${m1[3]}@${this.domain}`;
     }
     const tt = Srs.today(now);
     const h = this.hash(tt, domain, local);
