@@ -34,6 +34,8 @@ import { LoginThrottle } from './auth/throttle.js';
 import { imapListener } from './server/imap/listener.js';
 import { pop3Listener, MaildropLocks, DEFAULT_POP3_LIMITS } from './server/pop3/index.js';
 import type { Listener } from './server/net/listener.js';
+import { DnsServices, type DnsStatus } from './dnscheck/service.js';
+import type { CheckReport } from './dnscheck/checks.js';
 
 export interface RunningServer {
   config: Config;
@@ -45,6 +47,12 @@ export interface RunningServer {
   addresses: Partial<Record<ListenerName, { host: string; port: number }>>;
   /** Called after each local delivery (the IMAP index subscribes to it). */
   deliveries: Set<(e: DeliveredEvent) => void>;
+  /** HTTP listener (MTA-STS policy), DNS monitoring and the deliverability self-test. */
+  dns: DnsServices;
+  /** Latest periodic `dns check` results of every hosted domain (for metrics and the web admin). */
+  dnsStatus(): DnsStatus;
+  /** Run `dns check` now (one domain or all). */
+  dnsCheck(domain?: string): Promise<CheckReport[]>;
   stop(): Promise<void>;
 }
 
@@ -118,10 +126,22 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log: log.child({ component: 'queue' }),
   });
   await queue.start();
+  const dnsServices = new DnsServices({
+    config,
+    db: opened.db,
+    store,
+    resolver: dns,
+    tls,
+    deliverLocal: (address, data) =>
+      deliverLocalBuffer({ resolver: recipientResolver, dataDir: config.dataDir, spoolDir: spool, onDelivered: (e) => deliveries.forEach((f) => f(e)) }, address, data),
+    enqueue: (data, sender, rcpts, origin) => queue.enqueueBuffer(data, sender, rcpts, origin),
+    log: log.child({ component: 'dnscheck' }),
+  });
   const stopControl = await startControlServer(
     config.dataDir,
     async (req) => {
       if (req.cmd.startsWith('queue.')) return queueCommand(queue, req.cmd.slice(6) as QueueCommand, (req.args ?? {}) as never);
+      if (req.cmd.startsWith('dns.')) return dnsServices.control(req.cmd.slice(4), req.args ?? {});
       throw new Error(`unknown control command ${req.cmd}`);
     },
     log,
@@ -149,7 +169,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         ...common,
         implicitTls: false,
         authRequired: false,
-        hooks: mxHooks({
+        hooks: dnsServices.wrapHooks('mx', mxHooks({
           hostname: config.hostname,
           dataDir: config.dataDir,
           spoolDir: spool,
@@ -174,7 +194,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
                 },
               }
             : null,
-        }),
+        })),
         log: log.child({ component: 'smtp' }),
       });
       const { host, port } = splitHostPort(config.listen.smtp);
@@ -194,7 +214,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         authRequired: true,
         rejectBareNewlines: true,
         resolver: config.smtp.reverseLookup ? dns : null,
-        hooks: submissionHooks({
+        hooks: dnsServices.wrapHooks('submission', submissionHooks({
           hostname: config.hostname,
           dataDir: config.dataDir,
           spoolDir: spool,
@@ -210,7 +230,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           log: log.child({ component: name }),
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           onQueued: (e) => queue.enqueued(e.id),
-        }),
+        })),
         log: log.child({ component: name }),
       });
       const { host, port } = splitHostPort(addr);
@@ -285,7 +305,12 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       listeners.push(l);
       log.info({ listener: name, address: `${a.address}:${a.port}` }, 'listening');
     }
+    await dnsServices.start().catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`listen.http: cannot listen on ${config.listen.http}: ${err.code ?? err.message}`, 2);
+    });
+    if (dnsServices.httpAddress) addresses.http = dnsServices.httpAddress;
   } catch (err) {
+    await dnsServices.stop();
     await Promise.all(listeners.map((l) => l.close()));
     await stopControl();
     await queue.stop();
@@ -301,7 +326,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     addresses,
     deliveries,
     queue,
+    dns: dnsServices,
+    dnsStatus: () => dnsServices.status(),
+    dnsCheck: (domain) => dnsServices.checkAll(domain),
     async stop() {
+      await dnsServices.stop();
       await Promise.race([Promise.all(listeners.map((l) => l.close())), new Promise((r) => setTimeout(r, 10000).unref())]);
       await stopControl();
       await queue.stop();

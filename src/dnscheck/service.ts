@@ -55,7 +55,7 @@ export interface DnsServicesOptions {
   /** Queue a generated message for remote delivery. */
   enqueue: (data: Buffer, sender: string, recipients: string[], origin: string) => Promise<string>;
   log: Logger;
-  /** Delay of the first monitoring run (default 10 s). */
+  /** Delay of the first monitoring run (default 5 minutes: a short-lived server, e.g. in tests, never queries DNS). */
   firstRunDelayMs?: number;
 }
 
@@ -97,7 +97,7 @@ export class DnsServices {
       this.http = await startHttpListener(host, port, routes, this.o.log.child({ component: 'http' }));
       this.o.log.info({ listener: 'http', address: `${this.http.address.host}:${this.http.address.port}` }, 'listening');
     }
-    if (c.monitoring.intervalHours > 0) this.schedule(this.o.firstRunDelayMs ?? 10_000);
+    if (c.monitoring.intervalHours > 0) this.schedule(this.o.firstRunDelayMs ?? 300_000);
   }
 
   private async mtaStsRoute(host: string) {
