@@ -15,6 +15,7 @@ import { runInit } from './init.js';
 import { MailStore } from '../store/mail/index.js';
 import { addQueueCommands } from './queue.js';
 import { addDkimCommands } from './dkim.js';
+import { addDnsCommands } from './dns.js';
 import { DkimKeyStore } from '../dkim/keys.js';
 
 export interface CliIo {
@@ -197,6 +198,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
 
   addQueueCommands(program, cfg, io);
   addDkimCommands(program, cfg, io);
+  addDnsCommands(program, cfg, io);
 
   program
     .command('reindex <user>')
