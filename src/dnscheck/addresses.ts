@@ -106,3 +106,15 @@ export function sameIp(a: string, b: string): boolean {
   if (isIP(a) === 6 && isIP(b) === 6) return ipv6Nibbles(a) === ipv6Nibbles(b);
   return a.replace(/^::ffff:/i, '') === b.replace(/^::ffff:/i, '');
 }
+
+/**
+ * PTR names of an address, asked of DNS only. (Node's reverse() consults /etc/hosts first, which on most machines
+ * names 127.0.0.1 and the host's own address: not what the world sees.)
+ */
+export async function lookupPtr(
+  resolver: { resolve?(name: string, rrtype: string): Promise<unknown[]>; reverse(ip: string): Promise<string[]> },
+  ip: string,
+): Promise<string[]> {
+  if (resolver.resolve) return (await resolver.resolve(reverseName(ip), 'PTR')) as string[];
+  return resolver.reverse(ip);
+}

@@ -16,7 +16,7 @@ import { CachingResolver } from '../mailauth/resolver.js';
 import type { DkimKeyStore } from '../dkim/keys.js';
 import { testDomain } from '../dkim/test.js';
 import { isFqdn } from '../common/address.js';
-import { allAddresses, isPrivateAddress, sameIp, type PublicAddresses } from './addresses.js';
+import { allAddresses, isPrivateAddress, lookupPtr, sameIp, type PublicAddresses } from './addresses.js';
 import { checkDnsbls } from './dnsbl.js';
 import { mtaStsPolicy, parsePolicyText, parseStsTxt, policyId, policyText, samePolicy, stsTxtValue } from './mtasts.js';
 import { DMARC_VALUE, HOST_SPF_VALUE, spfValue } from './records.js';
@@ -167,7 +167,7 @@ export async function checkPtr(ctx: CheckContext): Promise<CheckResult> {
   let status: CheckStatus = 'pass';
   const worse = (s: CheckStatus) => (status = s === 'fail' || status === 'fail' ? 'fail' : s === 'warn' || status === 'warn' ? 'warn' : 'pass');
   for (const ip of ips) {
-    const r = await lookup(() => ctx.resolver.reverse(ip));
+    const r = await lookup(() => lookupPtr(ctx.resolver, ip));
     if (!r.ok || !r.values.length) {
       if (r.ok || r.none) {
         worse('fail');

@@ -11,7 +11,7 @@ import type { Resolver } from '../dns/resolver.js';
 import { CachingResolver } from '../mailauth/resolver.js';
 import { isFqdn } from '../common/address.js';
 import { rfc5322Date } from '../intake/headers.js';
-import { sameIp } from './addresses.js';
+import { lookupPtr, sameIp } from './addresses.js';
 import { checkDnsbls } from './dnsbl.js';
 import { spamcReport, type SpamResult } from './spamc.js';
 
@@ -195,7 +195,7 @@ export async function runSelfTest(o: SelfTestOptions): Promise<SelfTestReport> {
   // --- PTR, FCrDNS, HELO
   let ptrNames: string[] = [];
   try {
-    ptrNames = (await o.resolver.reverse(ip)).map((n) => n.toLowerCase().replace(/\.$/, ''));
+    ptrNames = (await lookupPtr(o.resolver, ip)).map((n) => n.toLowerCase().replace(/\.$/, ''));
   } catch {
     /* none */
   }
