@@ -77,13 +77,37 @@ export async function checkInbound(c: MessageContent, ctx: InboundContext): Prom
       arc: 'temperror',
     };
   }
+  let headers = r.headers.replace(/\r?\n/g, '\r\n').replace(/(\r\n)?$/, '\r\n');
+  // mailauth reports a body hash mismatch as "neutral"; it is a verification failure (RFC 6376 §6.1.3, RFC 8601
+  // §2.7.1: the signature was acceptable but did not verify).
+  for (const d of r.dkim?.results ?? []) {
+    if (d.status.result === 'neutral' && /body hash did not verify/.test(String(d.status.comment ?? ''))) {
+      d.status.result = 'fail';
+      headers = headers.replace(/\bdkim=neutral \(body hash did not verify\)/, 'dkim=fail (body hash did not verify)');
+    }
+  }
+  // mailauth 4.13 ignores adkim=s / aspf=s (its alignment check always falls back to organisational domains):
+  // re-check strict alignment ourselves (RFC 7489 §3.1: the domains must be identical).
+  if (r.dmarc && r.dmarc.status.result === 'pass' && r.dmarc.alignment && (r.dmarc.alignment.dkim.strict || r.dmarc.alignment.spf.strict)) {
+    const from = String(r.dmarc.status.header?.d ?? '').toLowerCase();
+    const same = (d: unknown) => typeof d === 'string' && d.toLowerCase().replace(/\.$/, '') === from;
+    const dkimOk = r.dmarc.alignment.dkim.strict
+      ? (r.dkim?.results ?? []).some((d) => d.status.result === 'pass' && same(d.signingDomain))
+      : Boolean(r.dmarc.alignment.dkim.result);
+    const spfOk = r.dmarc.alignment.spf.strict
+      ? Boolean(r.spf && r.spf.status.result === 'pass' && same(r.spf.domain))
+      : Boolean(r.dmarc.alignment.spf.result);
+    if (!dkimOk && !spfOk) {
+      r.dmarc.status.result = 'fail';
+      headers = headers.replace(/^(Authentication-Results:[^]*?\bdmarc=)pass\b/m, '$1fail');
+    }
+  }
   const spf = r.spf ? r.spf.status.result : 'none';
   const dkimResults = r.dkim?.results ?? [];
   const dkimPass = dkimResults.some((d) => d.status.result === 'pass');
   const dkim = dkimResults.length ? (dkimPass ? 'pass' : dkimResults[0]!.status.result) : 'none';
   const dmarc = r.dmarc ? r.dmarc.status.result : 'none';
   const arc = r.arc ? r.arc.status.result : 'none';
-  const headers = r.headers.replace(/\r?\n/g, '\r\n').replace(/(\r\n)?$/, '\r\n');
   const v: InboundVerdict = { headers, action: 'accept', spf, dkim, dmarc, arc };
   if (r.dmarc) {
     v.dmarcPolicy = r.dmarc.policy;
