@@ -20,6 +20,7 @@ import type { Kysely, Migration } from 'kysely';
 import type { Db } from '../store/sql/db.js';
 import { isUniqueViolation } from '../store/sql/db.js';
 import { registerMigrations } from '../store/sql/migrations.js';
+import { createTable, idColumn } from '../store/sql/dialects.js';
 import { requireDomain } from '../common/address.js';
 import { NotFoundError } from '../common/errors.js';
 
@@ -53,9 +54,8 @@ export interface DkimDnsRecord {
 export const dkimMigrations: Record<string, Migration> = {
   '0003_dkim_keys': {
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('dkim_keys')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      await createTable(db, 'dkim_keys')
+        .addColumn('id', ...idColumn(db))
         .addColumn('domain', 'varchar(255)', (c) => c.notNull())
         .addColumn('selector', 'varchar(63)', (c) => c.notNull())
         .addColumn('algorithm', 'varchar(32)', (c) => c.notNull())

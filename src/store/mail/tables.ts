@@ -12,6 +12,7 @@
 import type { Generated } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
 import { registerMigrations } from '../sql/migrations.js';
+import { createTable, idColumn } from '../sql/dialects.js';
 
 export interface MailUsersTable {
   /** lower(local part)@domain, as users.address_key. */
@@ -74,15 +75,13 @@ export interface MailTables {
 export const mailMigrations: Record<string, Migration> = {
   '0002_mail_store': {
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('mail_users')
+      await createTable(db, 'mail_users')
         .addColumn('user_key', 'varchar(320)', (c) => c.primaryKey())
         .addColumn('last_uidvalidity', 'bigint', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
-      await db.schema
-        .createTable('mail_mailboxes')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      await createTable(db, 'mail_mailboxes')
+        .addColumn('id', ...idColumn(db))
         .addColumn('user_key', 'varchar(320)', (c) => c.notNull())
         .addColumn('name', 'varchar(1024)', (c) => c.notNull())
         .addColumn('dir', 'varchar(255)', (c) => c.notNull())
@@ -95,8 +94,7 @@ export const mailMigrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addUniqueConstraint('mail_mailboxes_user_dir', ['user_key', 'dir'])
         .execute();
-      await db.schema
-        .createTable('mail_messages')
+      await createTable(db, 'mail_messages')
         .addColumn('mailbox_id', 'integer', (c) => c.notNull().references('mail_mailboxes.id'))
         .addColumn('uid', 'bigint', (c) => c.notNull())
         .addColumn('modseq', 'bigint', (c) => c.notNull())
@@ -112,8 +110,7 @@ export const mailMigrations: Record<string, Migration> = {
         .addUniqueConstraint('mail_messages_base', ['mailbox_id', 'base'])
         .execute();
       await db.schema.createIndex('mail_messages_modseq').on('mail_messages').columns(['mailbox_id', 'modseq']).execute();
-      await db.schema
-        .createTable('mail_expunged')
+      await createTable(db, 'mail_expunged')
         .addColumn('mailbox_id', 'integer', (c) => c.notNull().references('mail_mailboxes.id'))
         .addColumn('uid', 'bigint', (c) => c.notNull())
         .addColumn('modseq', 'bigint', (c) => c.notNull())

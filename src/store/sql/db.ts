@@ -14,6 +14,7 @@ import { migrateToLatest } from './migrations.js';
 import '../mail/tables.js';
 import '../../dkim/keys.js';
 import { UserError } from '../../common/errors.js';
+import { checkConnection, openMysql, openPostgres, redactUrl, urlFlavor } from './dialects.js';
 
 export type Db = Kysely<DatabaseSchema>;
 export type SqlDialectName = 'sqlite' | 'mysql' | 'postgres';
@@ -42,7 +43,23 @@ export async function openDatabase(url: string): Promise<OpenedDb> {
     await migrateToLatest(db);
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
-  throw new UserError(`database URL '${url.replace(/:[^:@/]*@/, ':***@')}' is not supported yet: use sqlite:PATH`, 2);
+  const flavor = urlFlavor(url);
+  if (flavor === 'mysql' || flavor === 'postgres') {
+    const conn = flavor === 'mysql' ? await openMysql(url) : await openPostgres(url);
+    const db = conn.db as Kysely<DatabaseSchema>;
+    try {
+      await checkConnection(db, url);
+      await migrateToLatest(db);
+    } catch (err) {
+      await conn.close().catch(() => {});
+      throw err;
+    }
+    return { db, dialect: flavor, close: () => conn.close() };
+  }
+  throw new UserError(
+    `database URL '${redactUrl(url)}' is not supported: use sqlite:PATH, mysql://USER:PASSWORD@HOST/DB (or mariadb://) or postgres://USER:PASSWORD@HOST/DB`,
+    2,
+  );
 }
 
 /** True when a database error is a unique-constraint violation (all three backends). */

@@ -3,19 +3,18 @@
  * and PostgreSQL. Append new migrations; never edit one that has shipped.
  */
 import { Kysely, Migrator, type Migration, type MigrationProvider } from 'kysely';
+import { createTable, idColumn } from './dialects.js';
 
 const migrations: Record<string, Migration> = {
   '0001_accounts': {
     async up(db: Kysely<any>) {
-      await db.schema
-        .createTable('domains')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      await createTable(db, 'domains')
+        .addColumn('id', ...idColumn(db))
         .addColumn('name', 'varchar(255)', (c) => c.notNull().unique())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
-      await db.schema
-        .createTable('users')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      await createTable(db, 'users')
+        .addColumn('id', ...idColumn(db))
         .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
         .addColumn('address', 'varchar(320)', (c) => c.notNull())
         .addColumn('address_key', 'varchar(320)', (c) => c.notNull().unique())
@@ -25,9 +24,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('users_domain').on('users').column('domain_id').execute();
-      await db.schema
-        .createTable('aliases')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+      await createTable(db, 'aliases')
+        .addColumn('id', ...idColumn(db))
         .addColumn('domain_id', 'integer', (c) => c.notNull().references('domains.id'))
         .addColumn('source', 'varchar(320)', (c) => c.notNull())
         .addColumn('destination', 'varchar(320)', (c) => c.notNull())

@@ -4,6 +4,26 @@ import { join } from 'node:path';
 import { openDatabase, type OpenedDb } from '../../../src/store/sql/db.js';
 import { MailStore, type MailStoreOptions } from '../../../src/store/mail/store.js';
 import { forgetEnsured } from '../../../src/store/maildir/maildir.js';
+import { emptyTables, processScratchUrl, testBackend } from '../../backends/scratch.js';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * The database of a test environment: SQLite at dbPath, or (MW_TEST_DB=mysql|postgres, see test/backends/) the
+ * process's scratch database on the server. A server database counts as "lost" (as a deleted SQLite file) when
+ * dbPath's directory was removed: its tables are then emptied.
+ */
+async function openTestDb(dbPath: string, fresh: boolean): Promise<OpenedDb> {
+  const backend = testBackend();
+  if (backend === 'sqlite') return openDatabase('sqlite:' + dbPath);
+  const opened = await openDatabase(await processScratchUrl(backend));
+  if (fresh || !existsSync(dbPath)) {
+    await emptyTables(opened.db);
+    mkdirSync(dirname(dbPath), { recursive: true });
+    writeFileSync(dbPath, backend);
+  }
+  return opened;
+}
 
 export const USER = 'alice@example.com';
 
@@ -26,12 +46,12 @@ export async function makeEnv(opts: Partial<MailStoreOptions> = {}): Promise<Env
     dir,
     dataDir,
     dbPath,
-    opened: await openDatabase('sqlite:' + dbPath),
+    opened: await openTestDb(dbPath, true),
     store: null as unknown as MailStore,
     async reopen(o = {}) {
       await env.opened.close();
       forgetEnsured();
-      env.opened = await openDatabase('sqlite:' + dbPath);
+      env.opened = await openTestDb(dbPath, false);
       env.store = await MailStore.open({ db: env.opened.db, dataDir, ...opts, ...o });
       return env.store;
     },

@@ -1,0 +1,13 @@
+/**
+ * The mail store tests (test/store/mail/*.test.ts), unchanged, against MariaDB/MySQL: MW_TEST_DB selects the backend
+ * in test/store/mail/helpers.ts; one scratch database for this process, dropped at the end.
+ */
+import { after } from 'node:test';
+import { dropProcessScratch } from './scratch.js';
+
+process.env.MW_TEST_DB = 'mysql';
+after(() => dropProcessScratch());
+
+await import('../store/mail/mailboxes.test.js');
+await import('../store/mail/messages.test.js');
+await import('../store/mail/sync.test.js');
