@@ -20,7 +20,7 @@ describe('queue lifetime and delay warnings', () => {
     const peer = await startPeer({ host: '127.0.0.3', onRcpt: () => '451 4.3.0 busy, try later' });
     const mw = await startMw({
       users: [U1],
-      queue: { retryBaseSeconds: 0.3, retryMaxSeconds: 0.3, maxLifetimeHours: 0.0003, delayWarningHours: 0 },
+      queue: { retryBaseSeconds: 0.3, retryMaxSeconds: 0.3, maxLifetimeHours: 0.0006, delayWarningHours: 0 },
       delivery: { transportMap: { 'slow.test': { host: '127.0.0.3', port: peer.port } } },
     });
     open.push(peer, mw);
