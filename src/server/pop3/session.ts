@@ -17,6 +17,7 @@ import {
   LineReader,
   parseCommand,
   keywordOf,
+  KNOWN,
   Pop3Error,
   ok,
   err,
@@ -205,11 +206,13 @@ export class Pop3Session implements Sink {
     }
     let cmd: Pop3Command;
     try {
-      cmd = parseCommand(line);
+      // The state is checked on the keyword first: "RETR x" before login is a state error, not a syntax error.
+      const keyword = keywordOf(line);
       const allowed = this.state === 'authorization' ? AUTHORIZATION : TRANSACTION;
-      if (!allowed.has(cmd.name)) {
-        throw new Pop3Error(this.state === 'authorization' ? `${cmd.name} is not allowed before login` : `${cmd.name} is not allowed after login`);
+      if (KNOWN.has(keyword) && !allowed.has(keyword)) {
+        throw new Pop3Error(this.state === 'authorization' ? `${keyword} is not allowed before login` : `${keyword} is not allowed after login`);
       }
+      cmd = parseCommand(line);
     } catch (e) {
       this.fail(e, keywordOf(line).slice(0, 20));
       return;
