@@ -134,9 +134,10 @@ export function buildRecords(
   const id = policyId(policy);
   const url = `https://mta-sts.${d}/.well-known/mta-sts.txt`;
   comments['mta-sts'] = [
-    `MTA-STS (RFC 8461): senders that support it require TLS to ${host}. The policy is served at ${url}`,
-    `by this server's HTTP listener (listen.http${config.listen.http ? ` = ${config.listen.http}` : ': OFF, turn it on'}; put HTTPS with a valid`,
-    `certificate for mta-sts.${d} in front). The id changes whenever the policy changes. Policy:`,
+    `MTA-STS (RFC 8461): senders that support it require TLS to ${host}. The policy is served at`,
+    `${url} by this server's HTTP listener`,
+    `(listen.http${config.listen.http ? ` = ${config.listen.http}` : ': OFF, turn it on'}); put HTTPS with a valid certificate for mta-sts.${d} in front.`,
+    `The id changes whenever the policy changes. Policy:`,
     ...policy.trimEnd().split('\r\n').map((l) => `  ${l}`),
   ];
   records.push(txtRecord('mta-sts', `_mta-sts.${d}`, stsTxtValue(id)));
