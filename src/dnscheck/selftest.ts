@@ -155,7 +155,8 @@ export async function runSelfTest(o: SelfTestOptions): Promise<SelfTestReport> {
   }
   const spf = r?.spf ? r.spf.status.result : 'none';
   const spfDomain = r?.spf ? r.spf.domain : o.sender.slice(o.sender.lastIndexOf('@') + 1) || o.helo;
-  const dkimResults = r?.dkim?.results ?? [];
+  // mailauth reports an unsigned message as one result 'none' without a signing domain.
+  const dkimResults = (r?.dkim?.results ?? []).filter((d) => d.signingDomain && d.status.result !== 'none');
   const dkimPass = dkimResults.filter((d) => d.status.result === 'pass');
   const dkim = dkimResults.length ? (dkimPass.length ? 'pass' : dkimResults[0]!.status.result) : 'none';
   const dmarc = r?.dmarc ? r.dmarc.status.result : 'none';
@@ -321,7 +322,7 @@ export async function runSelfTest(o: SelfTestOptions): Promise<SelfTestReport> {
     try {
       const s = await spamcReport(o.spamd.address, o.message, o.spamd.timeoutMs);
       spamassassin = { ...s, checked: true };
-      add('SpamAssassin', s.isSpam ? 'fail' : s.score > 0 ? 'warn' : 'pass', `SpamAssassin score ${s.score} (threshold ${s.threshold})${s.rules.length ? ': ' + s.rules.map((x) => `${x.name} ${x.score}`).join(', ') : ''}`);
+      add('SpamAssassin', s.isSpam ? 'fail' : s.score > 0 ? 'warn' : 'pass', `score ${s.score} (threshold ${s.threshold})${s.rules.length ? ': ' + s.rules.map((x) => `${x.name} ${x.score}`).join(', ') : ''}`);
       if (s.score > 0) {
         const fired = s.rules.filter((x) => x.score > 0);
         deduct(Math.min(s.score, DEDUCTIONS.spamAssassinMax), `SpamAssassin ${s.score}`, `rules that fired: ${fired.map((x) => `${x.name} (${x.score}: ${x.description})`).join('; ') || 'none listed'}`, 'Fix what the rules point at (each rule name explains itself at https://spamassassin.apache.org/).');
@@ -330,7 +331,7 @@ export async function runSelfTest(o: SelfTestOptions): Promise<SelfTestReport> {
       spamassassin = { checked: false, reason: `not checked (spamd at ${o.spamd.address}: ${(err as Error).message})` };
     }
   }
-  if (!spamassassin.checked) add('SpamAssassin', 'info', `SpamAssassin: ${spamassassin.reason}`);
+  if (!spamassassin.checked) add('SpamAssassin', 'info', spamassassin.reason);
 
   const total = deductions.reduce((s, d) => s + d.points, 0);
   const score = Math.max(0, Math.round((10 - total) * 10) / 10);

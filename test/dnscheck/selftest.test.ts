@@ -1,0 +1,306 @@
+/**
+ * The deliverability self-test end to end: a server with a local DNS server (SPF, DKIM, DMARC, PTR, a DNSBL zone),
+ * messages sent to deliverability@mail.example.test on the MX (one that passes everything, one that fails) and on
+ * submission; the score, the deductions and their explanations, the report in the sender's Maildir. The HTTP
+ * listener serves the MTA-STS policy and the monitoring results are exposed. SpamAssassin through a private spamd.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import http from 'node:http';
+import nodemailer from 'nodemailer';
+import { tempDir } from '../helpers/server.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { validateConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log/logger.js';
+import { startServer, type RunningServer } from '../../src/main.js';
+import { AccountService } from '../../src/accounts/service.js';
+import { openDatabase } from '../../src/store/sql/db.js';
+import { DkimKeyStore } from '../../src/dkim/keys.js';
+import { signMessage } from '../../src/dkim/sign.js';
+import { userMaildir } from '../../src/store/maildir/paths.js';
+import { forgetEnsured } from '../../src/store/maildir/maildir.js';
+import { rfc5322Date } from '../../src/intake/headers.js';
+import { runSelfTest, DEDUCTIONS, type SelfTestReport } from '../../src/dnscheck/selftest.js';
+import { controlRequest } from '../../src/server/control.js';
+import { goodZone, DOMAIN, HOST, DNSBL, POLICY } from './fixture.js';
+
+let dir: string;
+let dns: TestDnsServer;
+let server: RunningServer;
+let keys: DkimKeyStore;
+let closeDb: () => Promise<void>;
+const USER = 'u1@example.test';
+const TARGET = `deliverability@${HOST}`;
+
+function message(o: { messageId?: boolean; subject?: string } = {}): Buffer {
+  return Buffer.from(
+    [
+      `From: U One <${USER}>`,
+      `To: <${TARGET}>`,
+      `Subject: ${o.subject ?? 'deliverability test'}`,
+      `Date: ${rfc5322Date()}`,
+      ...(o.messageId === false ? [] : [`Message-ID: <${Date.now()}.${Math.random().toString(36).slice(2)}@example.test>`]),
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Hello, this is a test of the mail setup.',
+      '',
+    ].join('\r\n'),
+  );
+}
+
+async function signed(raw: Buffer): Promise<Buffer> {
+  const k = await keys.activeKeys(DOMAIN);
+  return Buffer.concat([Buffer.from(await signMessage(raw, { domain: DOMAIN, keys: k })), raw]);
+}
+
+function nextSelfTest(): Promise<{ report: SelfTestReport; replied: string }> {
+  return new Promise((resolve) => {
+    const f = (r: { report: SelfTestReport; replied: string }) => {
+      server.dns.selfTests.delete(f);
+      resolve(r);
+    };
+    server.dns.selfTests.add(f);
+  });
+}
+
+function reports(): string[] {
+  const d = join(userMaildir(dir, DOMAIN, 'u1'), 'new');
+  if (!existsSync(d)) return [];
+  return readdirSync(d)
+    .sort()
+    .map((f) => readFileSync(join(d, f), 'utf8'))
+    .filter((t) => /^Subject: Deliverability report/m.test(t));
+}
+
+async function send(raw: Buffer, o: { port: number; localAddress?: string; ignoreTLS?: boolean; auth?: boolean }) {
+  const t = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: o.port,
+    secure: false,
+    name: o.localAddress ? 'client.example.test' : HOST,
+    ignoreTLS: o.ignoreTLS ?? false,
+    tls: { rejectUnauthorized: false },
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    ...(o.auth ? { auth: { user: USER, pass: 'secret' } } : {}),
+  });
+  try {
+    return await t.sendMail({ envelope: { from: USER, to: [TARGET] }, raw });
+  } finally {
+    t.close();
+  }
+}
+
+describe('deliverability self-test', () => {
+  before(async () => {
+    dir = tempDir('mw-selftest-');
+    dns = await startDnsServer({});
+    const config = validateConfig(
+      {
+        hostname: HOST,
+        dataDir: dir,
+        listen: { smtp: '127.0.0.1:0', submission: '127.0.0.1:0', http: '127.0.0.1:0' },
+        smtp: { reverseLookup: false },
+        dns: { servers: dns.servers, timeoutMs: 1000 },
+        publicAddresses: { ipv4: ['127.0.0.1'] },
+        dnsbl: { zones: [DNSBL] },
+        monitoring: { intervalHours: 0 },
+        log: { level: 'silent' },
+      },
+      'test',
+    );
+    server = await startServer(config, createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() })));
+    await server.store.addDomain(DOMAIN);
+    await new AccountService(server.store).addUser(USER, 'secret');
+    const opened = await openDatabase(config.database);
+    closeDb = opened.close;
+    keys = new DkimKeyStore(opened.db);
+    await keys.ensureKeys(DOMAIN);
+    for (const [name, recs] of Object.entries(goodZone(await keys.dnsRecords(DOMAIN)))) dns.set(name, recs);
+  });
+  after(async () => {
+    await server.stop();
+    await closeDb();
+    await dns.close();
+    forgetEnsured();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a message that passes everything scores 10/10 and the report reaches the sender', async () => {
+    const done = nextSelfTest();
+    const info = await send(await signed(message({ subject: 'all good' })), { port: server.addresses.smtp!.port });
+    assert.match(info.response, /^250 2\.0\.0 Ok: deliverability test accepted/);
+    const { report, replied } = await done;
+    assert.deepEqual(report.deductions, [], report.text);
+    assert.equal(report.score, 10);
+    assert.equal(replied, 'local');
+    assert.deepEqual({ spf: report.auth.spf, dkim: report.auth.dkim, dmarc: report.auth.dmarc, spfAligned: report.auth.spfAligned, dkimAligned: report.auth.dkimAligned }, {
+      spf: 'pass',
+      dkim: 'pass',
+      dmarc: 'pass',
+      spfAligned: true,
+      dkimAligned: true,
+    });
+    assert.match(report.text, /^Score: 10\.0\/10$/m);
+    assert.match(report.text, /^\[PASS\] PTR: PTR of 127\.0\.0\.1 is mail\.example\.test, forward-confirmed$/m);
+    assert.match(report.text, /^\[PASS\] TLS: received over TLS \(TLSv1\.[23]\)$/m);
+    assert.match(report.text, /^\[PASS\] blocklists: 127\.0\.0\.1 is not listed on dnsbl\.test$/m);
+    assert.match(report.text, /^\[INFO\] SpamAssassin: not checked \(deliverability\.spamd not configured\)$/m);
+    assert.match(report.text, /No deductions/);
+    const mail = reports().find((t) => t.includes('"all good"'));
+    assert.ok(mail, 'report in the Maildir');
+    assert.match(mail, /^Return-Path: <>\r\n/);
+    assert.match(mail, /^From: Mailwright deliverability test <postmaster@mail\.example\.test>\r$/m);
+    assert.match(mail, /^Subject: Deliverability report: 10\.0\/10 for "all good"\r$/m);
+    assert.match(mail, /^Auto-Submitted: auto-replied\r$/m);
+    assert.match(mail, /^In-Reply-To: <.+@example\.test>\r$/m);
+    assert.match(mail, /\r\n\r\nMailwright deliverability report\r\n\r\nScore: 10\.0\/10\r\n/);
+  });
+
+  test('a message that fails (no DKIM, SPF fail, no Message-ID, no PTR, blocklisted, no TLS) scores 0 with each deduction explained', async () => {
+    const done = nextSelfTest();
+    await send(message({ messageId: false, subject: 'all bad' }), { port: server.addresses.smtp!.port, localAddress: '127.0.0.2', ignoreTLS: true });
+    const { report, replied } = await done;
+    assert.equal(report.tested.ip, '127.0.0.2');
+    assert.deepEqual(
+      report.deductions.map((d) => [d.what, d.points]),
+      [
+        ['SPF fail', DEDUCTIONS.spfFail],
+        ['no DKIM signature', DEDUCTIONS.dkimNone],
+        ['DMARC fail', DEDUCTIONS.dmarcFail],
+        ['no PTR record', DEDUCTIONS.ptrNone],
+        ['listed on dnsbl.test', DEDUCTIONS.blocklisted],
+        ['no TLS', DEDUCTIONS.noTls],
+        ['no Message-ID', DEDUCTIONS.messageIdMissing],
+      ],
+      report.text,
+    );
+    assert.equal(report.score, 0);
+    assert.equal(replied, 'local'); // a local sender always gets the report
+    const spf = report.deductions[0]!;
+    assert.equal(spf.why, "example.test's SPF record says 127.0.0.2 may not send its mail (-all): receivers reject or junk it");
+    assert.equal(spf.fix, "Authorise 127.0.0.2 in the SPF record of example.test (see 'mailwright dns records example.test').");
+    assert.match(report.text, /^ {2}-2\.0 {2}SPF fail: example\.test's SPF record says 127\.0\.0\.2 may not send/m);
+    assert.match(report.text, /^ {9}Fix: Ask the owner of 127\.0\.0\.2 \(your hosting provider\) to set its PTR to client\.example\.test\.$/m);
+    assert.match(report.text, /^\[FAIL\] headers: no Message-ID header$/m);
+    assert.match(report.text, /^\[FAIL\] blocklists: 127\.0\.0\.2 is listed on dnsbl\.test \(127\.0\.0\.2: test entry\)$/m);
+    const mail = reports().find((t) => t.includes('"all bad"'));
+    assert.ok(mail);
+    assert.match(mail, /^Subject: Deliverability report: 0\.0\/10 for "all bad"\r$/m);
+    assert.match(mail, /-1\.5 {2}no DKIM signature: /);
+  });
+
+  test('on submission the message is tested as it leaves: our address, our HELO, signed, Message-ID added', async () => {
+    const done = nextSelfTest();
+    await send(message({ messageId: false, subject: 'via submission' }), { port: server.addresses.submission!.port, auth: true });
+    const { report } = await done;
+    assert.equal(report.tested.ip, '127.0.0.1');
+    assert.equal(report.tested.helo, HOST);
+    assert.equal(report.auth.dkim, 'pass');
+    assert.deepEqual(report.deductions, [], report.text);
+    assert.ok(reports().some((t) => t.includes('"via submission"')));
+  });
+
+  test('HTTP listener serves the MTA-STS policy; monitoring results via dnsCheck/dnsStatus and dns.status', async () => {
+    const a = server.addresses.http!;
+    const get = (host: string) =>
+      new Promise<{ status: number; body: string; type: string }>((resolve, reject) => {
+        http
+          .get({ host: a.host, port: a.port, path: '/.well-known/mta-sts.txt', headers: { host } }, (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) }));
+          })
+          .on('error', reject);
+      });
+    const ok = await get(`mta-sts.${DOMAIN}`);
+    assert.deepEqual(ok, { status: 200, body: POLICY, type: 'text/plain; charset=utf-8' });
+    assert.equal((await get('mta-sts.other.test')).status, 404);
+
+    const [r] = await server.dnsCheck(DOMAIN);
+    const byId = Object.fromEntries(r!.checks.map((c) => [c.id, c.status]));
+    assert.equal(byId['mta-sts'], 'pass'); // fetched from our own listener
+    assert.equal(byId.mx, 'pass');
+    assert.equal(byId['tls-cert'], 'warn'); // self-signed
+    dns.set(`_dmarc.${DOMAIN}`, { TXT: ['v=DMARC1; p=bogus'] });
+    await server.dnsCheck(DOMAIN);
+    const s = server.dnsStatus();
+    assert.equal(s.domains[DOMAIN]!.checks.find((c) => c.id === 'dmarc')!.status, 'fail');
+    assert.deepEqual(
+      s.changes.filter((c) => c.check === 'dmarc').map((c) => [c.from, c.to]),
+      [['pass', 'fail']],
+    );
+    const viaSocket = (await controlRequest(dir, 'dns.status')) as typeof s;
+    assert.equal(viaSocket.domains[DOMAIN]!.checks.find((c) => c.id === 'dmarc')!.status, 'fail');
+    dns.set(`_dmarc.${DOMAIN}`, { TXT: ['v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.test; adkim=r; aspf=r'] });
+  });
+
+  test('SpamAssassin score through a private spamd (--local)', async (t) => {
+    if (spawnSync('sh', ['-c', 'command -v spamd || test -x /usr/sbin/spamd']).status !== 0) {
+      t.skip('spamd is not installed (Debian packages spamassassin + spamd)');
+      return;
+    }
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const args = ['--local', '-i', '127.0.0.1', '-p', String(port), '-A', '127.0.0.1', '-m', '1', '-s', 'stderr', '--pidfile', join(dir, 'spamd.pid')];
+    if (process.getuid?.() === 0) args.push('-u', 'nobody');
+    const spamd: ChildProcess = spawn(existsSync('/usr/sbin/spamd') ? '/usr/sbin/spamd' : 'spamd', args, { stdio: 'ignore' });
+    try {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const up = await new Promise<boolean>((resolve) => {
+          const c = net.connect(port, '127.0.0.1', () => (c.destroy(), resolve(true)));
+          c.on('error', () => resolve(false));
+        });
+        if (up) break;
+        if (Date.now() > deadline || spamd.exitCode !== null) throw new Error('spamd did not start');
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const report = await runSelfTest({
+        message: message({ messageId: false }),
+        ip: '127.0.0.1',
+        helo: HOST,
+        sender: USER,
+        tls: null,
+        hostname: HOST,
+        resolver: dns.resolver({ timeoutMs: 1000 }),
+        dnsblZones: [],
+        spamd: { address: `127.0.0.1:${port}`, timeoutMs: 30_000 },
+      });
+      assert.equal(report.spamassassin.checked, true, report.text);
+      assert.match(report.text, /^\[(PASS|WARN|FAIL)\] SpamAssassin: score -?[\d.]+ \(threshold 5(\.0)?\)/m);
+      if (report.spamassassin.checked) {
+        assert.ok(report.spamassassin.rules.some((r) => r.name === 'MISSING_MID'), JSON.stringify(report.spamassassin.rules));
+        const d = report.deductions.find((x) => x.what.startsWith('SpamAssassin'));
+        if (report.spamassassin.score > 0) assert.match(d!.why, /MISSING_MID/);
+      }
+    } finally {
+      spamd.kill('SIGTERM');
+    }
+  });
+
+  test('spamd not reachable: "not checked"', async () => {
+    const report = await runSelfTest({
+      message: message(),
+      ip: '127.0.0.1',
+      helo: HOST,
+      sender: USER,
+      tls: null,
+      hostname: HOST,
+      resolver: dns.resolver({ timeoutMs: 1000 }),
+      dnsblZones: [],
+      spamd: { address: '127.0.0.1:1', timeoutMs: 2000 },
+    });
+    assert.equal(report.spamassassin.checked, false);
+    assert.match(report.text, /^\[INFO\] SpamAssassin: not checked \(spamd at 127\.0\.0\.1:1: .*ECONNREFUSED/m);
+  });
+});
