@@ -195,6 +195,7 @@ async function measure({ label, port, opts, auth, sink, rootPid, cpuOf, deadline
   const self0 = readCpu(process.pid);
   const load0 = os.loadavg()[0];
   const base = sink.messages;
+  const sessBase = sink.sessions;
   const t0 = process.hrtime.bigint();
   const secs = (t) => (t == null ? null : Number(t - t0) / 1e9);
   let accepted = 0;
@@ -219,12 +220,10 @@ async function measure({ label, port, opts, auth, sink, rootPid, cpuOf, deadline
       deadline,
       onAccepted: (n) => (accepted = n),
     });
-    const submittedAt = t0 + BigInt(Math.round(load.seconds * 1e9));
     if (load.accepted < opts.messages) log(`${label}: only ${load.accepted} of ${opts.messages} accepted: ${load.errors.slice(0, 5).join('; ')}`);
     // Wait for what was accepted (a rejected message is never delivered).
     delivered = await waitSink(sink, base + load.accepted, deadline);
     await deliveredP.catch(() => {});
-    load.submittedAt = submittedAt;
   } finally {
     clearInterval(progress);
     peak = sampler.stop();
@@ -250,6 +249,7 @@ async function measure({ label, port, opts, auth, sink, rootPid, cpuOf, deadline
     loadErrors: load.errors,
     connectionsOpened: load.connectionsOpened,
     sinkCount: sink.messages - base,
+    sinkSessions: sink.sessions - sessBase,
     submittedSeconds: +submittedSeconds.toFixed(3),
     deliveredSeconds: deliveredSeconds != null ? +deliveredSeconds.toFixed(3) : null,
     submittedPerSecond: +(load.accepted / submittedSeconds).toFixed(1),
