@@ -161,8 +161,10 @@ export async function runSelfTest(o: SelfTestOptions): Promise<SelfTestReport> {
   const dkim = dkimResults.length ? (dkimPass.length ? 'pass' : dkimResults[0]!.status.result) : 'none';
   const dmarc = r?.dmarc ? r.dmarc.status.result : 'none';
   const fromDomain = (r?.dkim?.headerFrom?.[0] ?? '').split('@').pop() || '';
-  const spfAligned = r?.dmarc ? Boolean(r.dmarc.alignment?.spf?.result) : spf === 'pass' && !!fromDomain && orgAligned(spfDomain, fromDomain);
-  const dkimAligned = r?.dmarc ? Boolean(r.dmarc.alignment?.dkim?.result) : dkimPass.some((d) => fromDomain && orgAligned(d.signingDomain, fromDomain));
+  // mailauth reports "no DMARC record" as a result with status none (and no alignment evaluated).
+  const dmarcResult = r?.dmarc && dmarc !== 'none' ? r.dmarc : null;
+  const spfAligned = dmarcResult ? Boolean(dmarcResult.alignment?.spf?.result) : spf === 'pass' && !!fromDomain && orgAligned(spfDomain, fromDomain);
+  const dkimAligned = dmarcResult ? Boolean(dmarcResult.alignment?.dkim?.result) : dkimPass.some((d) => !!fromDomain && orgAligned(d.signingDomain, fromDomain));
   const spfComment = r?.spf && r.spf.status.comment ? ` (${r.spf.status.comment})` : '';
   add('SPF', spf === 'pass' ? 'pass' : spf === 'fail' || spf === 'permerror' ? 'fail' : 'warn', `SPF ${spf} for ${spfDomain} from ${ip}${spfComment}${spf === 'pass' ? (spfAligned ? ', aligned with From' : ', not aligned with From') : ''}`);
   const spfFix = `Authorise ${ip} in the SPF record of ${spfDomain} (see 'mailwright dns records ${spfDomain}').`;
@@ -185,12 +187,12 @@ export async function runSelfTest(o: SelfTestOptions): Promise<SelfTestReport> {
     }
   }
 
-  if (!r?.dmarc) {
+  if (!dmarcResult) {
     add('DMARC', 'warn', `${fromDomain || 'the From domain'} has no DMARC record`);
     deduct(DEDUCTIONS.dmarcNone, 'no DMARC record', `${fromDomain || 'the From domain'} publishes no DMARC policy: large receivers (Gmail, Yahoo) require one from bulk senders`, `Publish the _dmarc record from 'mailwright dns records ${fromDomain}'.`);
   } else {
-    add('DMARC', dmarc === 'pass' ? 'pass' : 'fail', `DMARC ${dmarc} for ${r.dmarc.domain} (policy ${r.dmarc.policy || r.dmarc.p || 'none'}; SPF ${spfAligned ? '' : 'not '}aligned, DKIM ${dkimAligned ? '' : 'not '}aligned)`);
-    if (dmarc !== 'pass') deduct(DEDUCTIONS.dmarcFail, `DMARC ${dmarc}`, `neither SPF nor DKIM passed for the From domain ${r.dmarc.domain}: receivers apply its policy (${r.dmarc.policy || r.dmarc.p || 'none'})`, 'Make SPF or (better) DKIM pass for the From domain.');
+    add('DMARC', dmarc === 'pass' ? 'pass' : 'fail', `DMARC ${dmarc} for ${dmarcResult.domain} (policy ${dmarcResult.policy || dmarcResult.p || 'none'}; SPF ${spfAligned ? '' : 'not '}aligned, DKIM ${dkimAligned ? '' : 'not '}aligned)`);
+    if (dmarc !== 'pass') deduct(DEDUCTIONS.dmarcFail, `DMARC ${dmarc}`, `neither SPF nor DKIM passed for the From domain ${dmarcResult.domain}: receivers apply its policy (${dmarcResult.policy || dmarcResult.p || 'none'})`, 'Make SPF or (better) DKIM pass for the From domain.');
   }
 
   // --- PTR, FCrDNS, HELO

@@ -160,6 +160,40 @@ describe('dns records / dns check (CLI)', () => {
   });
 });
 
+describe('test-deliverability (CLI)', () => {
+  test('analyses a message file and prints the score; --json', async () => {
+    const d = tempDir('mw-tdcli-');
+    const z = await startDnsServer({
+      'example.test': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
+      '1.0.0.127.in-addr.arpa': { PTR: ['mail.example.test'] },
+      'mail.example.test': { A: ['127.0.0.1'] },
+    });
+    try {
+      const c = join(d, 'c.yaml');
+      writeFileSync(c, `hostname: mail.example.test\ndataDir: ./data\ndns: { servers: ["${z.servers[0]}"], timeoutMs: 1000 }\npublicAddresses: { ipv4: [127.0.0.1] }\ndnsbl: { zones: [] }\n`);
+      const f = join(d, 'm.eml');
+      writeFileSync(f, 'From: a@example.test\r\nTo: b@example.org\r\nSubject: hi\r\nDate: ' + new Date().toUTCString().replace('GMT', '+0000') + '\r\n\r\nhello\r\n');
+      const text = ok(await runCli(['--config', c, 'test-deliverability', '--file', f]));
+      assert.match(text, /^Score: 7\.0\/10$/m);
+      assert.match(text, /^\[WARN\] DMARC: example\.test has no DMARC record$/m);
+      assert.match(text, /, aligned with From$/m);
+      assert.match(text, /^\[PASS\] SPF: SPF pass for example\.test from 127\.0\.0\.1/m);
+      assert.match(text, /^ {2}-1\.0 {2}no Message-ID: /m);
+      const j = JSON.parse(ok(await runCli(['--config', c, 'test-deliverability', '--file', f, '--ip', '127.0.0.9', '--json']))) as {
+        score: number;
+        tested: { ip: string; helo: string; sender: string; tls: string | null };
+        auth: { spf: string; dkim: string };
+      };
+      assert.deepEqual(j.tested, { ip: '127.0.0.9', helo: 'mail.example.test', sender: 'a@example.test', tls: null });
+      assert.equal(j.auth.spf, 'fail');
+      assert.equal(j.auth.dkim, 'none');
+    } finally {
+      await z.close();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('addresses and MTA-STS helpers', () => {
   test('reverse and DNSBL names, IPv6 nibbles', () => {
     assert.equal(reverseName('192.0.2.10'), '10.2.0.192.in-addr.arpa');
