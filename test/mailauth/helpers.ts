@@ -182,9 +182,12 @@ export function parseResults(value: string): ParsedResults {
   return { authservId, methods, raw: value };
 }
 
-/** The single Authentication-Results header of a delivered file (throws unless exactly one). */
-export function ourResults(text: string): ParsedResults {
-  const all = headerValues(text, 'Authentication-Results');
+/**
+ * The single Authentication-Results header of a delivered file (throws unless exactly one); with authservId, the
+ * single one of that authserv-id (others, e.g. an upstream forwarder's, may be present).
+ */
+export function ourResults(text: string, authservId?: string): ParsedResults {
+  const all = headerValues(text, 'Authentication-Results').filter((v) => !authservId || v.split(/[;\s]/)[0]!.toLowerCase() === authservId.toLowerCase());
   if (all.length !== 1) throw new Error(`expected one Authentication-Results, got ${all.length}:\n${text.slice(0, 1500)}`);
   return parseResults(all[0]!);
 }

@@ -92,12 +92,13 @@ after(async () => {
 /** Send one message to bob and return the reply plus the new file in INBOX or Junk (whichever got it). */
 async function deliver(o: { from: string; headerFrom?: string; source?: string; helo?: string; data?: string | Buffer; server?: AuthMw; subject?: string }) {
   const s = o.server ?? mw;
-  const inbox = s.files(RCPT).length;
-  const junk = s.files(RCPT, '.Junk').length;
+  // Maildir names do not sort by arrival: compare sets
+  const inbox = new Set(s.files(RCPT));
+  const junk = new Set(s.files(RCPT, '.Junk'));
   const data = o.data ?? plainMessage({ from: o.headerFrom ?? o.from, to: RCPT, subject: o.subject });
   const reply = await sendMx(s.smtpPort, { from: o.from, to: [RCPT], data, source: o.source ?? GOOD, helo: o.helo });
-  const newInbox = s.files(RCPT).slice(inbox);
-  const newJunk = s.files(RCPT, '.Junk').slice(junk);
+  const newInbox = s.files(RCPT).filter((f) => !inbox.has(f));
+  const newJunk = s.files(RCPT, '.Junk').filter((f) => !junk.has(f));
   assert.ok(newInbox.length + newJunk.length <= 1);
   const folder = newInbox.length ? 'INBOX' : newJunk.length ? 'Junk' : null;
   const text = newInbox[0] ?? newJunk[0] ?? null;
