@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { runCli, tempDir, type CliResult } from '../helpers/server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { detectAddresses, dnsblName, ipv6Nibbles, isPrivateAddress, publicAddresses, reverseName } from '../../src/dnscheck/addresses.js';
+import { validateConfig } from '../../src/config/load.js';
 import { parseStsTxt, policyId, policyText, mtaStsPolicy } from '../../src/dnscheck/mtasts.js';
 
 let dir: string;
@@ -214,6 +215,19 @@ describe('addresses and MTA-STS helpers', () => {
     assert.deepEqual(nat.ipv4, ['10.0.0.5']);
     assert.match(nat.warnings[0]!, /only private addresses were detected \(10\.0\.0\.5\).*publicAddresses/);
     assert.equal(publicAddresses({ publicAddresses: { ipv4: ['192.0.2.1'], ipv6: [] } }, ifaces).source, 'configured');
+  });
+
+  test('configuration errors name the key', () => {
+    const bad = { hostname: 'mail.example.test', dataDir: '/tmp/x', publicAddresses: { ipv4: ['300.1.1.1'] }, dnsbl: { zones: ['not a zone'] }, mtaSts: { mode: 'strict' }, monitoring: { intervalHours: -1 }, deliverability: { spamd: 'nohost' } };
+    assert.throws(() => validateConfig(bad, 'test'), (e: Error) => {
+      for (const k of ['publicAddresses.ipv4.0', 'dnsbl.zones.0', 'mtaSts.mode', 'monitoring.intervalHours', 'deliverability.spamd']) assert.match(e.message, new RegExp(`  ${k.replace(/\./g, '\\.')}: `), e.message);
+      return true;
+    });
+    const c = validateConfig({ hostname: 'mail.example.test', dataDir: '/tmp/x' }, 'test');
+    assert.deepEqual(c.dnsbl.zones, ['zen.spamhaus.org', 'bl.spamcop.net']);
+    assert.deepEqual(c.monitoring, { intervalHours: 24 });
+    assert.deepEqual(c.mtaSts, { mode: 'testing', maxAgeSeconds: 604800 });
+    assert.deepEqual(c.deliverability, { address: 'deliverability', spamd: null, spamdTimeoutMs: 15000 });
   });
 
   test('MTA-STS TXT parsing and policy id', () => {
