@@ -17,6 +17,8 @@ import { addQueueCommands } from './queue.js';
 import { addDkimCommands } from './dkim.js';
 import { addDnsCommands } from './dns.js';
 import { DkimKeyStore } from '../dkim/keys.js';
+import { addImportCommands } from './import.js';
+import { addExportCommands } from './export.js';
 
 export interface CliIo {
   out: (s: string) => void;
@@ -198,6 +200,8 @@ export function buildProgram(io: CliIo = defaultIo): Command {
 
   addQueueCommands(program, cfg, io);
   addDkimCommands(program, cfg, io);
+  addImportCommands(program, cfg, io);
+  addExportCommands(program, cfg, io);
   addDnsCommands(program, cfg, io);
 
   program
