@@ -2,7 +2,9 @@
  * What every IMAP session shares: configuration, the account service, the mail store, the login throttle.
  * Built once in src/main.ts.
  */
-import type { SecureContext } from 'node:tls';
+import type { ServerTls } from '../../tls/context.js';
+import type { ShutdownSignal } from '../net/shutdown.js';
+import type { CommandRateLimiter } from '../net/ratelimit.js';
 import type { Logger } from 'pino';
 import type { AccountService } from '../../accounts/service.js';
 import type { LoginThrottle } from '../../auth/throttle.js';
@@ -20,7 +22,7 @@ export interface ImapLimits {
 
 export interface ImapContext {
   hostname: string;
-  secureContext: SecureContext | null;
+  secureContext: ServerTls | null;
   /** 'loopback': plaintext LOGIN only from 127.0.0.0/8 and ::1; 'always' (tests, behind a TLS proxy); 'never'. */
   allowInsecureAuth: 'loopback' | 'always' | 'never';
   accounts: AccountService;
@@ -30,4 +32,8 @@ export interface ImapContext {
   log: Logger;
   /** Open sessions per user, for maxConnectionsPerUser. */
   userSessions: Map<number, number>;
+  /** Graceful stop: finish the running command, then BYE (server/net/shutdown.ts). */
+  shutdown?: ShutdownSignal;
+  /** Per-IP command rate. */
+  commandRate?: CommandRateLimiter;
 }

@@ -11,6 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { serverTlsOptions } from '../../tls/context.js';
 import { randomBytes } from 'node:crypto';
 import {
   CommandReader,
@@ -94,6 +95,7 @@ export class ImapSession {
   run(): Promise<void> {
     return new Promise((resolve) => {
       this.attach(this.socket);
+      this.offDrain = this.ctx.shutdown?.onDrain(() => this.drainIfIdle()) ?? null;
       this.socket.once('close', () => {
         this.shutdown();
         resolve();
@@ -167,9 +169,20 @@ export class ImapSession {
     this.shutdown();
   }
 
+  private offDrain: (() => void) | null = null;
+
+  /** Graceful stop: BYE now when no command runs (or in IDLE); otherwise after the running command. */
+  private drainIfIdle() {
+    if (this.closed || !this.ctx.shutdown?.draining) return;
+    if ((this.running || this.lineWaiter || this.append) && !this.idleTag) return;
+    this.write(untaggedStatus('BYE', 'Server shutting down, try again later'));
+    this.close();
+  }
+
   private shutdown() {
     if (this.closed) return;
     this.closed = true;
+    this.offDrain?.();
     if (this.autologout) clearTimeout(this.autologout);
     this.idleDone?.(false);
     this.lineWaiter?.(null);
@@ -200,6 +213,7 @@ export class ImapSession {
     } finally {
       this.running = false;
     }
+    this.drainIfIdle();
     if (!this.closed) {
       this.reader.resume();
       if (this.socket.isPaused()) this.socket.resume();
@@ -265,6 +279,11 @@ export class ImapSession {
       const done = this.idleDone;
       this.idleDone = null;
       done?.(isIdleDone(raw));
+      return;
+    }
+    if (this.ctx.commandRate && !(await this.ctx.commandRate.command(this.remoteAddress))) {
+      this.write(untaggedStatus('BYE', 'Too many commands, slow down'));
+      this.close();
       return;
     }
     let cmd: ImapCommand;
@@ -359,7 +378,7 @@ export class ImapSession {
     this.events = [];
     raw.removeListener('data', this.onData);
     this.write(taggedResponse(tag, 'OK', 'Begin TLS negotiation now'));
-    const sock = new TLSSocket(raw, { isServer: true, secureContext: this.ctx.secureContext! });
+    const sock = new TLSSocket(raw, serverTlsOptions(this.ctx.secureContext!));
     const ok = await new Promise<boolean>((resolve) => {
       sock.once('secure', () => resolve(true));
       sock.once('error', () => resolve(false));

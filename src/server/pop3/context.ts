@@ -2,7 +2,7 @@
  * What every POP3 session shares: configuration, the account service, the mail store, the login throttle (the
  * same instance as IMAP and SMTP AUTH) and the maildrop locks. Built once in src/main.ts.
  */
-import type { SecureContext } from 'node:tls';
+import type { ServerTls } from '../../tls/context.js';
 import type { Logger } from 'pino';
 import type { AccountService } from '../../accounts/service.js';
 import type { LoginThrottle } from '../../auth/throttle.js';
@@ -26,7 +26,7 @@ export interface Pop3Limits {
 
 export interface Pop3Context {
   hostname: string;
-  secureContext: SecureContext | null;
+  secureContext: ServerTls | null;
   /** 'loopback': USER/PASS and AUTH without TLS only from 127.0.0.0/8 and ::1; 'always' (behind a TLS proxy); 'never'. */
   allowInsecureAuth: 'loopback' | 'always' | 'never';
   /** Add \Seen to retrieved messages at QUIT (as Dovecot does), so IMAP shows them as read. */

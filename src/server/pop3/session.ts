@@ -12,6 +12,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { serverTlsOptions } from '../../tls/context.js';
 import { randomBytes } from 'node:crypto';
 import {
   LineReader,
@@ -344,7 +345,7 @@ export class Pop3Session implements Sink {
     this.queue = [];
     this.pendingUser = null;
     this.write(ok('Begin TLS negotiation now'));
-    const sock = new TLSSocket(raw, { isServer: true, secureContext: this.ctx.secureContext });
+    const sock = new TLSSocket(raw, serverTlsOptions(this.ctx.secureContext));
     const good = await new Promise<boolean>((resolve) => {
       sock.once('secure', () => resolve(true));
       sock.once('error', () => resolve(false));

@@ -40,8 +40,13 @@ export class SmtpListener {
     return this.listener.server;
   }
 
-  listen(host: string, port: number): Promise<net.AddressInfo> {
-    return this.listener.listen(host, port);
+  /** The shared TCP listener (limits, PROXY protocol, rate limits, graceful close). */
+  get net(): Listener {
+    return this.listener;
+  }
+
+  listen(host: string, port: number, prebound?: net.Server): Promise<net.AddressInfo> {
+    return this.listener.listen(host, port, prebound);
   }
 
   get connectionCount(): number {
@@ -63,7 +68,7 @@ export class SmtpListener {
     return Promise.race([lookup, timeout]);
   }
 
-  close(): Promise<void> {
-    return this.listener.close();
+  close(graceMs?: number): Promise<void> {
+    return this.listener.close(graceMs);
   }
 }

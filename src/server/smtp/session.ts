@@ -19,6 +19,7 @@ import { DataDecoder } from '../../protocol/smtp/data-decoder.js';
 import { SmtpReplyError } from '../../common/errors.js';
 import type { Envelope, MessageSink, SmtpSessionInfo, SmtpSessionOptions, DataStats, SmtpReply } from './types.js';
 import { isLoopback } from '../../dns/resolver.js';
+import { serverTlsOptions } from '../../tls/context.js';
 
 const INBOX_HIGH_WATER = 256 * 1024;
 const OUTBOX_HIGH_WATER = 1024 * 1024;
@@ -76,6 +77,7 @@ export class SmtpSession {
   /** Runs the session to its end. Never throws. */
   async run(): Promise<void> {
     this.attach(this.socket);
+    const offDrain = this.opts.shutdown?.onDrain(() => this.drain());
     try {
       if (this.opts.hooks.onConnect) {
         try {
@@ -97,9 +99,19 @@ export class SmtpSession {
       this.log.error({ err, conn: this.info.id }, 'smtp session failed');
       this.reply(421, '4.3.0', `${this.opts.hostname} Error: internal error, closing connection`);
     } finally {
+      offDrain?.();
       await this.abortTransaction();
       this.close();
       this.opts.hooks.onClose?.(this.info);
+    }
+  }
+
+  /** Graceful stop: a session waiting for a command outside a transaction is closed now; others after it. */
+  private drain() {
+    if (this.wake && this.mode === 'command' && !this.envelope && !this.inbox.length) {
+      this.reply(421, '4.3.2', `${this.opts.hostname} Service shutting down, try again later`);
+      this.close();
+      this.finishInput();
     }
   }
 
@@ -239,6 +251,16 @@ export class SmtpSession {
   /** Handles one command line. Returns true when the session must switch to TLS now. */
   private async command(line: string): Promise<boolean> {
     const { verb, args } = parseCommandLine(line);
+    if (this.opts.shutdown?.draining && !this.envelope && verb !== 'QUIT') {
+      this.reply(421, '4.3.2', `${this.opts.hostname} Service shutting down, try again later`);
+      this.close();
+      return false;
+    }
+    if (this.opts.commandRate && !(await this.opts.commandRate.command(this.info.remoteAddress))) {
+      this.reply(421, '4.7.0', `${this.opts.hostname} Error: too many commands, slow down`);
+      this.close();
+      return false;
+    }
     try {
       switch (verb) {
         case 'EHLO':
@@ -547,7 +569,7 @@ export class SmtpSession {
     raw.removeAllListeners('close');
     raw.removeAllListeners('timeout');
     raw.setTimeout(0);
-    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.opts.secureContext! });
+    const tls = new TLSSocket(raw, serverTlsOptions(this.opts.secureContext!));
     const ok = await new Promise<boolean>((resolve) => {
       const t = setTimeout(() => resolve(false), this.opts.idleTimeoutMs);
       tls.once('secure', () => {

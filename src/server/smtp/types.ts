@@ -72,8 +72,8 @@ export interface SmtpHooks {
 
 export interface SmtpSessionOptions {
   hostname: string;
-  /** Secure context for STARTTLS; null to not offer STARTTLS. */
-  secureContext: import('node:tls').SecureContext | null;
+  /** TLS for STARTTLS (a SecureContext or the server's reloadable TlsContexts with SNI); null to not offer STARTTLS. */
+  secureContext: import('../../tls/context.js').ServerTls | null;
   /** The listener is implicit TLS (RFC 8314): the socket is already a TLSSocket. */
   implicitTls: boolean;
   maxMessageSize: number;
@@ -91,4 +91,8 @@ export interface SmtpSessionOptions {
   rejectBareNewlines: boolean;
   hooks: SmtpHooks;
   log: import('pino').Logger;
+  /** Graceful stop: finish the transaction, then 421 (see server/net/shutdown.ts). */
+  shutdown?: import('../net/shutdown.js').ShutdownSignal;
+  /** Per-IP command rate (slows, then drops a client that floods commands). */
+  commandRate?: import('../net/ratelimit.js').CommandRateLimiter;
 }
