@@ -88,10 +88,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const throttle = new LoginThrottle();
   const listeners: Array<SmtpListener | Listener> = [];
   const recipientResolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
-  const mailauthResolver = new CachingResolver(dns);
   const srs = await Srs.open(config.dataDir, config.hostname);
   const dkimKeys = new DkimKeyStore(opened.db);
   const queueStore = new QueueStore(config.dataDir);
+  const mailauthResolver = new CachingResolver(dns);
   const hop = (h: Config['delivery']['transportMap'][string]): NextHop => ({
     host: h.host,
     port: h.port,
@@ -101,7 +101,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const t = config.delivery.commandTimeoutSeconds * 1000;
   const transport = new RemoteDelivery({
     hostname: config.hostname,
-    resolver: dns,
+    resolver: mailauthResolver.asResolver(),
     port: config.delivery.port,
     relayhost: config.delivery.relayhost ? hop(config.delivery.relayhost) : null,
     transportMap: Object.fromEntries(Object.entries(config.delivery.transportMap).map(([d, h]) => [d.toLowerCase(), hop(h)])),

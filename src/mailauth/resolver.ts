@@ -55,6 +55,18 @@ export class CachingResolver {
     }
   }
 
+  /** The same cache behind the Resolver interface (outbound delivery's MX/A/AAAA lookups). */
+  asResolver(): Resolver {
+    return {
+      resolve: (name, rrtype) => this.resolve(name, rrtype),
+      resolveMx: (name) => this.resolve(name, 'MX') as Promise<import('../dns/resolver.js').MxRecord[]>,
+      resolveTxt: (name) => this.resolve(name, 'TXT') as Promise<string[][]>,
+      resolve4: (name) => this.resolve(name, 'A') as Promise<string[]>,
+      resolve6: (name) => this.resolve(name, 'AAAA') as Promise<string[]>,
+      reverse: (ip) => this.base.reverse(ip),
+    };
+  }
+
   resolve = async (name: string, rrtype: string): Promise<unknown[]> => {
     const key = `${rrtype.toUpperCase()} ${name.toLowerCase()}`;
     const now = Date.now();

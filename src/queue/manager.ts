@@ -93,6 +93,7 @@ export class QueueManager {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.current?.catch(() => {});
+    await Promise.race([Promise.all([...this.workerPromises]), new Promise((r) => setTimeout(r, 10_000).unref())]);
     await this.o.transport.close?.();
   }
 
@@ -158,55 +159,118 @@ export class QueueManager {
     return min === null ? null : Math.max(0, min - Date.now());
   }
 
-  /** One scheduling round: take every due message, deliver by destination, finalize each. */
+  /**
+   * One scheduling round: activate every due message and hand its recipients to the destination queues. Delivery
+   * runs in per-destination workers (a pipeline, like Postfix's qmgr): mail that arrives meanwhile is picked up at
+   * once, and each message is finalized as soon as all its destinations have answered.
+   */
   private async cycle(): Promise<void> {
     const now = Date.now();
     const due = [...this.slots.entries()]
       .filter(([, s]) => !s.inFlight && s.state !== 'hold' && s.nextAttempt <= now)
-      .slice(0, 1000)
+      .slice(0, 5000)
       .map(([id]) => id);
     if (!due.length) return;
-    const entries: QueueEntry[] = [];
-    for (const id of due) {
-      const slot = this.slots.get(id)!;
-      slot.inFlight = true;
-      try {
-        await this.o.store.move(id, slot.state, 'active');
-        slot.state = 'active';
-        const e = await this.o.store.read('active', id);
-        if (e) entries.push(e);
-        else {
-          this.slots.delete(id);
-        }
-      } catch (err) {
-        this.o.log.error({ err, queueId: id }, 'cannot activate queued message');
-        slot.inFlight = false;
-      }
-    }
-    const byDomain = new Map<string, Array<{ entry: QueueEntry; rcpts: QueueRecipient[] }>>();
-    for (const entry of entries) {
-      const groups = new Map<string, QueueRecipient[]>();
-      for (const r of entry.recipients) {
-        if (r.status !== 'pending') continue;
-        const d = domainOf(r.address);
-        if (!groups.has(d)) groups.set(d, []);
-        groups.get(d)!.push(r);
-      }
-      for (const [d, rcpts] of groups) {
-        if (!byDomain.has(d)) byDomain.set(d, []);
-        byDomain.get(d)!.push({ entry, rcpts });
-      }
-    }
-    const domains = [...byDomain.keys()];
+    for (const id of due) this.slots.get(id)!.inFlight = true;
     let next = 0;
-    const worker = async () => {
-      while (next < domains.length) {
-        const d = domains[next++]!;
-        await this.deliverDomain(d, byDomain.get(d)!);
+    const activator = async () => {
+      while (next < due.length && !this.stopped) {
+        const id = due[next++]!;
+        await this.activate(id);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, domains.length) }, worker));
-    for (const entry of entries) await this.finalize(entry).catch((err) => this.o.log.error({ err, queueId: entry.id }, 'queue update failed'));
+    await Promise.all(Array.from({ length: Math.min(16, due.length) }, activator));
+    // Anything not reached because of stop() goes back to the scheduler.
+    for (; next < due.length; next++) {
+      const s = this.slots.get(due[next]!);
+      if (s) s.inFlight = false;
+    }
+  }
+
+  private readonly destQueues = new Map<string, Array<{ entry: QueueEntry; rcpts: QueueRecipient[] }>>();
+  private readonly destWorkers = new Map<string, number>();
+  private workersRunning = 0;
+  private readonly workerPromises = new Set<Promise<void>>();
+  private readonly outstanding = new Map<string, { entry: QueueEntry; domains: number }>();
+  private static readonly BATCH = 100;
+
+  private async activate(id: string): Promise<void> {
+    const slot = this.slots.get(id);
+    if (!slot) return;
+    let entry: QueueEntry | null = null;
+    try {
+      await this.o.store.move(id, slot.state, 'active');
+      slot.state = 'active';
+      entry = await this.o.store.read('active', id);
+    } catch (err) {
+      this.o.log.error({ err, queueId: id }, 'cannot activate queued message');
+      slot.inFlight = false;
+      return;
+    }
+    if (!entry) {
+      this.slots.delete(id);
+      return;
+    }
+    const groups = new Map<string, QueueRecipient[]>();
+    for (const r of entry.recipients) {
+      if (r.status !== 'pending') continue;
+      const d = domainOf(r.address);
+      if (!groups.has(d)) groups.set(d, []);
+      groups.get(d)!.push(r);
+    }
+    if (!groups.size) {
+      await this.finish(entry);
+      return;
+    }
+    this.outstanding.set(entry.id, { entry, domains: groups.size });
+    for (const [d, rcpts] of groups) {
+      if (!this.destQueues.has(d)) this.destQueues.set(d, []);
+      this.destQueues.get(d)!.push({ entry, rcpts });
+      this.kick(d);
+    }
+  }
+
+  /** Start a worker for a destination when it has work, none runs for it, and the global limit allows. */
+  private kick(domain: string) {
+    const q = this.destQueues.get(domain);
+    if (!q?.length || (this.destWorkers.get(domain) ?? 0) > 0) return;
+    if (this.workersRunning >= this.o.concurrency) return;
+    this.destWorkers.set(domain, 1);
+    this.workersRunning++;
+    const p = this.worker(domain).finally(() => {
+      this.destWorkers.delete(domain);
+      this.workersRunning--;
+      this.workerPromises.delete(p);
+      // Give the freed slot to a waiting destination.
+      for (const d of this.destQueues.keys()) {
+        if (this.workersRunning >= this.o.concurrency) break;
+        this.kick(d);
+      }
+    });
+    this.workerPromises.add(p);
+  }
+
+  private async worker(domain: string): Promise<void> {
+    const q = this.destQueues.get(domain)!;
+    while (q.length) {
+      const batch = q.splice(0, QueueManager.BATCH);
+      await this.deliverDomain(domain, batch);
+      for (const { entry } of batch) {
+        const o = this.outstanding.get(entry.id);
+        if (!o) continue;
+        if (--o.domains === 0) {
+          this.outstanding.delete(entry.id);
+          await this.finish(entry);
+        }
+      }
+    }
+    this.destQueues.delete(domain);
+  }
+
+  private async finish(entry: QueueEntry): Promise<void> {
+    await this.finalize(entry).catch((err) => this.o.log.error({ err, queueId: entry.id }, 'queue update failed'));
+    const next = this.nextDue();
+    if (next !== null && !this.running) this.schedule(next);
   }
 
   private async deliverDomain(domain: string, items: Array<{ entry: QueueEntry; rcpts: QueueRecipient[] }>) {
@@ -300,7 +364,7 @@ export class QueueManager {
     }
     entry.nextAttempt = slot?.pending === 'flush' ? now : now + this.backoff(entry.attempts);
     const target: QueueState = slot?.pending === 'hold' ? 'hold' : 'deferred';
-    await this.o.store.writeRecord('active', entry);
+    await this.o.store.writeRecord('active', entry, { durable: false });
     await this.o.store.move(entry.id, 'active', target);
     this.slots.set(entry.id, { state: target, nextAttempt: entry.nextAttempt, inFlight: false });
   }

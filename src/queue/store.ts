@@ -67,8 +67,12 @@ export class QueueStore {
     }
   }
 
-  /** Write (create or replace) a record in `state`, durably. */
-  async writeRecord(state: QueueState, entry: QueueEntry): Promise<void> {
+  /**
+   * Write (create or replace) a record in `state`. The file is always fsynced before the rename (a renamed but
+   * unsynced file can come back empty after a crash); the directory is fsynced only for `durable` writes — the
+   * acceptance of a message. A lost later update only means an attempt is repeated (a duplicate, never a loss).
+   */
+  async writeRecord(state: QueueState, entry: QueueEntry, opts: { durable?: boolean } = {}): Promise<void> {
     const tmp = join(this.root, 'tmp', `${entry.id}.${randomBytes(4).toString('hex')}.json`);
     const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
     try {
@@ -78,23 +82,25 @@ export class QueueStore {
       await fh.close();
     }
     await fsp.rename(tmp, this.recordPath(state, entry.id));
-    await fsyncDir(join(this.root, state));
+    if (opts.durable !== false) await fsyncDir(join(this.root, state));
   }
 
-  /** Move a record between states (one rename). */
+  /**
+   * Move a record between states (one rename). Not fsynced: if a crash loses the rename, the record is found in
+   * its old state (active/ goes back to incoming/ at start), so the worst case is a repeated attempt. Admin moves
+   * into hold/ are made durable, since losing one would send mail the admin stopped.
+   */
   async move(id: string, from: QueueState, to: QueueState): Promise<void> {
     if (from === to) return;
     await fsp.rename(this.recordPath(from, id), this.recordPath(to, id));
-    await fsyncDir(join(this.root, to));
-    await fsyncDir(join(this.root, from));
+    if (to === 'hold') await fsyncDir(join(this.root, to));
   }
 
-  /** Remove a message completely (record, then body). */
+  /** Remove a message completely (record, then body). A lost unlink after a crash only repeats a delivery. */
   async remove(id: string, state: QueueState): Promise<void> {
     await fsp.unlink(this.recordPath(state, id)).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
-    await fsyncDir(join(this.root, state));
     await fsp.unlink(this.bodyPath(id)).catch(() => {});
   }
 
