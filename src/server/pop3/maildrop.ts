@@ -19,6 +19,12 @@ import { DotStuffer, Pop3Error, uidlOf, ok } from '../../protocol/pop3/index.js'
 /** Messages up to this size are read in one go; larger ones are streamed. */
 const WHOLE_READ_MAX = 1024 * 1024;
 const CHUNK = 64 * 1024;
+/**
+ * After a RETR, the next few small messages are read ahead while the client is busy with the answer: most clients
+ * RETR 1..n in order, and the file reads (thread-pool hops) then overlap with the network round trip. At most
+ * PREFETCH_AHEAD x WHOLE_READ_MAX bytes per session.
+ */
+const PREFETCH_AHEAD = 4;
 
 /** Where a response goes: the session's socket writer with backpressure. */
 export interface Sink {
@@ -44,6 +50,8 @@ export class Maildrop {
   private readonly uidls: Array<string | undefined>;
   private liveCount: number;
   private liveOctets: number;
+  /** Read-ahead: message index -> its bytes (null: use the normal path). */
+  private readonly prefetched = new Map<number, Promise<Buffer | null>>();
 
   private constructor(
     readonly mailbox: Mailbox,
@@ -108,6 +116,7 @@ export class Maildrop {
 
   dele(n: number): void {
     const i = this.index(n);
+    this.prefetched.delete(i);
     this.deleted[i] = 1;
     this.liveCount--;
     this.liveOctets -= this.sizes[i]!;
@@ -158,6 +167,19 @@ export class Maildrop {
    */
   async send(n: number, sink: Sink, bodyLines: number | null): Promise<void> {
     const i = this.index(n);
+    if (bodyLines === null && this.msgs[i]!.size <= WHOLE_READ_MAX) {
+      const pending = this.prefetched.get(i) ?? this.readSmall(i);
+      this.prefetched.delete(i);
+      this.readAhead(i);
+      const data = await pending;
+      if (data) {
+        const d = new DotStuffer(null);
+        const pieces = d.push(data);
+        sink.write(Buffer.concat([Buffer.from(ok(`${this.sizes[i]} octets`), 'latin1'), ...pieces, d.end()]));
+        this.retrieved[i] = 1;
+        return;
+      }
+    }
     const { fh, stat } = await this.openFile(i);
     try {
       const head = ok(bodyLines === null ? `${this.sizes[i]} octets` : 'top of message follows');
@@ -191,6 +213,42 @@ export class Maildrop {
       if (bodyLines === null) this.retrieved[i] = 1;
     } finally {
       await fh.close();
+    }
+  }
+
+  /** Start reading the small messages after index i (not deleted, not already read ahead); forget older ones. */
+  private readAhead(i: number): void {
+    for (const k of this.prefetched.keys()) if (k <= i) this.prefetched.delete(k);
+    for (let j = i + 1; j < this.msgs.length && j <= i + PREFETCH_AHEAD; j++) {
+      if (this.deleted[j] || this.prefetched.has(j) || this.msgs[j]!.size > WHOLE_READ_MAX) continue;
+      const p = this.readSmall(j);
+      this.prefetched.set(j, p);
+    }
+  }
+
+  /**
+   * The whole file of a small message from its snapshot path: open, one read, close. null (never a rejection) when
+   * it is gone or renamed (IMAP flag change) or not the expected size: the caller then takes the normal path.
+   */
+  private async readSmall(i: number): Promise<Buffer | null> {
+    const rec = this.msgs[i]!;
+    try {
+      const fh = await fsp.open(rec.path, 'r');
+      try {
+        const buf = Buffer.allocUnsafe(rec.size + 1);
+        let len = 0;
+        for (;;) {
+          const { bytesRead } = await fh.read(buf, len, buf.length - len, len);
+          if (bytesRead === 0) break;
+          len += bytesRead;
+          if (len === buf.length) return null;
+        }
+        return len === rec.size ? buf.subarray(0, len) : null;
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      return null;
     }
   }
 
