@@ -60,7 +60,8 @@ export function validateConfig(raw: unknown, source: string, baseDir = process.c
     ...c,
     dataDir,
     database,
-    tls: { cert: abs(c.tls.cert), key: abs(c.tls.key) },
+    tls: { ...c.tls, cert: abs(c.tls.cert), key: abs(c.tls.key), certificates: c.tls.certificates.map((x) => ({ ...x, cert: abs(x.cert)!, key: abs(x.key)! })) },
+    acme: c.acme && { ...c.acme, caCert: abs(c.acme.caCert) },
     source,
   };
 }

@@ -60,10 +60,81 @@ export const configSchema = z
       .object({
         cert: z.string().min(1).optional(),
         key: z.string().min(1).optional(),
+        /** More certificates chosen by SNI (e.g. mta-sts.DOMAIN, autoconfig.DOMAIN); "*.example.com" allowed. */
+        certificates: z
+          .array(z.object({ names: z.array(z.string().min(1)).min(1), cert: z.string().min(1), key: z.string().min(1) }).strict())
+          .default([]),
+        /** Reload the certificate files when they change (SIGHUP always reloads). */
+        watch: z.boolean().default(true),
       })
       .strict()
       .refine((t) => Boolean(t.cert) === Boolean(t.key), 'cert and key go together: set both or neither')
-      .default({}),
+      .default({ certificates: [], watch: true }),
+    /** ACME (RFC 8555) certificates, e.g. from Let's Encrypt; stored in <dataDir>/acme/. */
+    acme: z
+      .object({
+        directory: z.string().url('expected the ACME directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory'),
+        email: z.string().email().optional(),
+        /** Names on the certificate; default: the hostname. */
+        names: z.array(z.string().min(1)).optional(),
+        challenge: z.enum(['http-01', 'tls-alpn-01']).default('http-01'),
+        renewDays: z.number().min(1).max(90).default(30),
+        /** PEM file of the CA that signed the ACME server's HTTPS certificate (private ACME servers). */
+        caCert: z.string().optional(),
+        /** A dedicated listener for tls-alpn-01 (port 443 for public CAs); implicit-TLS listeners answer too. */
+        tlsAlpnListen: listenAddress.optional(),
+      })
+      .strict()
+      .nullable()
+      .default(null),
+    /** Started as root: bind the ports, then run as this user (and its group, or `group`). */
+    user: z.string().min(1).optional(),
+    group: z.string().min(1).optional(),
+    /** Graceful stop: how long running transactions may take before connections are cut. */
+    shutdownTimeoutSeconds: z.number().min(0).max(3600).default(30),
+    /** PROXY protocol v1/v2 (HAProxy, load balancers): accepted, and required, only from these sources. */
+    proxyProtocol: z
+      .object({
+        trusted: z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or CIDR such as 10.0.0.0/8')).default([]),
+        timeoutSeconds: z.number().min(0.1).max(60).default(5),
+      })
+      .strict()
+      .default({ trusted: [], timeoutSeconds: 5 }),
+    /** Abuse limits per client address, on every listener. */
+    limits: z
+      .object({
+        connectionsPerMinute: z.number().min(1).default(120),
+        connectionBurst: z.number().int().min(1).default(40),
+        commandsPerSecond: z.number().min(1).default(50),
+        commandBurst: z.number().int().min(1).default(200),
+        /** Failed logins from one address within loginWindowSeconds before it is locked out. */
+        loginFailuresPerIp: z.number().int().min(1).default(5),
+        /** Failed logins to one account (from anywhere) before only known addresses may log in to it. */
+        loginFailuresPerAccount: z.number().int().min(1).default(10),
+        loginWindowSeconds: z.number().min(1).default(60),
+        loginLockoutSeconds: z.number().min(1).default(900),
+      })
+      .strict()
+      .default({
+        connectionsPerMinute: 120,
+        connectionBurst: 40,
+        commandsPerSecond: 50,
+        commandBurst: 200,
+        loginFailuresPerIp: 5,
+        loginFailuresPerAccount: 10,
+        loginWindowSeconds: 60,
+        loginLockoutSeconds: 900,
+      }),
+    /** Client autoconfiguration (Thunderbird, Outlook, Apple) on listen.http. */
+    autoconfig: z
+      .object({ enabled: z.boolean().default(true), displayName: z.string().optional() })
+      .strict()
+      .default({ enabled: true }),
+    /** Prometheus metrics at /metrics on listen.http; `allow` limits who may read them (CIDRs; empty: anyone). */
+    metrics: z
+      .object({ enabled: z.boolean().default(true), allow: z.array(z.string()).default([]) })
+      .strict()
+      .default({ enabled: true, allow: [] }),
     smtp: z
       .object({
         maxMessageSize: z.number().int().min(1024).default(50 * 1024 * 1024),
@@ -75,6 +146,21 @@ export const configSchema = z
         reverseLookup: z.boolean().default(true),
         /** Allow AUTH (and so, later, submission) without TLS from loopback clients only. */
         allowInsecureAuthOnLoopback: z.boolean().default(true),
+        /** DNS blocklists checked for each client of the MX (554 5.7.1 at connect when listed). */
+        dnsbl: z.array(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\.?$/, 'expected a DNS zone such as zen.spamhaus.org')).default([]),
+        /** Also check loopback clients against smtp.dnsbl (tests). */
+        dnsblCheckLoopback: z.boolean().default(false),
+        /** Greylisting on the MX (451 4.7.1 for a new ip/24-sender-recipient triplet). */
+        greylisting: z
+          .object({
+            enabled: z.boolean().default(false),
+            delaySeconds: z.number().min(0).default(300),
+            /** A triplet that was let through is remembered this long. */
+            expireDays: z.number().min(1).default(35),
+            checkLoopback: z.boolean().default(false),
+          })
+          .strict()
+          .default({ enabled: false, delaySeconds: 300, expireDays: 35, checkLoopback: false }),
       })
       .strict()
       .default({
@@ -86,6 +172,9 @@ export const configSchema = z
         recipientDelimiter: '+',
         reverseLookup: true,
         allowInsecureAuthOnLoopback: true,
+        dnsbl: [],
+        dnsblCheckLoopback: false,
+        greylisting: { enabled: false, delaySeconds: 300, expireDays: 35, checkLoopback: false },
       }),
     imap: z
       .object({
