@@ -389,16 +389,16 @@ export class Pop3Session implements Sink {
   private async login(username: string, password: string): Promise<void> {
     const t = this.ctx.throttle;
     const failed = async (): Promise<never> => {
-      const delay = t.fail(this.remoteAddress, username);
+      const delay = t.fail(this.remoteAddress, username, 'pop3');
       this.authFailures++;
       this.log.info({ conn: this.id, client: this.remoteAddress, user: username.slice(0, 100), result: 'auth-failed' }, 'pop3 login failed');
       await sleep(delay);
       throw new Pop3Error('Authentication failed', 'AUTH', this.authFailures >= this.ctx.limits.maxAuthFailures);
     };
-    if (t.isLockedOut(this.remoteAddress)) return failed();
+    if (t.isLockedOut(this.remoteAddress, username)) return failed();
     const user = await this.ctx.accounts.authenticate(username, password);
     if (!user) return failed();
-    t.succeed(this.remoteAddress);
+    t.succeed(this.remoteAddress, user.address);
     const key = this.ctx.mail.userKey(user);
     if (!this.ctx.locks.acquire(key, this)) {
       this.log.info({ conn: this.id, client: this.remoteAddress, user: user.address, result: 'in-use' }, 'pop3 maildrop locked');

@@ -64,18 +64,18 @@ export function submissionHooks(o: SubmissionOptions): SmtpHooks {
   };
   return {
     async onAuth(s, username, password) {
-      if (o.throttle.isLockedOut(s.remoteAddress)) {
-        await sleep(o.throttle.fail(s.remoteAddress, username));
+      if (o.throttle.isLockedOut(s.remoteAddress, username)) {
+        await sleep(o.throttle.fail(s.remoteAddress, username, 'smtp'));
         throw new SmtpReplyError(535, '5.7.8', 'Error: authentication failed');
       }
       const user = await o.accounts.authenticate(username, password);
       if (!user) {
-        const delay = o.throttle.fail(s.remoteAddress, username);
+        const delay = o.throttle.fail(s.remoteAddress, username, 'smtp');
         o.log.info({ conn: s.id, client: s.remoteAddress, user: username.slice(0, 100), result: 'auth-failed' }, 'smtp auth failed');
         await sleep(delay);
         throw new SmtpReplyError(535, '5.7.8', 'Error: authentication failed');
       }
-      o.throttle.succeed(s.remoteAddress);
+      o.throttle.succeed(s.remoteAddress, user.address);
       o.log.info({ conn: s.id, client: s.remoteAddress, user: user.address, tls: s.tls?.version ?? null, result: 'auth' }, 'smtp auth');
       return user.address;
     },

@@ -24,13 +24,13 @@ export const STARTTLS: Handler<SimpleCommand> = {
 async function login(s: ImapSession, username: string, password: string): Promise<string> {
   if (!s.authAllowed()) throw no('Plaintext authentication is disabled: use STARTTLS or port 993', 'PRIVACYREQUIRED');
   const t = s.ctx.throttle;
-  if (t.isLockedOut(s.remoteAddress)) {
-    await sleep(t.fail(s.remoteAddress, username));
+  if (t.isLockedOut(s.remoteAddress, username)) {
+    await sleep(t.fail(s.remoteAddress, username, 'imap'));
     throw no('Authentication failed', 'AUTHENTICATIONFAILED');
   }
   const user = await s.ctx.accounts.authenticate(username, password);
   if (!user) {
-    const delay = t.fail(s.remoteAddress, username);
+    const delay = t.fail(s.remoteAddress, username, 'imap');
     s.log.info({ conn: s.id, client: s.remoteAddress, user: username.slice(0, 100), result: 'auth-failed' }, 'imap login failed');
     await sleep(delay);
     throw no('Authentication failed', 'AUTHENTICATIONFAILED');
@@ -39,7 +39,7 @@ async function login(s: ImapSession, username: string, password: string): Promis
   if (open >= s.ctx.limits.maxConnectionsPerUser) {
     throw no(`Too many connections for this user (${open})`, 'LIMIT');
   }
-  t.succeed(s.remoteAddress);
+  t.succeed(s.remoteAddress, user.address);
   s.ctx.userSessions.set(user.id, open + 1);
   s.socket.once('close', () => {
     const n = (s.ctx.userSessions.get(user.id) ?? 1) - 1;
