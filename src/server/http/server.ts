@@ -13,6 +13,11 @@ export interface HttpRequestInfo {
   path: string;
   /** Host header without the port, lower-case. */
   host: string;
+  query: URLSearchParams;
+  /** Request body (POST routes only; at most 64 KiB). */
+  body: Buffer;
+  remoteAddress: string;
+  headers: http.IncomingHttpHeaders;
 }
 
 export interface HttpResponse {
@@ -22,7 +27,43 @@ export interface HttpResponse {
   headers?: Record<string, string>;
 }
 
-export type HttpRoute = (req: HttpRequestInfo) => Promise<HttpResponse> | HttpResponse;
+export type HttpRoute = ((req: HttpRequestInfo) => Promise<HttpResponse> | HttpResponse) & { methods?: string[] };
+
+/** A route answering other methods than GET/HEAD (e.g. POST for Autodiscover). */
+export function withMethods(methods: string[], route: HttpRoute): HttpRoute {
+  return Object.assign(route, { methods });
+}
+
+/** Exact path first, then the longest route key ending in "*" that is a prefix of the path. */
+function findRoute(routes: Map<string, HttpRoute>, path: string): HttpRoute | undefined {
+  const exact = routes.get(path);
+  if (exact) return exact;
+  let best: [string, HttpRoute] | undefined;
+  for (const [k, r] of routes) {
+    if (k.endsWith('*') && path.startsWith(k.slice(0, -1)) && (!best || k.length > best[0].length)) best = [k, r];
+  }
+  return best?.[1];
+}
+
+const MAX_BODY = 64 * 1024;
+
+function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_BODY) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      parts.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts)));
+    req.on('error', () => resolve(null));
+  });
+}
 
 export interface HttpListener {
   address: { host: string; port: number };
@@ -30,20 +71,34 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-export async function startHttpListener(host: string, port: number, routes: Map<string, HttpRoute>, log: Logger): Promise<HttpListener> {
+export async function startHttpListener(host: string, port: number, routes: Map<string, HttpRoute>, log: Logger, prebound?: import('node:net').Server): Promise<HttpListener> {
   const server = http.createServer(async (req, res) => {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
     const info: HttpRequestInfo = {
       method: req.method ?? 'GET',
       path,
       host: (req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase(),
+      query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)),
+      body: Buffer.alloc(0),
+      remoteAddress: req.socket.remoteAddress ?? '',
+      headers: req.headers,
     };
     let r: HttpResponse;
-    const route = routes.get(path);
+    const route = findRoute(routes, path);
+    const methods = route?.methods ?? ['GET', 'HEAD'];
     try {
       if (!route) r = { status: 404, body: 'not found\n' };
-      else if (info.method !== 'GET' && info.method !== 'HEAD') r = { status: 405, body: 'method not allowed\n', headers: { allow: 'GET, HEAD' } };
-      else r = await route(info);
+      else if (!methods.includes(info.method)) r = { status: 405, body: 'method not allowed\n', headers: { allow: methods.join(', ') } };
+      else {
+        if (info.method === 'POST' || info.method === 'PUT') {
+          const body = await readBody(req);
+          if (!body) return void res.writeHead(413).end();
+          info.body = body;
+        }
+        r = await route(info);
+      }
     } catch (err) {
       log.error({ err, path }, 'http handler failed');
       r = { status: 500, body: 'internal error\n' };
@@ -58,10 +113,12 @@ export async function startHttpListener(host: string, port: number, routes: Map<
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    const done = () => {
       server.off('error', reject);
       resolve();
-    });
+    };
+    if (prebound) server.listen(prebound, done);
+    else server.listen(port, host, done);
   });
   const a = server.address() as AddressInfo;
   return {
