@@ -65,6 +65,8 @@ export class DnsServices {
   private readonly o: DnsServicesOptions;
   private readonly dkim: DkimKeyStore;
   private http: HttpListener | null = null;
+  /** Routes of the HTTP listener (exact paths). Other parts (autoconfig, metrics, web admin) may add theirs. */
+  readonly httpRoutes = new Map<string, HttpRoute>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private current: Promise<void> | null = null;
@@ -93,8 +95,8 @@ export class DnsServices {
       const i = c.listen.http.lastIndexOf(':');
       const host = c.listen.http.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
       const port = Number(c.listen.http.slice(i + 1));
-      const routes = new Map<string, HttpRoute>([['/.well-known/mta-sts.txt', (req) => this.mtaStsRoute(req.host)]]);
-      this.http = await startHttpListener(host, port, routes, this.o.log.child({ component: 'http' }));
+      this.httpRoutes.set('/.well-known/mta-sts.txt', (req) => this.mtaStsRoute(req.host));
+      this.http = await startHttpListener(host, port, this.httpRoutes, this.o.log.child({ component: 'http' }));
       this.o.log.info({ listener: 'http', address: `${this.http.address.host}:${this.http.address.port}` }, 'listening');
     }
     if (c.monitoring.intervalHours > 0) this.schedule(this.o.firstRunDelayMs ?? 300_000);
