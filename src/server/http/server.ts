@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { takePrebound } from '../../ops/prebind.js';
 
 export interface HttpRequestInfo {
   method: string;
@@ -117,6 +118,7 @@ export async function startHttpListener(host: string, port: number, routes: Map<
       server.off('error', reject);
       resolve();
     };
+    prebound ??= takePrebound(`${host}:${port}`);
     if (prebound) server.listen(prebound, done);
     else server.listen(port, host, done);
   });
