@@ -19,6 +19,7 @@ import { addDnsCommands } from './dns.js';
 import { DkimKeyStore } from '../dkim/keys.js';
 import { addImportCommands } from './import.js';
 import { addExportCommands } from './export.js';
+import { addAdminCommands } from './admin.js';
 
 export interface CliIo {
   out: (s: string) => void;
@@ -42,7 +43,7 @@ async function withAccounts<T>(config: Config, fn: (svc: AccountService) => Prom
   }
 }
 
-function readPassword(opts: { password?: string; passwordStdin?: boolean }, io: CliIo): string | undefined {
+export function readPassword(opts: { password?: string; passwordStdin?: boolean }, io: CliIo): string | undefined {
   if (opts.password !== undefined && opts.passwordStdin) throw new UserError('use either --password or --password-stdin, not both');
   if (opts.passwordStdin) {
     const pw = io.stdin().replace(/\r?\n$/, '');
@@ -203,6 +204,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   addImportCommands(program, cfg, io);
   addExportCommands(program, cfg, io);
   addDnsCommands(program, cfg, io);
+  addAdminCommands(program, cfg, io);
 
   program
     .command('reindex <user>')

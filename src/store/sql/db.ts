@@ -13,6 +13,7 @@ import { migrateToLatest } from './migrations.js';
 // process that opens the database (server, CLI, tests) knows all of them, whatever else it imports.
 import '../mail/tables.js';
 import '../../dkim/keys.js';
+import '../../web/admins.js';
 import { UserError } from '../../common/errors.js';
 import { checkConnection, openMysql, openPostgres, redactUrl, urlFlavor } from './dialects.js';
 
