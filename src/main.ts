@@ -2,7 +2,6 @@
  * The one place that wires concrete parts together: config -> database -> stores -> listeners.
  * `startServer` is what `mailwright serve` runs and what end-to-end tests start in-process.
  */
-import { createSecureContext } from 'node:tls';
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config, ListenerName } from './config/schema.js';
@@ -30,12 +29,15 @@ import { DkimKeyStore } from './dkim/keys.js';
 import { UserError } from './common/errors.js';
 import { MailStore } from './store/mail/index.js';
 import { AccountService } from './accounts/service.js';
-import { LoginThrottle } from './auth/throttle.js';
+import { ServerOps, type ReloadResult } from './ops/runtime.js';
+import { releasePrebound } from './ops/prebind.js';
 import { imapListener } from './server/imap/listener.js';
 import { pop3Listener, MaildropLocks, DEFAULT_POP3_LIMITS } from './server/pop3/index.js';
 import type { Listener } from './server/net/listener.js';
 import { DnsServices, type DnsStatus } from './dnscheck/service.js';
 import type { CheckReport } from './dnscheck/checks.js';
+import { WebApp } from './web/app.js';
+import { AdminStore } from './web/admins.js';
 
 export interface RunningServer {
   config: Config;
@@ -53,6 +55,10 @@ export interface RunningServer {
   dnsStatus(): DnsStatus;
   /** Run `dns check` now (one domain or all). */
   dnsCheck(domain?: string): Promise<CheckReport[]>;
+  /** Production operation: TLS contexts, ACME, metrics, limits, graceful stop (src/ops/runtime.ts). */
+  ops: ServerOps;
+  /** Apply a changed configuration live (SIGHUP); without an argument the config file is read again. */
+  reload(next?: Config): ReloadResult;
   stop(): Promise<void>;
 }
 
@@ -64,12 +70,15 @@ export function splitHostPort(v: string): { host: string; port: number } {
 }
 
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  // Started as root with `user`: bind every port now, then run as that user before touching any file.
+  const ops = await ServerOps.prepare(config, log);
+  log = ops.log;
   await fsp.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await checkDataDir(config.dataDir);
   const opened = await openDatabase(config.database);
   const store = new SqlAccountStore(opened.db, opened.close);
   const tls = await loadTls({ hostname: config.hostname, dataDir: config.dataDir, cert: config.tls.cert, key: config.tls.key });
-  const secureContext = createSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' });
+  const secureContext = ops.initTls(tls);
   const dns = new NodeResolver({ servers: config.dns.servers, timeoutMs: config.dns.timeoutMs });
   const spool = spoolDir(config.dataDir);
   await ensureMaildir(spool);
@@ -85,7 +94,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const deliveries = new Set<(e: DeliveredEvent) => void>();
   deliveries.add((e) => void mail.onDelivered(e));
   const accounts = new AccountService(store);
-  const throttle = new LoginThrottle();
+  const throttle = ops.throttle;
   const listeners: Array<SmtpListener | Listener> = [];
   const recipientResolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
   const srs = await Srs.open(config.dataDir, config.hostname);
@@ -142,11 +151,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     async (req) => {
       if (req.cmd.startsWith('queue.')) return queueCommand(queue, req.cmd.slice(6) as QueueCommand, (req.args ?? {}) as never);
       if (req.cmd.startsWith('dns.')) return dnsServices.control(req.cmd.slice(4), req.args ?? {});
+      if (req.cmd === 'status' || req.cmd === 'reload' || req.cmd.startsWith('acme.')) return ops.control(req.cmd, req.args ?? {});
       throw new Error(`unknown control command ${req.cmd}`);
     },
     log,
   );
   const addresses: RunningServer['addresses'] = {};
+  const web = config.web.enabled
+    ? new WebApp({
+        config, store, accounts: new AccountService(store, { dkim: dkimKeys }), admins: new AdminStore(opened.db), mail, queue, dkim: dkimKeys, tls, addresses,
+        dnsStatus: () => dnsServices.status(), dnsCheck: (d) => dnsServices.checkAll(d), throttle, routes: dnsServices.httpRoutes, log: log.child({ component: 'web' }),
+      })
+    : null;
+  web?.register(dnsServices.httpRoutes);
 
   const common = {
     hostname: config.hostname,
@@ -161,6 +178,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     maxConnections: config.smtp.maxConnections,
     maxConnectionsPerIp: config.smtp.maxConnectionsPerIp,
     resolver: config.smtp.reverseLookup ? dns : null,
+    shutdown: ops.shutdown,
+    commandRate: ops.commandRate,
   };
 
   try {
@@ -169,7 +188,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         ...common,
         implicitTls: false,
         authRequired: false,
-        hooks: dnsServices.wrapHooks('mx', mxHooks({
+        hooks: ops.guardMx(dnsServices.wrapHooks('mx', mxHooks({
           hostname: config.hostname,
           dataDir: config.dataDir,
           spoolDir: spool,
@@ -194,10 +213,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
                 },
               }
             : null,
-        })),
+        })), dns),
         log: log.child({ component: 'smtp' }),
       });
       const { host, port } = splitHostPort(config.listen.smtp);
+      ops.attach(mx, 'smtp');
       const a = await mx.listen(host, port).catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`listen.smtp: cannot listen on ${config.listen.smtp}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
       });
@@ -234,6 +254,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         log: log.child({ component: name }),
       });
       const { host, port } = splitHostPort(addr);
+      ops.attach(sub, name);
       const a = await sub.listen(host, port).catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
       });
@@ -259,6 +280,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       },
       log: imapLog,
       userSessions: new Map<number, number>(),
+      shutdown: ops.shutdown,
+      commandRate: ops.commandRate,
     };
     for (const name of ['imap', 'imaps'] as const) {
       const addr = config.listen[name];
@@ -268,6 +291,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         maxConnections: config.imap.maxConnections,
         maxConnectionsPerIp: config.imap.maxConnectionsPerIp,
       });
+      ops.attach(l, name);
       const { host, port } = splitHostPort(addr);
       const a = await l.listen(host, port).catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
@@ -297,6 +321,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         maxConnections: config.pop3.maxConnections,
         maxConnectionsPerIp: config.pop3.maxConnectionsPerIp,
       });
+      ops.attach(l, name);
       const { host, port } = splitHostPort(addr);
       const a = await l.listen(host, port).catch((err: NodeJS.ErrnoException) => {
         throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
@@ -309,7 +334,15 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       throw new UserError(`listen.http: cannot listen on ${config.listen.http}: ${err.code ?? err.message}`, 2);
     });
     if (dnsServices.httpAddress) addresses.http = dnsServices.httpAddress;
+    await ops.afterListen({
+      addresses,
+      routes: dnsServices.httpRoutes,
+      queueList: () => queue.list(),
+      status: async () => ({ dns: dnsServices.status() }),
+    });
   } catch (err) {
+    releasePrebound();
+    await ops.stop();
     await dnsServices.stop();
     await Promise.all(listeners.map((l) => l.close()));
     await stopControl();
@@ -327,11 +360,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     deliveries,
     queue,
     dns: dnsServices,
+    ops,
+    reload: (next) => ops.reload(next),
     dnsStatus: () => dnsServices.status(),
     dnsCheck: (domain) => dnsServices.checkAll(domain),
+    web,
     async stop() {
+      // Graceful stop: stop accepting, sessions finish their transaction (SMTP 421 / IMAP BYE after it), cut the rest.
+      ops.beginShutdown();
       await dnsServices.stop();
-      await Promise.race([Promise.all(listeners.map((l) => l.close())), new Promise((r) => setTimeout(r, 10000).unref())]);
+      const grace = config.shutdownTimeoutSeconds * 1000;
+      await Promise.all(listeners.map((l) => l.close(/pop3/.test(l instanceof SmtpListener ? '' : l.label) ? Math.min(grace, 2000) : grace)));
+      await ops.stop();
       await stopControl();
       await queue.stop();
       await store.close();

@@ -13,6 +13,7 @@ import { serverTlsOptions, TlsContexts, type ServerTls } from '../../tls/context
 import { readProxyHeader, applyProxiedAddress, type CidrList } from './proxy.js';
 import { parseClientHello } from './clienthello.js';
 import type { TokenBuckets } from './ratelimit.js';
+import { takePrebound } from '../../ops/prebind.js';
 
 const HANDSHAKE_TIMEOUT_MS = 30_000;
 
@@ -104,6 +105,7 @@ export class Listener {
         this.server.removeListener('error', reject);
         resolve(this.server.address() as net.AddressInfo);
       };
+      prebound ??= takePrebound(`${host}:${port}`);
       if (prebound) this.server.listen(prebound, done);
       else this.server.listen({ host, port, exclusive: true }, done);
     });
