@@ -4,13 +4,20 @@
  * EXISTS and FETCH FLAGS after any command; EXPUNGE never while answering FETCH, STORE or SEARCH (the UID forms are
  * fine), so that sequence numbers stay in step; during IDLE at once.
  * Invariant: `uids` is ascending; sequence number n is uids[n-1].
+ * Memory: `uids` starts as the store's list for the mailbox, shared by every session that selected it at the same
+ * point (4 bytes per message, once). It is never written to: a session copies it only when its own view changes
+ * (EXPUNGE reported, new messages announced), into a private Uint32Array with spare room at the end.
  */
 import type { Mailbox, MailStore, MessageRecord } from '../../store/mail/index.js';
 import { formatFlags, fetchResponse, untaggedStatus } from '../../protocol/imap/index.js';
 import type { ImapSession } from './session.js';
 
 export class SelectedMailbox {
-  uids: number[];
+  /** Sequence number n -> uids[n-1]. Read-only for callers: change it with removeSeq / addUids. */
+  uids: Uint32Array;
+  /** True once `uids` is this session's own copy (then buf holds it, with spare capacity). */
+  private own = false;
+  private buf: Uint32Array | null = null;
   /** Highest modseq whose changes this session has reported (or produced itself). */
   lastModseq: number;
   uidNext: number;
@@ -29,7 +36,7 @@ export class SelectedMailbox {
     uids: Uint32Array,
     counters: { uidNext: number; highestModseq: number },
   ) {
-    this.uids = Array.from(uids);
+    this.uids = uids;
     this.lastModseq = counters.highestModseq;
     this.uidNext = counters.uidNext;
     this.unwatch = store.watch(mailbox.id, (e) => {
@@ -58,6 +65,37 @@ export class SelectedMailbox {
     return 0;
   }
 
+  /** Forget message `seq` (after an EXPUNGE response for it). */
+  removeSeq(seq: number): void {
+    const n = this.uids.length;
+    if (seq < 1 || seq > n) return;
+    if (!this.own) this.makeOwn(n);
+    const b = this.buf!;
+    b.copyWithin(seq - 1, seq, n);
+    this.uids = b.subarray(0, n - 1);
+  }
+
+  /** Add UIDs (any order; duplicates of known UIDs are ignored) and keep the list ascending. */
+  addUids(add: readonly number[]): void {
+    if (!add.length) return;
+    const n = this.uids.length;
+    const fresh = add.filter((u) => this.seqOf(u) === 0).sort((a, b) => a - b);
+    if (!fresh.length) return;
+    if (!this.own || this.buf!.length < n + fresh.length) this.makeOwn(n + fresh.length);
+    const b = this.buf!;
+    b.set(fresh, n);
+    const all = b.subarray(0, n + fresh.length);
+    if (n && fresh[0]! < b[n - 1]!) all.sort();
+    this.uids = all;
+  }
+
+  private makeOwn(need: number): void {
+    const b = new Uint32Array(Math.max(need + 16, Math.ceil(need * 1.125)));
+    b.set(this.uids.subarray(0, Math.min(this.uids.length, need)));
+    this.buf = b;
+    this.own = true;
+  }
+
   close() {
     this.unwatch();
     this.onChange = null;
@@ -82,7 +120,7 @@ export class SelectedMailbox {
         // Descending order: each EXPUNGE shifts only the numbers above it.
         const gone = ch.expunged.map((u) => this.seqOf(u)).filter((n) => n > 0).sort((a, b) => b - a);
         for (const n of gone) {
-          this.uids.splice(n - 1, 1);
+          this.removeSeq(n);
           s.write(`* ${n} EXPUNGE\r\n`);
         }
       } else {
@@ -100,8 +138,7 @@ export class SelectedMailbox {
       if (n > 0) s.write(fetchResponse(n, [['FLAGS', formatFlags(r.flags)]]));
     }
     if (added.length) {
-      for (const r of added) this.uids.push(r.uid);
-      this.uids.sort((a, b) => a - b);
+      this.addUids(added.map((r) => r.uid));
       s.write(`* ${this.uids.length} EXISTS\r\n`);
     }
     this.uidNext = Math.max(this.uidNext, ch.uidNext);

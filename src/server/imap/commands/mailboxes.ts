@@ -46,17 +46,9 @@ async function select(s: ImapSession, cmd: SelectCommand, readOnly: boolean) {
   const counters = await mbx.counters();
   const uids = await mbx.uids();
   const sel = new SelectedMailbox(s.ctx.mail, mbx, readOnly, uids, counters);
-  // First unseen message (RFC 3501 §6.3.1 OK [UNSEEN n]).
-  let firstUnseen = 0;
-  for await (const page of iteratePages(mbx)) {
-    for (const r of page) {
-      if (!r.flags.includes('\\Seen')) {
-        firstUnseen = sel.seqOf(r.uid);
-        break;
-      }
-    }
-    if (firstUnseen) break;
-  }
+  // First unseen message (RFC 3501 §6.3.1 OK [UNSEEN n]): one indexed query.
+  const unseenUid = await mbx.firstUnseenUid();
+  const firstUnseen = unseenUid ? sel.seqOf(unseenUid) : 0;
   s.write(`* FLAGS (${[...SYSTEM_FLAGS, ...COMMON_KEYWORDS].join(' ')})\r\n`);
   s.write(`* OK [PERMANENTFLAGS (${readOnly ? '' : [...SYSTEM_FLAGS, ...COMMON_KEYWORDS, '\\*'].join(' ')})] ${readOnly ? 'Read-only mailbox' : 'Flags permitted'}\r\n`);
   s.write(`* ${sel.exists} EXISTS\r\n`);
@@ -67,16 +59,6 @@ async function select(s: ImapSession, cmd: SelectCommand, readOnly: boolean) {
   s.selected = sel;
   s.state = 'selected';
   return { text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed`, code: readOnly ? 'READ-ONLY' : 'READ-WRITE' };
-}
-
-async function* iteratePages(mbx: import('../../../store/mail/index.js').Mailbox) {
-  let after = 0;
-  for (;;) {
-    const page = await mbx.listMessages({ afterUid: after, limit: 2000 });
-    if (!page.length) return;
-    yield page;
-    after = page[page.length - 1]!.uid;
-  }
 }
 
 export const SELECT: Handler<SelectCommand> = {

@@ -57,7 +57,7 @@ export const EXPUNGE: Handler<ExpungeCommand> = {
     const gone = await sel.mailbox.expunge({ uids, origin: sel });
     const seqs = gone.map((u) => sel.seqOf(u)).filter((n) => n > 0).sort((a, b) => b - a);
     for (const n of seqs) {
-      sel.uids.splice(n - 1, 1);
+      sel.removeSeq(n);
       s.write(`* ${n} EXPUNGE\r\n`);
     }
     sel.ownChange(before, (await sel.mailbox.counters()).highestModseq);
@@ -127,7 +127,7 @@ async function copyOrMove(s: ImapSession, cmd: CopyCommand, move: boolean) {
     if (r.mapping.length) s.write(`* OK [${copyuid}] Moved\r\n`);
     const seqs = r.mapping.map((m) => sel.seqOf(m[0])).filter((n) => n > 0).sort((a, b) => b - a);
     for (const n of seqs) {
-      sel.uids.splice(n - 1, 1);
+      sel.removeSeq(n);
       s.write(`* ${n} EXPUNGE\r\n`);
     }
     if (dest.id === sel.mailbox.id) await sel.reportChanges(s, { expunges: true, force: true });
