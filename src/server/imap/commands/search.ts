@@ -1,14 +1,18 @@
 /**
  * SEARCH and UID SEARCH (RFC 3501 §6.4.4) with every RFC 3501 key, CHARSET UTF-8/US-ASCII, matching on decoded
  * content (RFC 2047 encoded words, quoted-printable, base64, charsets), and the ESEARCH result form (RFC 4731)
- * when RETURN is given. Messages are visited in pages and the event loop is given a turn between pages, so a
+ * when RETURN is given. Messages are visited in pages and the event loop is given a turn every 10 ms, so a
  * search over 100,000 messages does not block other sessions. Only the parts a key needs are read: flags, sizes
- * and dates come from the index; header keys read the header; BODY/TEXT read and decode the message.
+ * and dates come from the index; Subject, Date, Message-ID and In-Reply-To come from the cached ENVELOPE when
+ * there is one (its raw encoded words decoded here); other header keys read only the header block; BODY/TEXT read
+ * and decode the message (short blocking reads of files up to 256 KiB, see Mailbox.readRecordSync).
  */
 import type { SearchCommand, SearchKey } from '../../../protocol/imap/index.js';
 import { sequenceSetHas, compressSequenceSet } from '../../../protocol/imap/index.js';
-import type { MessageRecord } from '../../../store/mail/index.js';
-import { parseStructure, decodedHeaderValue, headerText, bodyText, matchesText, type MimeNode } from '../../../mime/index.js';
+import type { Mailbox, MessageRecord } from '../../../store/mail/index.js';
+import { parseStructure, decodedHeaderValue, headerText, bodyText, matchesText as matchesTextSlow, type MimeNode, type Envelope } from '../../../mime/index.js';
+import { decodeEncodedWords } from '../../../mime/headers.js';
+import { TimeSlice } from '../prefetch.js';
 import { SELECTED, type Handler } from './types.js';
 import { bad } from '../errors.js';
 import type { SelectedMailbox } from '../selected.js';
@@ -16,12 +20,23 @@ import type { SelectedMailbox } from '../selected.js';
 const PAGE = 1000;
 const DAY = 86_400_000;
 
+/** Header fields answered from the cached ENVELOPE when there is one (RFC 5322 §3.6: at most one of each). */
+const ENVELOPE_FIELDS: Record<string, keyof Envelope> = {
+  subject: 'subject',
+  date: 'date',
+  'message-id': 'messageId',
+  'in-reply-to': 'inReplyTo',
+};
+
 interface Needs {
+  /** Some key needs the raw header block. */
   header: boolean;
+  /** Some key needs a field the cached ENVELOPE holds. */
+  envelope: boolean;
   body: boolean;
 }
 
-function needsOf(k: SearchKey, n: Needs = { header: false, body: false }): Needs {
+function needsOf(k: SearchKey, n: Needs = { header: false, envelope: false, body: false }): Needs {
   switch (k.type) {
     case 'AND':
       k.keys.forEach((x) => needsOf(x, n));
@@ -34,13 +49,17 @@ function needsOf(k: SearchKey, n: Needs = { header: false, body: false }): Needs
       needsOf(k.key, n);
       break;
     case 'HEADER':
-      n.header = true;
+      if (ENVELOPE_FIELDS[k.field.toLowerCase()]) n.envelope = true;
+      else n.header = true;
       break;
     case 'DATE':
-      if (k.field === 'sent') n.header = true;
+      if (k.field === 'sent') n.envelope = true;
       break;
     case 'BODY':
+      n.body = true;
+      break;
     case 'TEXT':
+      n.header = true;
       n.body = true;
       break;
     default:
@@ -51,30 +70,76 @@ function needsOf(k: SearchKey, n: Needs = { header: false, body: false }): Needs
 
 class MessageView {
   private raw: Buffer | null = null;
+  private head: Buffer | null = null;
   private tree: MimeNode | null = null;
   private bodyCache: string | null = null;
+  private env: Envelope | null | undefined;
   constructor(
     readonly rec: MessageRecord,
     readonly seq: number,
-    private readonly load: () => Promise<Buffer | undefined>,
-  ) {}
-  async file(): Promise<Buffer> {
-    if (!this.raw) this.raw = (await this.load()) ?? Buffer.alloc(0);
+    private readonly mbx: Mailbox,
+    /** What the prefetch read: the whole file or the header block. */
+    loaded: { data: Buffer | null; whole: boolean },
+    private envJson: string | undefined,
+  ) {
+    if (loaded.data) {
+      if (loaded.whole) this.raw = loaded.data;
+      else this.head = loaded.data;
+    }
+  }
+  private async file(): Promise<Buffer> {
+    if (!this.raw) this.raw = (await this.mbx.readRecord(this.rec)) ?? Buffer.alloc(0);
     return this.raw;
   }
+  private parsedTree(raw: Buffer): MimeNode {
+    return (this.tree ??= parseStructure(raw));
+  }
   async header(): Promise<Buffer> {
-    const raw = await this.file();
-    if (!this.tree) this.tree = parseStructure(raw);
-    return raw.subarray(this.tree.headerStart, this.tree.bodyStart);
+    if (this.head) return this.head;
+    if (this.raw) {
+      const t = this.parsedTree(this.raw);
+      this.head = this.raw.subarray(t.headerStart, t.bodyStart);
+    } else {
+      this.head = (await this.mbx.readHeader(this.rec)) ?? Buffer.alloc(0);
+    }
+    return this.head;
+  }
+  /** Decoded values of a header field: from the cached ENVELOPE when it holds the field, else from the header. */
+  async headerValues(field: string): Promise<string[]> {
+    const key = ENVELOPE_FIELDS[field.toLowerCase()];
+    if (key && this.envJson !== undefined) {
+      if (this.env === undefined) {
+        try {
+          this.env = JSON.parse(this.envJson) as Envelope;
+        } catch {
+          this.env = null;
+        }
+      }
+      if (this.env) {
+        const v = this.env[key] as string | null;
+        return v === null ? [] : [decodeEncodedWords(v.replace(/[ \t]+$/, ''))];
+      }
+    }
+    return decodedHeaderValue(await this.header(), field);
   }
   async body(): Promise<string> {
     if (this.bodyCache === null) {
       const raw = await this.file();
-      if (!this.tree) this.tree = parseStructure(raw);
-      this.bodyCache = bodyText(raw, this.tree);
+      this.bodyCache = bodyText(raw, this.parsedTree(raw));
     }
     return this.bodyCache;
   }
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * matchesText (NFC, lower case, substring) with a fast path: NFC leaves pure ASCII unchanged, and normalising
+ * whole bodies was the largest cost of BODY search.
+ */
+function matchesText(haystack: string, needle: string): boolean {
+  if (needle === '' || NON_ASCII.test(haystack) || NON_ASCII.test(needle)) return matchesTextSlow(haystack, needle);
+  return haystack.toLowerCase().includes(needle.toLowerCase());
 }
 
 const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
@@ -113,7 +178,7 @@ async function matches(k: SearchKey, m: MessageView, sel: SelectedMailbox, maxUi
       return has === k.present;
     }
     case 'HEADER': {
-      const values = decodedHeaderValue(await m.header(), k.field);
+      const values = await m.headerValues(k.field);
       if (!values.length) return false;
       return values.some((v) => matchesText(v, k.value));
     }
@@ -124,7 +189,7 @@ async function matches(k: SearchKey, m: MessageView, sel: SelectedMailbox, maxUi
     case 'DATE':
       if (k.field === 'internal') return compareDay(Math.floor(r.internalDate / DAY) * DAY, k.comparison, k.date);
       {
-        const v = decodedHeaderValue(await m.header(), 'Date')[0];
+        const v = (await m.headerValues('Date'))[0];
         return compareDay(v === undefined ? null : sentDay(v), k.comparison, k.date);
       }
     case 'SIZE':
@@ -148,17 +213,31 @@ async function matches(k: SearchKey, m: MessageView, sel: SelectedMailbox, maxUi
 export async function runSearch(sel: SelectedMailbox, criteria: SearchKey): Promise<Array<[number, number]>> {
   const needs = needsOf(criteria);
   const out: Array<[number, number]> = [];
-  const maxUid = sel.uids.length ? sel.uids[sel.uids.length - 1]! : 0;
-  for (let i = 0; i < sel.uids.length; i += PAGE) {
-    const uids = sel.uids.slice(i, i + PAGE);
-    const recs = await sel.mailbox.listMessages({ uids });
+  const all = sel.uids;
+  const maxUid = all.length ? all[all.length - 1]! : 0;
+  const mbx = sel.mailbox;
+  const slice = new TimeSlice();
+  for (let i = 0; i < all.length; i += PAGE) {
+    const uids = Array.from(all.subarray(i, i + PAGE));
+    const recs = await mbx.listMessages({ uids });
+    const envs = needs.envelope && !needs.body ? await mbx.getEnvelopes(uids) : null;
     for (const rec of recs) {
       const seq = sel.seqOf(rec.uid);
       if (!seq) continue;
-      const view = new MessageView(rec, seq, () => sel.mailbox.readMessage(rec.uid));
+      // Read what the keys will need: the whole file for BODY/TEXT, else the header block where the ENVELOPE
+      // cache cannot answer.
+      let data: Buffer | null = null;
+      let whole = false;
+      if (needs.body) {
+        data = mbx.readRecordSync(rec) ?? (await mbx.readRecord(rec)) ?? null;
+        whole = true;
+      } else if (needs.header || (needs.envelope && !envs?.has(rec.uid))) {
+        data = mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec)) ?? null;
+      }
+      const view = new MessageView(rec, seq, mbx, { data, whole }, envs?.get(rec.uid));
       if (await matches(criteria, view, sel, maxUid)) out.push([seq, rec.uid]);
+      if (slice.due()) await slice.yield();
     }
-    if (needs.body || needs.header || sel.uids.length > PAGE) await new Promise((r) => setImmediate(r));
   }
   return out;
 }
