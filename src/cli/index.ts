@@ -16,6 +16,7 @@ import { MailStore } from '../store/mail/index.js';
 import { addQueueCommands } from './queue.js';
 import { addDkimCommands } from './dkim.js';
 import { addDnsCommands } from './dns.js';
+import { addStatusCommands } from './status.js';
 import { DkimKeyStore } from '../dkim/keys.js';
 import { addImportCommands } from './import.js';
 import { addExportCommands } from './export.js';
@@ -204,6 +205,7 @@ export function buildProgram(io: CliIo = defaultIo): Command {
   addImportCommands(program, cfg, io);
   addExportCommands(program, cfg, io);
   addDnsCommands(program, cfg, io);
+  addStatusCommands(program, cfg, io);
   addAdminCommands(program, cfg, io);
 
   program

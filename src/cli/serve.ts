@@ -43,6 +43,14 @@ export async function runServe(config: Config, io: CliIo): Promise<void> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // SIGHUP: configuration and certificates again (what can change live: src/ops/runtime.ts, docs).
+    process.on('SIGHUP', () => {
+      try {
+        server.reload();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'reload failed; the running configuration is unchanged');
+      }
+    });
   });
   log.flush?.();
 }
