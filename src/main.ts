@@ -59,6 +59,8 @@ export interface RunningServer {
   ops: ServerOps;
   /** Apply a changed configuration live (SIGHUP); without an argument the config file is read again. */
   reload(next?: Config): ReloadResult;
+  /** The web admin and self-service pages on listen.http (null when web.enabled is false). */
+  web: WebApp | null;
   stop(): Promise<void>;
 }
 

@@ -130,6 +130,17 @@ export const configSchema = z
       .object({ enabled: z.boolean().default(true), displayName: z.string().optional() })
       .strict()
       .default({ enabled: true }),
+    /** The web admin (/admin) and the self-service pages of mail users (/account) on listen.http. */
+    web: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** A session ends after this long without a request. */
+        sessionIdleMinutes: z.number().min(1).max(1440).default(30),
+        /** Secure cookies: auto = when a reverse proxy says X-Forwarded-Proto: https. */
+        secureCookies: z.enum(['auto', 'always', 'never']).default('auto'),
+      })
+      .strict()
+      .default({ enabled: true, sessionIdleMinutes: 30, secureCookies: 'auto' }),
     /** Prometheus metrics at /metrics on listen.http; `allow` limits who may read them (CIDRs; empty: anyone). */
     metrics: z
       .object({ enabled: z.boolean().default(true), allow: z.array(z.string()).default([]) })
