@@ -485,14 +485,14 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
     const next = str(p.next);
     const base = kind === 'admin' ? '/admin' : '/account';
     const to = next.startsWith(`${base}/`) && /^[\w/.-]+$/.test(next) && !next.includes('login') ? next : base;
-    return { ...redirect(to), headers: { 'set-cookie': setCookie } };
+    return withHeaders(redirect(to), { 'set-cookie': setCookie });
   }
 
   private logout(req: HttpRequestInfo, s: Session, to: string): HttpResponse {
     this.sessions.destroy(s.id);
     this.d.log.info({ [s.kind === 'admin' ? 'admin' : 'user']: s.name, web: s.kind }, `web logout: ${s.name}`);
     const clear = this.cookie(req, SESSION_COOKIE, '', 0);
-    return this.isApi(req) ? { ...json(200, { ok: true }), headers: { 'set-cookie': clear } } : { ...redirect(to), headers: { 'set-cookie': clear } };
+    return withHeaders(this.isApi(req) ? json(200, { ok: true }) : redirect(to), { 'set-cookie': clear });
   }
 
   // ------------------------------------------------------------------------------------------------ data
@@ -777,6 +777,10 @@ ${me.links.length ? html`<ul>${me.links.map((l) => html`<li><a href="${l.href}">
 
 function json(status: number, body: unknown): HttpResponse {
   return { status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) };
+}
+
+function withHeaders(r: HttpResponse, headers: Record<string, string>): HttpResponse {
+  return { ...r, headers: { ...r.headers, ...headers } };
 }
 
 function redirect(to: string): HttpResponse {
