@@ -435,10 +435,10 @@ export class WebApp {
 
   // ------------------------------------------------------------------------------------------------ login
 
-  private loginPage(req: HttpRequestInfo, kind: SessionKind, error?: string): HttpResponse {
+  private loginPage(req: HttpRequestInfo, kind: SessionKind, error?: string, nextPath?: string): HttpResponse {
     const token = randomToken();
     const base = kind === 'admin' ? '/admin' : '/account';
-    const next = str(req.query.get('next') ?? '');
+    const next = nextPath ?? str(req.query.get('next') ?? '');
     const body = html`<div class="login">
 ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
 <form method="post" action="${base}/login"><input type="hidden" name="_csrf" value="${token}"><input type="hidden" name="next" value="${next}">
@@ -456,7 +456,7 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
     const api = this.isApi(req);
     const p = this.params(req);
     if (!api && !sameToken(str(p._csrf), parseCookies(req.headers.cookie)[PRE_COOKIE])) {
-      return this.loginPage(req, kind, 'The login form expired (or cookies are blocked): try again.');
+      return this.loginPage(req, kind, 'The login form expired (or cookies are blocked): try again.', str(p.next));
     }
     const username = str(p.username);
     const password = typeof p.password === 'string' ? p.password : '';
@@ -465,7 +465,7 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
     const throttle = this.d.throttle;
     const fail = async (msg: string, status = 401) => {
       this.d.log.info({ ip, [kind === 'admin' ? 'admin' : 'user']: username, web: kind }, `web login failed`);
-      return api ? json(status, { error: msg }) : this.loginPage(req, kind, msg);
+      return api ? json(status, { error: msg }) : this.loginPage(req, kind, msg, str(p.next));
     };
     if (!username || !password) return fail('enter the name and the password', 400);
     if (throttle.isLockedOut(ip, account)) return fail('too many failed logins: try again later', 429);

@@ -72,7 +72,7 @@ table{border-collapse:collapse;width:100%;background:#fff;margin:.5rem 0}th,td{b
 th{background:#eef1f5}form{display:inline-flex;gap:.4rem;align-items:center;flex-wrap:wrap;margin:.2rem 0}
 form.block{display:flex;background:#fff;padding:.7rem;border:1px solid #d8dce3}
 input,select{padding:.3rem .4rem;border:1px solid #b5bcc7;border-radius:3px}button{padding:.3rem .7rem;border:1px solid #2d5bb9;background:#2d62c8;color:#fff;border-radius:3px;cursor:pointer}
-button.danger{background:#b52a2a;border-color:#8f1f1f}pre{background:#0f1724;color:#e4ecf7;padding:.6rem;overflow:auto;white-space:pre-wrap;word-break:break-all;user-select:all}
+form.danger button{background:#b52a2a;border-color:#8f1f1f}pre{background:#0f1724;color:#e4ecf7;padding:.6rem;overflow:auto;white-space:pre-wrap;word-break:break-all;user-select:all}
 .flash{padding:.6rem .8rem;margin:.6rem 0;border-radius:3px}.flash.ok{background:#e1f5e4;border:1px solid #7cc38a}.flash.error{background:#fbe3e3;border:1px solid #d77}
 .pass{color:#1c7a33;font-weight:600}.warn{color:#a86500;font-weight:600}.fail{color:#b52a2a;font-weight:600}
 .login{max-width:22rem;margin:3rem auto;background:#fff;padding:1.2rem;border:1px solid #d8dce3}.login form{display:flex;flex-direction:column;align-items:stretch}

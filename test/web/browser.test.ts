@@ -1,0 +1,125 @@
+/**
+ * End to end in a real browser: Debian's chromium driven by playwright-core (TESTING.md "Browser"). An admin logs
+ * in, adds a domain and a user, finds the DNS records, sees a deferred message in the queue and deletes it; the new
+ * user logs in to /account. Screenshots of the main pages go to test-artifacts/web/ (gitignored).
+ * Skipped with a message when /usr/bin/chromium is missing (`apt-get install chromium`).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startWebServer, addAdmin } from './helpers.js';
+import { ROOT } from '../helpers/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(ROOT, 'test-artifacts', 'web');
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+test('browser: log in, add a domain and a user, DNS records, delete a queued message, self-service', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium): browser test skipped`, timeout: 120_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const ws = await startWebServer();
+  const profile = mkdtempSync(join(tmpdir(), 'mw-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
+  const problems: string[] = [];
+  try {
+    await addAdmin(ws, 'root', 'browser-admin-pw');
+    const page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on('console', (m) => {
+      // Expected HTTP errors (the wrong login, the 403 at the end, favicon.ico) are not problems; CSP violations are.
+      if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (401|403|404)/.test(m.text())) problems.push(m.text());
+    });
+    page.on('pageerror', (e) => problems.push(String(e)));
+    const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+    // Not logged in: sent to the login page.
+    await page.goto(`${ws.base}/admin/domains`);
+    assert.match(page.url(), /\/admin\/login\?next=/);
+    await shot('01-login');
+    await page.fill('input[name=username]', 'root');
+    await page.fill('input[name=password]', 'wrong');
+    await page.click('button:has-text("Log in")');
+    await page.waitForSelector('.flash.error');
+    assert.match(await page.textContent('.flash.error') ?? '', /wrong name or password/);
+    await page.fill('input[name=username]', 'root');
+    await page.fill('input[name=password]', 'browser-admin-pw');
+    await Promise.all([page.waitForURL(/\/admin\/domains$/), page.click('button:has-text("Log in")')]);
+
+    // Add a domain; find its DNS records.
+    await page.fill('input[name=name]', 'example.test');
+    await Promise.all([page.waitForURL(/\/admin\/domains$/), page.click('button:has-text("Add domain")')]);
+    assert.match((await page.textContent('.flash.ok')) ?? '', /domain example\.test added/);
+    await shot('02-domains');
+    await Promise.all([page.waitForURL(/domains\/view\?name=example\.test/), page.click('a:has-text("DNS records")')]);
+    const records = (await page.textContent('#all-records')) ?? '';
+    assert.match(records, /example\.test\. IN MX 10 mail\.example\.test\./);
+    assert.match(records, /_domainkey\.example\.test\. IN TXT/);
+    await Promise.all([page.waitForURL(/domains\/view/), page.click('button:has-text("Check now")')]);
+    await page.waitForSelector('td.fail, td.pass');
+    await shot('03-domain-records');
+
+    // Add a user with a generated password (shown once).
+    await page.click('nav a:has-text("Users")');
+    await page.fill('form.block input[name=address]', 'alice@example.test');
+    await page.fill('form.block input[name=quota]', '1G');
+    await Promise.all([page.waitForURL(/\/admin\/users$/), page.click('button:has-text("Add user")')]);
+    const password = ((await page.textContent('pre.secret')) ?? '').trim();
+    assert.equal(password.length, 16);
+    assert.ok(await page.isVisible('td:has-text("alice@example.test")'));
+    await shot('04-users');
+
+    await page.click('nav a:has-text("Aliases")');
+    await page.fill('form.block input[name=source]', '@example.test');
+    await page.fill('form.block input[name=destination]', 'alice@example.test');
+    await Promise.all([page.waitForURL(/\/admin\/aliases$/), page.click('button:has-text("Add alias")')]);
+    assert.ok(await page.isVisible('td:has-text("(catch-all)")'));
+    await shot('05-aliases');
+
+    // A deferred message in the queue: seen, opened, deleted.
+    const id = await ws.server.queue.enqueueBuffer(Buffer.from('From: alice@example.test\r\nTo: bob@unreachable.test\r\nSubject: stuck\r\n\r\nhi\r\n'), 'alice@example.test', ['bob@unreachable.test'], 'test');
+    for (let i = 0; i < 100; i++) {
+      const item = (await ws.server.queue.list()).find((x) => x.id === id);
+      if (item?.state === 'deferred' && item.lastError) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await page.click('nav a:has-text("Queue")');
+    await page.waitForSelector(`a:has-text("${id}")`);
+    await page.selectOption('select[name=state]', 'deferred');
+    await Promise.all([page.waitForURL(/state=deferred/), page.click('button:has-text("Filter")')]);
+    await shot('06-queue');
+    await Promise.all([page.waitForURL(/queue\/show/), page.click(`a:has-text("${id}")`)]);
+    assert.match((await page.textContent('main')) ?? '', /bob@unreachable\.test/);
+    assert.match((await page.textContent('main')) ?? '', /refused|ECONNREFUSED/i);
+    await shot('07-queue-message');
+    await Promise.all([page.waitForURL(/\/admin\/queue$/), page.click('button:has-text("Delete")')]);
+    assert.match((await page.textContent('.flash.ok')) ?? '', /1 message\(s\) deleted/);
+    assert.equal(await page.isVisible(`a:has-text("${id}")`), false);
+
+    await page.click('nav a:has-text("Status")');
+    await page.waitForSelector('h2:has-text("Listeners")');
+    await shot('08-status');
+
+    // Log out; the new user uses the self-service page.
+    await Promise.all([page.waitForURL(/\/admin\/login/), page.click('button:has-text("Log out")')]);
+    await page.goto(`${ws.base}/account`);
+    await page.fill('input[name=username]', 'alice@example.test');
+    await page.fill('input[name=password]', password);
+    await Promise.all([page.waitForURL(/\/account$/), page.click('button:has-text("Log in")')]);
+    assert.match((await page.textContent('main')) ?? '', /mail\.example\.test/);
+    await shot('09-account');
+    await page.fill('input[name=current]', password);
+    await page.fill('input[name=password]', 'alice-new-password');
+    await page.fill('input[name=confirm]', 'alice-new-password');
+    await Promise.all([page.waitForURL(/\/account$/), page.click('button:has-text("Change password")')]);
+    assert.match((await page.textContent('.flash.ok')) ?? '', /password changed/);
+    // The admin pages refuse a mail user's session.
+    const r = await page.goto(`${ws.base}/admin/users`);
+    assert.equal(r?.status(), 403);
+    assert.deepEqual(problems, [], 'no console errors (e.g. CSP violations)');
+  } finally {
+    await ctx.close();
+    rmSync(profile, { recursive: true, force: true });
+    await ws.stop();
+  }
+});
