@@ -68,6 +68,8 @@ export const FETCH: Handler<FetchCommand> = {
     if (wantsEnvelope) parseFields.push('envelope');
     if (wantsStructure) parseFields.push('bodystructure');
     const toCache: Array<[number, { envelope: string; bodystructure: string }]> = [];
+    // UID FETCH 1:* (FLAGS) and the like: a tight loop without the per-message closures of fetchOne.
+    const metaOnly = !markSeen && items.every((i) => META_ITEMS.has(i.type));
     const mbx = sel.mailbox;
     let missing = 0;
     const batch = new ResponseBatch(s);
@@ -101,13 +103,15 @@ export const FETCH: Handler<FetchCommand> = {
           raw = mbx.readRecordSync(rec) ?? (await mbx.readRecord(rec));
           if (wantsFile && !raw) continue; // vanished under us
         }
-        const out = fetchOne(t, rec, items, {
-          raw: raw ?? null,
-          cached: cachedOf(rec.uid),
-          newFlags: newlySeen.get(t.uid),
-          addFlags: newlySeen.has(t.uid) && !hasFlags,
-          toCache,
-        });
+        const out = metaOnly
+          ? metaResponse(t.seq, rec, items)
+          : fetchOne(t, rec, items, {
+              raw: raw ?? null,
+              cached: cachedOf(rec.uid),
+              newFlags: newlySeen.get(t.uid),
+              addFlags: newlySeen.has(t.uid) && !hasFlags,
+              toCache,
+            });
         if (batch.add(out)) await batch.flush();
         if (slice.due()) {
           await batch.flush();
@@ -123,6 +127,43 @@ export const FETCH: Handler<FetchCommand> = {
     return 'FETCH completed';
   },
 };
+
+const META_ITEMS = new Set<FetchAttribute['type']>(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ']);
+/** "(\\Seen \\Flagged)" per system-flag bit mask, for messages without keywords. */
+const flagsTextByBits = new Map<number, string>();
+
+function recordFlagsText(rec: MessageRecord): string {
+  if (rec.keywords.length) return flagsText(rec.flags);
+  let t = flagsTextByBits.get(rec.sysflags);
+  if (t === undefined) flagsTextByBits.set(rec.sysflags, (t = flagsText(rec.flags)));
+  return t;
+}
+
+/** A FETCH response with only index data (UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ). */
+function metaResponse(seq: number, rec: MessageRecord, items: readonly FetchAttribute[]): string {
+  let out = `* ${seq} FETCH (`;
+  for (let i = 0; i < items.length; i++) {
+    if (i) out += ' ';
+    switch (items[i]!.type) {
+      case 'UID':
+        out += `UID ${rec.uid}`;
+        break;
+      case 'FLAGS':
+        out += `FLAGS ${recordFlagsText(rec)}`;
+        break;
+      case 'INTERNALDATE':
+        out += `INTERNALDATE "${formatImapDateTime(new Date(rec.internalDate))}"`;
+        break;
+      case 'RFC822.SIZE':
+        out += `RFC822.SIZE ${rec.size}`;
+        break;
+      case 'MODSEQ':
+        out += `MODSEQ (${rec.modseq})`;
+        break;
+    }
+  }
+  return out + ')\r\n';
+}
 
 /** Builds one FETCH response (synchronously: the file, if needed, was read by the caller). */
 function fetchOne(
