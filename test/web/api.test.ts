@@ -230,6 +230,8 @@ test('queue: a deferred message is listed, filtered, shown with its last error, 
     return (l.json as Array<{ id: string; lastError: string | null }>).find((i) => i.id === id && i.lastError);
   }, 20_000);
   assert.match(item.lastError!, /ECONNREFUSED|connect|refused/i);
+  const failures = (await c.get('/admin/api/status')).json.failures as Array<{ id: string; error: string }>;
+  assert.match(failures.find((f) => f.id === id)!.error, /refused/i, 'a recent delivery failure on the status page');
   assert.equal((await c.get('/admin/api/queue?sender=sender@example')).json.length, 1);
   assert.equal((await c.get('/admin/api/queue?sender=nobody')).json.length, 0);
   assert.equal((await c.get('/admin/api/queue?domain=unreachable.test')).json.length, 1);
@@ -241,19 +243,33 @@ test('queue: a deferred message is listed, filtered, shown with its last error, 
   assert.equal((await c.get('/admin/api/queue/show?id=nope')).status, 400);
   const page = await c.get(`/admin/queue/show?id=${id}`);
   assert.match(page.text, /stuck &lt;b&gt;here&lt;\/b&gt;/, 'escaped');
+  const item1 = async () => ((await c.get('/admin/api/queue')).json as Array<{ id: string; state: string; attempts: number }>).find((i) => i.id === id);
+  const attempts0 = (await item1())!.attempts;
   assert.equal((await c.post('/admin/api/queue/hold', { ids: [id] })).json.result.count, 1);
+  await waitFor(async () => (await item1())?.state === 'hold');
   assert.equal((await c.get('/admin/api/queue?state=hold')).json.length, 1);
   assert.equal((await c.post('/admin/api/queue/release', { ids: [id] })).json.result.count, 1);
+  // Released: tried again at once, deferred again.
+  await waitFor(async () => {
+    const i = await item1();
+    return i && i.state === 'deferred' && i.attempts > attempts0;
+  }, 20_000);
+  const attempts1 = (await item1())!.attempts;
   assert.equal((await c.post('/admin/api/queue/flush', { ids: [id] })).status, 200);
+  await waitFor(async () => {
+    const i = await item1();
+    return i && i.state === 'deferred' && i.attempts > attempts1;
+  }, 20_000);
   assert.equal((await c.post('/admin/api/queue/hold', {})).status, 400, 'a selector is required');
+  // Deleted while held (nothing in flight).
+  assert.equal((await c.post('/admin/api/queue/hold', { ids: [id] })).json.result.count, 1);
+  await waitFor(async () => (await item1())?.state === 'hold');
   const status = await c.get('/admin/api/status');
   assert.ok(status.json.listeners.some((l: { name: string }) => l.name === 'http'));
   assert.equal(status.json.queue.total, 1);
   assert.ok(status.json.certificate.daysLeft > 0);
-  await waitFor(async () => (await c.get('/admin/api/status')).json.failures.some((f: { id: string }) => f.id === id));
   assert.equal((await c.post('/admin/api/queue/delete', { ids: [id] })).json.result.count, 1);
-  // A message in flight is removed when its attempt ends.
-  await waitFor(async () => (await c.get('/admin/api/queue')).json.length === 0);
+  assert.equal((await c.get('/admin/api/queue')).json.length, 0);
   assert.match((await c.get('/admin/status')).text, /<h2>Listeners<\/h2>/);
   await ws.log.waitFor((l) => l.admin === 'root' && l.action === 'queue/delete');
 });
