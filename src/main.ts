@@ -208,6 +208,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
             ? {
                 resolver: mailauthResolver.resolve,
                 checkLoopback: config.authentication.checkLoopback,
+                trustedArcSealers: config.authentication.trustedArcSealers,
                 policy: {
                   dmarcReject: config.authentication.dmarcReject,
                   dmarcQuarantine: config.authentication.dmarcQuarantine,

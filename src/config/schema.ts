@@ -225,6 +225,11 @@ export const configSchema = z
         checkInbound: z.boolean().default(true),
         /** Also check mail from loopback clients (local tools, tests); off by default like Postfix's mynetworks. */
         checkLoopback: z.boolean().default(false),
+        /**
+         * Domains whose ARC seals (RFC 8617) we trust to vouch for forwarded mail that fails DMARC. Any domain can
+         * seal a valid chain, so only listed sealers count (RFC 8617 §7.2: a local policy decision). Default none.
+         */
+        trustedArcSealers: z.array(z.string().min(1)).default([]),
         /** What a DMARC failure does when the sender's domain publishes p=reject / p=quarantine. */
         dmarcReject: z.enum(['reject', 'junk', 'none']).default('reject'),
         dmarcQuarantine: z.enum(['reject', 'junk', 'none']).default('junk'),
@@ -232,7 +237,7 @@ export const configSchema = z
         spfFail: z.enum(['reject', 'junk', 'none']).default('junk'),
       })
       .strict()
-      .default({ checkInbound: true, checkLoopback: false, dmarcReject: 'reject', dmarcQuarantine: 'junk', spfFail: 'junk' }),
+      .default({ checkInbound: true, checkLoopback: false, trustedArcSealers: [], dmarcReject: 'reject', dmarcQuarantine: 'junk', spfFail: 'junk' }),
     queue: z
       .object({
         retryBaseSeconds: z.number().min(0.1).default(300),

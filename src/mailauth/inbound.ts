@@ -46,6 +46,8 @@ export interface InboundContext {
   hostname: string;
   resolver: MailauthResolver;
   policy: InboundPolicy;
+  /** Sealers whose passing ARC chain may override a DMARC or SPF failure (lower-case domains). */
+  trustedArcSealers?: readonly string[];
   /** ARC-seal the message (RFC 8617 §5.1) with this key: done for messages we forward to remote addresses. */
   seal?: { signingDomain: string; selector: string; privateKey: string } | null;
 }
@@ -115,7 +117,11 @@ export async function checkInbound(c: MessageContent, ctx: InboundContext): Prom
   }
   // RFC 7489 §6.6.2: act on the policy only for a DMARC "fail"; an ARC pass from a sealer may override (§7.2.1 of
   // RFC 8617 leaves this to local policy: we honour a valid ARC chain as forwarding evidence).
-  const arcPass = arc === 'pass';
+  // RFC 8617 §7.2: a valid chain proves only who sealed it. It vouches for a forwarded message only when the most
+  // recent sealer is one we trust (anyone can publish a key and seal a forged message).
+  const sealer = r.arc && r.arc.signature ? String(r.arc.signature.signingDomain ?? '').toLowerCase() : '';
+  const trusted = (ctx.trustedArcSealers ?? []).map((d) => d.toLowerCase());
+  const arcPass = arc === 'pass' && sealer !== '' && trusted.includes(sealer);
   if (dmarc === 'fail' && !arcPass) {
     const policy = (r.dmarc && (r.dmarc.policy || r.dmarc.p)) || 'none';
     const action = policy === 'reject' ? ctx.policy.dmarcReject : policy === 'quarantine' ? ctx.policy.dmarcQuarantine : 'none';

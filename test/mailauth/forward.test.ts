@@ -43,7 +43,7 @@ before(async () => {
     'mx-b.b.test': { A: ['127.0.0.1'] },
   });
   sink = await startSmtpSink({ host: '127.0.0.13' }); // a host of its own: parallel test files pick ports independently
-  b = await startAuthMw({ hostname: 'mx-b.b.test', dnsServers: dns.servers, domains: ['b.test'], users: [BOB] });
+  b = await startAuthMw({ hostname: 'mx-b.b.test', dnsServers: dns.servers, domains: ['b.test'], users: [BOB], authentication: { trustedArcSealers: ['forward.test'] } });
   a = await startAuthMw({
     hostname: 'mx-a.forward.test',
     dnsServers: dns.servers,
@@ -128,7 +128,7 @@ describe('forwarding through A to B', () => {
 describe('ARC from an untrusted sealer', () => {
   // Any domain can publish a key and seal a valid chain, so honouring every valid chain lets anyone bypass
   // p=reject (RFC 8617 §7.2: trust is a local policy decision). Mailwright has no trusted-sealer list yet.
-  test('a forged From sealed by an attacker’s own domain is not accepted', { todo: 'needs a trusted ARC sealer list (config)' }, async () => {
+  test('a forged From sealed by an attacker’s own domain is not accepted', async () => {
     dns.set('evil.test', { TXT: ['v=spf1 ip4:127.0.0.7 -all'] });
     dns.set('s1._domainkey.evil.test', { TXT: [dnsRecordValue('rsa-sha256', rsa.publicKey)] });
     const msg = plainMessage({ from: 'CEO <ceo@bigbank.test>', to: BOB, subject: 'wire the money (sealed by evil)' });

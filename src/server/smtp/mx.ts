@@ -31,7 +31,7 @@ export interface MxOptions {
   queue: QueueStore;
   onQueued?: (e: QueueEntry) => void;
   /** Inbound SPF/DKIM/DMARC/ARC checks; null to skip them. */
-  inbound: { resolver: MailauthResolver; policy: InboundPolicy; checkLoopback: boolean } | null;
+  inbound: { resolver: MailauthResolver; policy: InboundPolicy; checkLoopback: boolean; trustedArcSealers?: readonly string[] } | null;
   /** Sender rewriting for forwarded mail, and the reverse path for bounces to rewritten senders. */
   srs: Srs;
   /** The ARC sealing key of a hosted domain (its RSA DKIM key), or null. */
@@ -171,6 +171,7 @@ export function mxHooks(o: MxOptions): SmtpHooks {
                 hostname: o.hostname,
                 resolver: check.resolver,
                 policy: check.policy,
+                trustedArcSealers: check.trustedArcSealers,
                 seal: seal ? { signingDomain: forwardDomain!, selector: seal.selector, privateKey: seal.privateKey } : null,
               });
               auth = { spf: v.spf, dkim: v.dkim, dmarc: v.dmarc, arc: v.arc, action: v.action };
