@@ -112,7 +112,7 @@ describe('config values', () => {
     assert.equal(c.dataDir, '/srv/mail');
     assert.equal(c.database, 'sqlite:/srv/mail/mailwright.db');
     assert.deepEqual(c.listen, {});
-    assert.deepEqual(c.tls, { cert: undefined, key: undefined });
+    assert.deepEqual(c.tls, { cert: undefined, key: undefined, certificates: [], watch: true });
     assert.equal(c.dns.timeoutMs, 5000);
     assert.equal(c.dns.servers, undefined);
     assert.deepEqual(c.smtp, {
@@ -124,6 +124,9 @@ describe('config values', () => {
       recipientDelimiter: '+',
       reverseLookup: true,
       allowInsecureAuthOnLoopback: true,
+      dnsbl: [],
+      dnsblCheckLoopback: false,
+      greylisting: { enabled: false, delaySeconds: 300, expireDays: 35, checkLoopback: false },
     });
     assert.equal(c.log.level, 'info');
     assert.equal(isDevDefaults(c), false);
