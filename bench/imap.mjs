@@ -292,6 +292,9 @@ async function startMailwright(base, source, opts) {
     dataDir,
     listen: { smtp: false, submission: false, submissions: false, imap: `127.0.0.1:${port}`, imaps: false, pop3: false, pop3s: false, http: null },
     imap: { maxConnectionsPerIp: Math.max(2000, opts.idle + 100), maxConnectionsPerUser: Math.max(2000, opts.idle + 100), maxConnections: Math.max(5000, opts.idle * 2) },
+    // The per-address abuse limits (connection rate, commands per second) would throttle a benchmark that runs
+    // everything from 127.0.0.1; Dovecot has no such limits here either.
+    limits: { connectionsPerMinute: 1e9, connectionBurst: 1e9, commandsPerSecond: 1e9, commandBurst: 1e9 },
     log: { level: 'warn' },
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2) + '\n');
