@@ -27,6 +27,7 @@ import type {
   AppendHead, AppendMessage, ImapCommand, QresyncParameter, StatusAttribute,
 } from './types.js';
 import { ImapParseError } from './errors.js';
+import { parseExtension, EXT_UID_COMMANDS } from './ext-parser.js';
 
 export type { ParseOptions } from './args.js';
 
@@ -50,7 +51,7 @@ export function parseCommand(raw: RawCommand, options: ParseOptions = {}): ImapC
     uid = true;
     lx.sp('command after UID');
     name = lx.atom('command name').toUpperCase();
-    if (!UID_COMMANDS.has(name)) lx.fail(`UID ${name.slice(0, 20)} is not a valid command`);
+    if (!UID_COMMANDS.has(name) && !EXT_UID_COMMANDS.has(name)) lx.fail(`UID ${name.slice(0, 20)} is not a valid command`);
   }
   const cmd = parseArguments(lx, tag, name, uid, options);
   lx.end();
@@ -186,7 +187,7 @@ function parseArguments(lx: Lexer, tag: string, name: string, uid: boolean, opti
       return { tag, name, capabilities };
     }
     default:
-      return lx.fail(`Unknown command "${name.slice(0, 30)}"`);
+      return parseExtension(lx, tag, name, uid, options) ?? lx.fail(`Unknown command "${name.slice(0, 30)}"`);
   }
 }
 

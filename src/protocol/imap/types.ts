@@ -233,10 +233,40 @@ export interface EnableCommand extends Base {
   readonly capabilities: readonly string[];
 }
 
+/** RFC 5256 §3 sort-key with RFC 5957 DISPLAYFROM/DISPLAYTO. */
+export type SortKey = 'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO' | 'DISPLAYFROM' | 'DISPLAYTO';
+
+/** RFC 5256 §3 SORT / UID SORT: sort criteria (REVERSE applies to the key after it), charset, search criteria. */
+export interface SortCommand extends Base {
+  readonly name: 'SORT';
+  readonly uid: boolean;
+  readonly sortCriteria: ReadonlyArray<{ readonly key: SortKey; readonly reverse: boolean }>;
+  readonly charset: string;
+  readonly criteria: SearchKey;
+}
+
+/** RFC 5256 §3 THREAD / UID THREAD. */
+export interface ThreadCommand extends Base {
+  readonly name: 'THREAD';
+  readonly uid: boolean;
+  readonly algorithm: 'ORDEREDSUBJECT' | 'REFERENCES';
+  readonly charset: string;
+  readonly criteria: SearchKey;
+}
+
+/** RFC 9208 §4.2-4.3 GETQUOTA quota-root / GETQUOTAROOT mailbox; §4.4 SETQUOTA (resources parsed, refused). */
+export interface QuotaCommand extends Base {
+  readonly name: 'GETQUOTA' | 'GETQUOTAROOT' | 'SETQUOTA';
+  /** Quota root for GETQUOTA/SETQUOTA, mailbox name for GETQUOTAROOT. */
+  readonly root: string;
+  readonly limits?: ReadonlyArray<readonly [string, number]>;
+}
+
 export type ImapCommand =
   | SimpleCommand | AuthenticateCommand | LoginCommand | SelectCommand | CreateCommand | MailboxCommand
   | RenameCommand | ListCommand | StatusCommand | AppendCommand | ExpungeCommand | SearchCommand
-  | FetchCommand | StoreCommand | CopyCommand | IdCommand | EnableCommand;
+  | FetchCommand | StoreCommand | CopyCommand | IdCommand | EnableCommand
+  | SortCommand | ThreadCommand | QuotaCommand;
 
 export type ImapCommandName = ImapCommand['name'];
 

@@ -134,6 +134,7 @@ export class ImapSession {
       else caps.push('LOGINDISABLED');
     } else {
       caps.push('UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE');
+      caps.push('SORT', 'SORT=DISPLAY');
     }
     return caps;
   }

@@ -8,6 +8,7 @@ import { APPEND } from './append.js';
 import { CHECK, CLOSE, UNSELECT, EXPUNGE, STORE, COPY, MOVE, IDLE } from './selected-state.js';
 import { FETCH } from './fetch.js';
 import { SEARCH } from './search.js';
+import { SORT } from './sort.js';
 
 export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   CAPABILITY,
@@ -40,4 +41,5 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   IDLE,
   FETCH,
   SEARCH,
+  SORT,
 };

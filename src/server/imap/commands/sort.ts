@@ -1,0 +1,172 @@
+/**
+ * SORT and UID SORT (RFC 5256 §3) with the RFC 5957 DISPLAYFROM/DISPLAYTO keys. The search criteria are run by
+ * runSearch (search.ts); the keys come from the index (ARRIVAL, SIZE) and the cached ENVELOPE (or the header
+ * block when no ENVELOPE is cached). Strings compare with i;ascii-casemap; ties, and equal keys for all criteria,
+ * are broken by sequence number (RFC 5256 §3). Key loading gives the event loop a turn every 1000 messages and
+ * every 10 ms, so a large sort does not block other sessions.
+ */
+import type { SortCommand, SortKey } from '../../../protocol/imap/index.js';
+import { buildEnvelope, type Envelope, type Address } from '../../../mime/index.js';
+import { decodeEncodedWords, stripComments } from '../../../mime/headers.js';
+import { TimeSlice } from '../prefetch.js';
+import { baseSubject, compareOctets, asciiUpper } from '../base-subject.js';
+import { runSearch } from './search.js';
+import { SELECTED, type Handler } from './types.js';
+import type { SelectedMailbox } from '../selected.js';
+import type { MessageRecord } from '../../../store/mail/index.js';
+
+const PAGE = 1000;
+
+export interface LoadedMessage {
+  seq: number;
+  uid: number;
+  rec: MessageRecord;
+  env: Envelope;
+  /** The header block, when `withHeader` was asked for. */
+  header?: Buffer;
+}
+
+/**
+ * Load the index record and ENVELOPE of the given [seq, uid] pairs (in pages of 1000), in the given order.
+ * Messages that vanished meanwhile are left out.
+ */
+export async function loadMessages(
+  sel: SelectedMailbox,
+  found: ReadonlyArray<readonly [number, number]>,
+  o: { withHeader?: boolean } = {},
+): Promise<LoadedMessage[]> {
+  const mbx = sel.mailbox;
+  const out: LoadedMessage[] = [];
+  const slice = new TimeSlice();
+  for (let i = 0; i < found.length; i += PAGE) {
+    const page = found.slice(i, i + PAGE);
+    const uids = page.map((p) => p[1]);
+    const recs = new Map((await mbx.listMessages({ uids })).map((r) => [r.uid, r]));
+    const envs = o.withHeader ? null : await mbx.getEnvelopes(uids);
+    for (const [seq, uid] of page) {
+      const rec = recs.get(uid);
+      if (!rec) continue;
+      let env: Envelope | null = null;
+      const json = envs?.get(uid);
+      if (json !== undefined) {
+        try {
+          env = JSON.parse(json) as Envelope;
+        } catch {
+          env = null;
+        }
+      }
+      let header: Buffer | undefined;
+      if (!env || o.withHeader) {
+        header = mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec)) ?? Buffer.alloc(0);
+        env = buildEnvelope(header);
+      }
+      out.push({ seq, uid, rec, env, ...(o.withHeader ? { header } : {}) });
+      if (slice.due()) await slice.yield();
+    }
+    await slice.yield(); // at least one turn per page of 1000
+  }
+  return out;
+}
+
+/** RFC 5256 §2.2 sent date: the Date header in UTC, or INTERNALDATE when missing or unparseable. */
+export function sentDate(env: Envelope, internalDate: number): number {
+  if (env.date) {
+    const t = Date.parse(stripComments(env.date).replace(/\s+/g, ' ').trim());
+    if (!Number.isNaN(t)) return t;
+  }
+  return internalDate;
+}
+
+/** The first real address of a list (skipping group start/end markers). */
+function firstAddress(list: Address[] | null): Address | null {
+  for (const a of list ?? []) if (a[3] !== null) return a;
+  return null;
+}
+
+/** RFC 5256 §3 CC/FROM/TO: the addr-mailbox of the first address, "" when none. */
+function mailboxOf(list: Address[] | null): string {
+  const a = firstAddress(list);
+  return a?.[2] ? asciiUpper(decodeEncodedWords(a[2])) : '';
+}
+
+/** RFC 5957 §3 DISPLAYFROM/DISPLAYTO: the decoded display name, else the addr-spec; "" when no address. */
+function displayOf(list: Address[] | null): string {
+  const a = firstAddress(list);
+  if (!a) return '';
+  const name = a[0] === null ? '' : decodeEncodedWords(a[0]).trim();
+  if (name) return asciiUpper(name);
+  return asciiUpper(`${a[2] ?? ''}@${a[3] ?? ''}`);
+}
+
+type KeyValue = number | string;
+
+function keyOf(m: LoadedMessage, key: SortKey): KeyValue {
+  switch (key) {
+    case 'ARRIVAL':
+      return m.rec.internalDate;
+    case 'SIZE':
+      return m.rec.size;
+    case 'DATE':
+      return sentDate(m.env, m.rec.internalDate);
+    case 'SUBJECT':
+      return baseSubject(m.env.subject).base;
+    case 'FROM':
+      return mailboxOf(m.env.from);
+    case 'TO':
+      return mailboxOf(m.env.to);
+    case 'CC':
+      return mailboxOf(m.env.cc);
+    case 'DISPLAYFROM':
+      return displayOf(m.env.from);
+    case 'DISPLAYTO':
+      return displayOf(m.env.to);
+  }
+}
+
+/** Sort [seq, uid] pairs by the criteria; returns them in sorted order. */
+export async function runSort(
+  sel: SelectedMailbox,
+  found: ReadonlyArray<readonly [number, number]>,
+  criteria: ReadonlyArray<{ readonly key: SortKey; readonly reverse: boolean }>,
+): Promise<Array<[number, number]>> {
+  const loaded = await loadMessages(sel, found);
+  const rows: Array<{ seq: number; uid: number; keys: KeyValue[] }> = [];
+  const slice = new TimeSlice();
+  for (let i = 0; i < loaded.length; i++) {
+    const m = loaded[i]!;
+    rows.push({ seq: m.seq, uid: m.uid, keys: criteria.map((c) => keyOf(m, c.key)) });
+    if (i % PAGE === PAGE - 1 || slice.due()) await slice.yield();
+  }
+  rows.sort((a, b) => {
+    for (let k = 0; k < criteria.length; k++) {
+      const x = a.keys[k]!;
+      const y = b.keys[k]!;
+      const c = typeof x === 'number' ? x - (y as number) : compareOctets(x, y as string);
+      if (c !== 0) return criteria[k]!.reverse ? -c : c;
+    }
+    return a.seq - b.seq;
+  });
+  return rows.map((r) => [r.seq, r.uid]);
+}
+
+export const SORT: Handler<SortCommand> = {
+  states: SELECTED,
+  async run(s, cmd) {
+    const sel = s.selected!;
+    await sel.reportChanges(s, { expunges: cmd.uid });
+    const found = await runSearch(sel, cmd.criteria);
+    const sorted = await runSort(sel, found, cmd.sortCriteria);
+    const nums = sorted.map(([seq, uid]) => (cmd.uid ? uid : seq));
+    let line = '* SORT';
+    for (let i = 0; i < nums.length; i++) {
+      line += ' ' + nums[i];
+      if (line.length > 64 * 1024) {
+        s.write(line);
+        line = '';
+        await s.flush();
+      }
+    }
+    s.write(line + '\r\n');
+    return 'SORT completed';
+  },
+};
