@@ -9,6 +9,7 @@ import { CHECK, CLOSE, UNSELECT, EXPUNGE, STORE, COPY, MOVE, IDLE } from './sele
 import { FETCH } from './fetch.js';
 import { SEARCH } from './search.js';
 import { SORT } from './sort.js';
+import { GETQUOTA, GETQUOTAROOT, SETQUOTA } from './quota.js';
 
 export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   CAPABILITY,
@@ -42,4 +43,7 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   FETCH,
   SEARCH,
   SORT,
+  GETQUOTA,
+  GETQUOTAROOT,
+  SETQUOTA,
 };
