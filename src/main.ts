@@ -184,6 +184,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     commandRate: ops.commandRate,
   };
 
+  /** Bind a listener to its configured address, register it, and log it; a clear error names the key. */
+  const bind = async (name: ListenerName, addr: string, l: SmtpListener | Listener): Promise<void> => {
+    ops.attach(l, name);
+    const { host, port } = splitHostPort(addr);
+    const a = await l.listen(host, port).catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
+    });
+    addresses[name] = { host: a.address, port: a.port };
+    listeners.push(l);
+    log.info({ listener: name, address: `${a.address}:${a.port}` }, 'listening');
+  };
+
   try {
     if (config.listen.smtp) {
       const mx = new SmtpListener({
@@ -219,14 +231,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         })), dns),
         log: log.child({ component: 'smtp' }),
       });
-      const { host, port } = splitHostPort(config.listen.smtp);
-      ops.attach(mx, 'smtp');
-      const a = await mx.listen(host, port).catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`listen.smtp: cannot listen on ${config.listen.smtp}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
-      });
-      addresses.smtp = { host: a.address, port: a.port };
-      listeners.push(mx);
-      log.info({ listener: 'smtp', address: `${a.address}:${a.port}` }, 'listening');
+      await bind('smtp', config.listen.smtp, mx);
     }
     for (const name of ['submission', 'submissions'] as const) {
       const addr = config.listen[name];
@@ -256,14 +261,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         })),
         log: log.child({ component: name }),
       });
-      const { host, port } = splitHostPort(addr);
-      ops.attach(sub, name);
-      const a = await sub.listen(host, port).catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
-      });
-      addresses[name] = { host: a.address, port: a.port };
-      listeners.push(sub);
-      log.info({ listener: name, address: `${a.address}:${a.port}` }, 'listening');
+      await bind(name, addr, sub);
     }
     const imapLog = log.child({ component: 'imap' });
     const imapCtx = {
@@ -294,14 +292,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         maxConnections: config.imap.maxConnections,
         maxConnectionsPerIp: config.imap.maxConnectionsPerIp,
       });
-      ops.attach(l, name);
-      const { host, port } = splitHostPort(addr);
-      const a = await l.listen(host, port).catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
-      });
-      addresses[name] = { host: a.address, port: a.port };
-      listeners.push(l);
-      log.info({ listener: name, address: `${a.address}:${a.port}` }, 'listening');
+      await bind(name, addr, l);
     }
     // POP3 (110 with STLS, 995 implicit TLS): INBOX of the same store, the same login throttle as IMAP.
     const pop3Ctx = {
@@ -324,14 +315,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         maxConnections: config.pop3.maxConnections,
         maxConnectionsPerIp: config.pop3.maxConnectionsPerIp,
       });
-      ops.attach(l, name);
-      const { host, port } = splitHostPort(addr);
-      const a = await l.listen(host, port).catch((err: NodeJS.ErrnoException) => {
-        throw new UserError(`listen.${name}: cannot listen on ${addr}: ${err.code ?? err.message}${err.code === 'EACCES' ? ' (ports below 1024 need root or CAP_NET_BIND_SERVICE)' : ''}`, 2);
-      });
-      addresses[name] = { host: a.address, port: a.port };
-      listeners.push(l);
-      log.info({ listener: name, address: `${a.address}:${a.port}` }, 'listening');
+      await bind(name, addr, l);
     }
     await dnsServices.start().catch((err: NodeJS.ErrnoException) => {
       throw new UserError(`listen.http: cannot listen on ${config.listen.http}: ${err.code ?? err.message}`, 2);
