@@ -135,6 +135,7 @@ export class ImapSession {
     } else {
       caps.push('UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE');
       caps.push('SORT', 'SORT=DISPLAY');
+      caps.push('THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
     }
     return caps;

@@ -9,6 +9,7 @@ import { CHECK, CLOSE, UNSELECT, EXPUNGE, STORE, COPY, MOVE, IDLE } from './sele
 import { FETCH } from './fetch.js';
 import { SEARCH } from './search.js';
 import { SORT } from './sort.js';
+import { THREAD } from './thread.js';
 import { GETQUOTA, GETQUOTAROOT, SETQUOTA } from './quota.js';
 
 export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
@@ -43,6 +44,7 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   FETCH,
   SEARCH,
   SORT,
+  THREAD,
   GETQUOTA,
   GETQUOTAROOT,
   SETQUOTA,
