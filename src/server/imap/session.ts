@@ -136,6 +136,7 @@ export class ImapSession {
       caps.push('UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE');
       caps.push('SORT', 'SORT=DISPLAY');
       caps.push('THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
+      caps.push('WITHIN');
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
     }
     return caps;
