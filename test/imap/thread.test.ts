@@ -110,3 +110,13 @@ test('REFERENCES on long chains does not exhaust the stack; message-id parsing',
   assert.deepEqual(messageIds('<a@x> junk < b @ y >\r\n <c@z>'), ['a@x', 'b@y', 'c@z']);
   assert.deepEqual(messageIds('no ids'), []);
 });
+
+test('deeply nested branches are formatted without recursion', () => {
+  // Message i has children i+1 and a leaf: nesting depth n.
+  let root: ThreadNode = node(100000);
+  for (let i = 50000; i >= 1; i--) root = node(i, root, node(100000 + i));
+  const text = formatThreads([root], (x) => x.seq);
+  assert.ok(text.startsWith('(1 (2 (3 (4 '), text.slice(0, 40));
+  assert.ok(text.includes('(50000 (100000)(150000))(149999))(149998))'));
+  assert.ok(text.endsWith('(100002))(100001))'), text.slice(-40));
+});

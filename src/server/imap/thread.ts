@@ -256,21 +256,40 @@ function pruneLevel(list: Container[], atRoot: boolean): Container[] {
   return out;
 }
 
-/** RFC 5256 §5 thread-list for each root, concatenated: "(1 2 (3)(4 5))(6)". */
+/**
+ * RFC 5256 §5 thread-list for each root, concatenated: "(1 2 (3)(4 5))(6)". A node with one child continues the
+ * chain; with several, each child is a nested thread-list. Built with an explicit stack (no recursion limit).
+ */
 export function formatThreads(roots: readonly ThreadNode[], num: (m: ThreadMessage) => number): string {
-  const fmt = (n: ThreadNode): string => {
-    const parts: string[] = [];
-    let x: ThreadNode = n;
+  const out: string[] = [];
+  // Work items: a node to open as a thread-list, or a literal string to emit.
+  const stack: Array<ThreadNode | string> = [];
+  for (let i = roots.length - 1; i >= 0; i--) stack.push(roots[i]!);
+  while (stack.length) {
+    const item = stack.pop()!;
+    if (typeof item === 'string') {
+      out.push(item);
+      continue;
+    }
+    out.push('(');
+    let x: ThreadNode = item;
+    let first = true;
     for (;;) {
-      if (x.msg) parts.push(String(num(x.msg)));
+      if (x.msg) {
+        out.push(first ? String(num(x.msg)) : ' ' + num(x.msg));
+        first = false;
+      }
       if (x.children.length === 1) {
         x = x.children[0]!;
         continue;
       }
-      if (x.children.length > 1) parts.push(x.children.map(fmt).join(''));
       break;
     }
-    return `(${parts.join(' ')})`;
-  };
-  return roots.map(fmt).join('');
+    stack.push(')');
+    if (x.children.length > 1) {
+      for (let i = x.children.length - 1; i >= 0; i--) stack.push(x.children[i]!);
+      if (!first) stack.push(' ');
+    }
+  }
+  return out.join('');
 }
