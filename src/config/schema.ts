@@ -105,8 +105,10 @@ export const configSchema = z
       .object({
         connectionsPerMinute: z.number().min(1).default(120),
         connectionBurst: z.number().int().min(1).default(40),
-        commandsPerSecond: z.number().min(1).default(50),
-        commandBurst: z.number().int().min(1).default(200),
+        commandsPerSecond: z.number().min(1).default(200),
+        commandBurst: z.number().int().min(1).default(1000),
+        /** Loopback clients (webmail, local scripts, a proxy on this host) are exempt from the rate limits. */
+        exemptLoopback: z.boolean().default(true),
         /** Failed logins from one address within loginWindowSeconds before it is locked out. */
         loginFailuresPerIp: z.number().int().min(1).default(5),
         /** Failed logins to one account (from anywhere) before only known addresses may log in to it. */
@@ -118,8 +120,9 @@ export const configSchema = z
       .default({
         connectionsPerMinute: 120,
         connectionBurst: 40,
-        commandsPerSecond: 50,
-        commandBurst: 200,
+        commandsPerSecond: 200,
+        commandBurst: 1000,
+        exemptLoopback: true,
         loginFailuresPerIp: 5,
         loginFailuresPerAccount: 10,
         loginWindowSeconds: 60,

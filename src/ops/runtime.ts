@@ -18,7 +18,7 @@ import { ShutdownSignal } from '../server/net/shutdown.js';
 import { LoginThrottle, type ThrottleOptions } from '../auth/throttle.js';
 import { Greylist, guardMxHooks, type MxGuardOptions } from '../abuse/mx-guard.js';
 import type { SmtpHooks } from '../server/smtp/types.js';
-import type { Resolver } from '../dns/resolver.js';
+import { isLoopback, type Resolver } from '../dns/resolver.js';
 import type { HttpRoute } from '../server/http/server.js';
 import { autoconfigRoutes } from '../autoconfig/index.js';
 import { Metrics, tapLogger } from './metrics.js';
@@ -54,6 +54,7 @@ export class ServerOps {
   readonly throttle: LoginThrottle;
   readonly commandRate: CommandRateLimiter;
   readonly connectionRate: TokenBuckets;
+  private limitsExemptLoopback: boolean;
   readonly greylist: Greylist;
   readonly metrics: Metrics | null;
   readonly listenerOps: ListenerOps;
@@ -82,10 +83,15 @@ export class ServerOps {
     this.loggers.add(log);
     this.throttle = new LoginThrottle(throttleOptions(config));
     if (m) this.throttle.onFailure.add((e) => m.authFailures.inc({ protocol: e.protocol }));
+    this.limitsExemptLoopback = config.limits.exemptLoopback;
     this.commandRate = new CommandRateLimiter({ perSecond: config.limits.commandsPerSecond, burst: config.limits.commandBurst }, (ip, dropped) =>
       this.log.info({ client: ip, dropped }, dropped ? 'client dropped: too many commands' : 'client slowed: too many commands'),
     );
     this.connectionRate = new TokenBuckets({ rate: config.limits.connectionsPerMinute / 60, burst: config.limits.connectionBurst });
+    // Local clients (webmail, scripts, a proxy on the same host) are not rate limited unless asked for.
+    const exempt = (ip: string) => this.limitsExemptLoopback && isLoopback(ip);
+    this.commandRate.exempt = exempt;
+    this.connectionRate.exempt = exempt;
     this.listenerOps = {
       proxyTrusted: config.proxyProtocol.trusted.length ? new CidrList(config.proxyProtocol.trusted) : null,
       proxyTimeoutMs: config.proxyProtocol.timeoutSeconds * 1000,
@@ -218,6 +224,7 @@ export class ServerOps {
     for (const { name, l } of this.listeners) l.setLimits(limitsFor(c, name));
     this.throttle.setOptions(throttleOptions(c));
     this.commandRate.set({ perSecond: c.limits.commandsPerSecond, burst: c.limits.commandBurst });
+    this.limitsExemptLoopback = c.limits.exemptLoopback;
     this.connectionRate.opts = { rate: c.limits.connectionsPerMinute / 60, burst: c.limits.connectionBurst };
     this.listenerOps.proxyTrusted = c.proxyProtocol.trusted.length ? new CidrList(c.proxyProtocol.trusted) : null;
     this.listenerOps.proxyTimeoutMs = c.proxyProtocol.timeoutSeconds * 1000;

@@ -15,6 +15,8 @@ interface Bucket {
 }
 
 export class TokenBuckets {
+  /** Addresses the limit does not apply to. */
+  exempt: (key: string) => boolean = () => false;
   private readonly buckets = new Map<string, Bucket>();
   private sweepAt = 0;
 
@@ -35,6 +37,7 @@ export class TokenBuckets {
 
   /** Take one token; true when there was one. */
   take(key: string, now = Date.now()): boolean {
+    if (this.exempt(key)) return true;
     const b = this.bucket(key, now);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
@@ -79,8 +82,12 @@ export class CommandRateLimiter {
     this.buckets.opts = { rate: opts.perSecond, burst: opts.burst };
   }
 
+  /** Addresses the limit does not apply to (loopback by default, like Postfix's mynetworks exceptions). */
+  exempt: (ip: string) => boolean = () => false;
+
   /** Wait as needed; false means the client is far over the limit and should be disconnected. */
   async command(ip: string): Promise<boolean> {
+    if (this.exempt(ip)) return true;
     const ms = this.buckets.delay(ip, this.buckets.opts.burst);
     if (ms === 0) return true;
     this.onLimited?.(ip, ms < 0);
