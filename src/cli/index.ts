@@ -146,6 +146,34 @@ export function buildProgram(io: CliIo = defaultIo): Command {
       });
     });
   user
+    .command('quota <address> <size>')
+    .description('set the quota, e.g. 2G or 500M (0 = unlimited); IMAP QUOTA reports it, APPEND over it is refused')
+    .action(async (address: string, size: string) => {
+      const bytes = parseQuota(size)!;
+      await withAccounts(cfg(), async (svc) => {
+        await svc.store.setQuota(address, bytes);
+        io.out(`quota of ${address} set to ${bytes === 0 ? 'unlimited' : `${bytes} bytes`}`);
+      });
+    });
+  user
+    .command('enable <address>')
+    .description('allow the user to log in and to receive mail again')
+    .action(async (address: string) => {
+      await withAccounts(cfg(), async (svc) => {
+        await svc.store.setEnabled(address, true);
+        io.out(`user ${address} enabled`);
+      });
+    });
+  user
+    .command('disable <address>')
+    .description('refuse logins and mail for the user (550 5.2.1); the mail on disk is kept')
+    .action(async (address: string) => {
+      await withAccounts(cfg(), async (svc) => {
+        await svc.store.setEnabled(address, false);
+        io.out(`user ${address} disabled`);
+      });
+    });
+  user
     .command('remove <address>')
     .description('remove a mailbox from the accounts (its Maildir on disk is kept)')
     .action(async (address: string) => {

@@ -149,6 +149,22 @@ describe('mailwright CLI', () => {
     ok(await mw('user', 'list', 'other.test'), '');
   });
 
+  test('user quota, disable and enable', async () => {
+    ok(await local('user', 'add', 'erin@example.test', '--password', 'erin pw'));
+    ok(await local('user', 'quota', 'erin@example.test', '500M'), 'quota of erin@example.test set to 524288000 bytes\n');
+    fails(await local('user', 'quota', 'erin@example.test', 'lots'), /invalid quota 'lots'/);
+    fails(await local('user', 'quota', 'nobody@example.test', '1G'), /no such user: nobody@example\.test/);
+    ok(await local('user', 'disable', 'erin@example.test'), 'user erin@example.test disabled\n');
+    ok(await local('user', 'list', '--json'));
+    const listed = JSON.parse((await local('user', 'list', '--json')).stdout) as Array<{ address: string; quotaBytes: number; enabled: boolean }>;
+    assert.deepEqual(listed.find((u) => u.address === 'erin@example.test'), { address: 'erin@example.test', quotaBytes: 524288000, enabled: false });
+    assert.ok(!(await authenticate('erin@example.test', 'erin pw')), 'a disabled user cannot log in');
+    ok(await local('user', 'enable', 'erin@example.test'), 'user erin@example.test enabled\n');
+    assert.ok(await authenticate('erin@example.test', 'erin pw'));
+    ok(await local('user', 'quota', 'erin@example.test', '0'), 'quota of erin@example.test set to unlimited\n');
+    ok(await local('user', 'remove', 'erin@example.test'));
+  });
+
   test('alias add / list / remove, catch-all, collisions with users', async () => {
     const [a1, a2, a3, c1] = await Promise.all([
       mw('alias', 'add', 'team@example.test', 'alice@example.test', 'bob@example.test'),
