@@ -137,6 +137,7 @@ export class ImapSession {
       caps.push('SORT', 'SORT=DISPLAY');
       caps.push('THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
       caps.push('WITHIN');
+      caps.push(`APPENDLIMIT=${this.ctx.limits.maxAppendSize}`);
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
     }
     return caps;

@@ -209,8 +209,12 @@ export const STATUS: Handler<StatusCommand> = {
         case 'DELETED':
           out.push(item, st.deleted);
           break;
+        case 'APPENDLIMIT':
+          // RFC 7889 §3.2: the same limit applies to every mailbox.
+          out.push(item, s.ctx.limits.maxAppendSize);
+          break;
         default:
-          break; // HIGHESTMODSEQ and APPENDLIMIT come with part 2
+          break; // HIGHESTMODSEQ comes with CONDSTORE
       }
     }
     s.write(Buffer.concat([Buffer.from('* STATUS '), mailboxNameOut(s, cmd.mailbox), Buffer.from(` (${out.join(' ')})\r\n`)]));
