@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
 import Database from 'better-sqlite3';
 import type { DatabaseSchema } from './schema.js';
 import { migrateToLatest } from './migrations.js';
@@ -40,7 +40,7 @@ export async function openDatabase(url: string): Promise<OpenedDb> {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<DatabaseSchema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<DatabaseSchema>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
     await migrateToLatest(db);
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
@@ -61,6 +61,29 @@ export async function openDatabase(url: string): Promise<OpenedDb> {
     `database URL '${redactUrl(url)}' is not supported: use sqlite:PATH, mysql://USER:PASSWORD@HOST/DB (or mariadb://) or postgres://USER:PASSWORD@HOST/DB`,
     2,
   );
+}
+
+/**
+ * SQLite in WAL mode cannot upgrade a deferred (read) transaction to a write one when another process (the CLI next
+ * to the server, or two CLI runs) committed in between: it fails with SQLITE_BUSY at once, without waiting for
+ * busy_timeout. Every transaction therefore starts as BEGIN IMMEDIATE, which takes the write lock up front and so
+ * waits its turn under busy_timeout instead of failing with "database is locked".
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
 }
 
 /** True when a database error is a unique-constraint violation (all three backends). */
