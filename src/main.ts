@@ -21,6 +21,8 @@ import { QueueManager } from './queue/manager.js';
 import { queueCommand, type QueueCommand } from './queue/admin.js';
 import { RemoteDelivery, type NextHop } from './delivery/remote.js';
 import { deliverLocalBuffer } from './intake/local.js';
+import { LocalTransport } from './delivery/local.js';
+import type { QuotaPolicy } from './intake/quota.js';
 import { submissionHooks } from './server/smtp/submission.js';
 import { startControlServer } from './server/control.js';
 import { CachingResolver } from './mailauth/resolver.js';
@@ -121,9 +123,19 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     timeouts: { connect: Math.min(t, 30_000), greeting: t, mail: t, rcpt: t, dataInit: Math.min(t, 120_000), dataBlock: Math.min(t, 180_000), dataEnd: Math.max(t, 600_000) },
     log: log.child({ component: 'delivery' }),
   });
+  const quotaPolicy: QuotaPolicy = { state: (address) => mail.quotaState(address), action: config.smtp.quotaExceeded };
   const queue = new QueueManager({
     store: queueStore,
-    transport,
+    // Hosted domains are delivered into Maildirs (recipients queued because their mailbox was full); others by SMTP.
+    transport: new LocalTransport({
+      resolver: recipientResolver,
+      dataDir: config.dataDir,
+      spoolDir: spool,
+      quota: quotaPolicy,
+      next: transport,
+      onDelivered: (e) => deliveries.forEach((f) => f(e)),
+      log: log.child({ component: 'delivery' }),
+    }),
     hostname: config.hostname,
     retry: {
       baseDelayMs: config.queue.retryBaseSeconds * 1000,
@@ -212,6 +224,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           queue: queueStore,
           onQueued: (e) => queue.enqueued(e.id),
           srs,
+          quota: quotaPolicy,
           sealKey: async (domain) => {
             const rsa = (await dkimKeys.activeKeys(domain)).find((k) => k.algorithm === 'rsa-sha256');
             return rsa ? { selector: rsa.selector, privateKey: rsa.privateKey } : null;
@@ -256,6 +269,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
             return keys;
           },
           log: log.child({ component: name }),
+          quota: quotaPolicy,
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           onQueued: (e) => queue.enqueued(e.id),
         })),

@@ -162,6 +162,11 @@ export const configSchema = z
         allowInsecureAuthOnLoopback: z.boolean().default(true),
         /** DNS blocklists checked for each client of the MX (554 5.7.1 at connect when listed). */
         dnsbl: z.array(z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\.?$/, 'expected a DNS zone such as zen.spamhaus.org')).default([]),
+        /**
+         * A recipient whose mailbox is over its quota: "defer" answers 452 4.2.2 (the sender retries; nothing is
+         * lost), "reject" 552 5.2.2 (the sender gets a bounce at once).
+         */
+        quotaExceeded: z.enum(['defer', 'reject']).default('defer'),
         /** Also check loopback clients against smtp.dnsbl (tests). */
         dnsblCheckLoopback: z.boolean().default(false),
         /** Greylisting on the MX (451 4.7.1 for a new ip/24-sender-recipient triplet). */
@@ -187,6 +192,7 @@ export const configSchema = z
         reverseLookup: true,
         allowInsecureAuthOnLoopback: true,
         dnsbl: [],
+        quotaExceeded: 'defer',
         dnsblCheckLoopback: false,
         greylisting: { enabled: false, delaySeconds: 300, expireDays: 35, checkLoopback: false },
       }),

@@ -13,6 +13,8 @@ import { SmtpReplyError, isNoSpaceError } from '../common/errors.js';
 import type { DataStats, MessageSink, SmtpReply } from '../server/smtp/types.js';
 import type { QueueStore } from '../queue/store.js';
 import type { QueueEntry } from '../queue/types.js';
+import { fullTargets, mailboxFullReply, type IntakeQuota } from './quota.js';
+import { newQueueId } from './queue-id.js';
 
 export interface DeliveryTarget {
   address: string;
@@ -72,6 +74,12 @@ export interface IntakeOptions {
   finalize?: (content: MessageContent) => Promise<FinalizeResult>;
   /** Maildir++ folder for junk (default ".Junk"). */
   junkFolder?: string;
+  /**
+   * Quota of the local recipients, checked with the final size before anything is committed. All full (and nothing
+   * remote): the message is refused. Some full: they are queued for a later local delivery attempt (queue.entry
+   * gives the envelope of that queued copy; it gets its own queue id, logged next to this one).
+   */
+  quota?: IntakeQuota;
   onDelivered?: (e: DeliveredEvent) => void;
   onQueued?: (entry: QueueEntry) => void;
   onError?: (err: unknown) => void;
@@ -220,29 +228,44 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
       }
       const f = file!;
       let paths: string[] = [];
-      let queued: QueueEntry | null = null;
+      const queued: Array<{ queue: QueueStore; entry: QueueEntry }> = [];
       try {
         await flush();
         await f.finish();
+        if (o.quota && targets.length) {
+          const full = await fullTargets(o.quota.policy, targets, f.size);
+          if (full.length === targets.length && !hasRemote) {
+            await f.abort();
+            throw mailboxFullReply(o.quota.policy.action, full[0]!.address);
+          }
+          if (full.length) {
+            targets = targets.filter((t) => !full.includes(t));
+            const entry: QueueEntry = { ...o.quota.entry(newQueueId(), full.map((t) => t.address)), size: f.size };
+            await o.quota.queue.enqueue(f.tmpPath, entry);
+            queued.push({ queue: o.quota.queue, entry });
+          }
+        }
         if (o.remote && o.remote.entry.recipients.length) {
-          queued = { ...o.remote.entry, size: f.size };
-          await o.remote.queue.enqueue(f.tmpPath, queued);
+          const entry = { ...o.remote.entry, size: f.size };
+          await o.remote.queue.enqueue(f.tmpPath, entry);
+          queued.push({ queue: o.remote.queue, entry });
         }
         try {
           paths = await f.commit(targets.map((t) => t.maildir));
         } catch (err) {
-          // Withdraw the queued copy: the client will retry the whole message.
-          if (queued) await o.remote!.queue.remove(queued.id, 'incoming').catch(() => {});
-          queued = null;
+          // Withdraw the queued copies: the client will retry the whole message.
+          for (const q of queued) await q.queue.remove(q.entry.id, 'incoming').catch(() => {});
+          queued.length = 0;
           throw err;
         }
       } catch (err) {
+        if (err instanceof SmtpReplyError) throw err;
         o.onError?.(err);
         await f.abort();
         throw ioError(err);
       }
       if (targets.length) o.onDelivered?.({ id: o.id, targets, paths, size: f.size });
-      if (queued) o.onQueued?.(queued);
+      for (const q of queued) o.onQueued?.(q.entry);
       return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${o.id}` };
     },
     async abort() {

@@ -19,6 +19,7 @@ import { checkInbound, stripForgedResults, type InboundPolicy } from '../../mail
 import type { MailauthResolver } from '../../mailauth/resolver.js';
 import { isLoopback } from '../../dns/resolver.js';
 import type { Srs } from '../../mailauth/srs.js';
+import { quotaIntake, refuseAtRcpt, type QuotaPolicy } from '../../intake/quota.js';
 
 export interface MxOptions {
   hostname: string;
@@ -36,6 +37,8 @@ export interface MxOptions {
   srs: Srs;
   /** The ARC sealing key of a hosted domain (its RSA DKIM key), or null. */
   sealKey?: (domain: string) => Promise<{ selector: string; privateKey: string } | null>;
+  /** Mailbox quotas: full mailboxes are refused at RCPT and at the end of DATA (see intake/quota.ts). */
+  quota?: QuotaPolicy | null;
 }
 
 interface RcptData {
@@ -77,6 +80,10 @@ export function mxHooks(o: MxOptions): SmtpHooks {
         case 'disabled':
           return reject(s, env, rcpt.address, 550, '5.2.1', `<${rcpt.address}>: Recipient address rejected: mailbox disabled`);
         case 'ok':
+          {
+            const full = await refuseAtRcpt(o.quota, rcpt.address, r.local, r.remote.length, env.declaredSize);
+            if (full) return reject(s, env, rcpt.address, full.responseCode, full.enhancedCode, full.message.slice(full.enhancedCode.length + 1));
+          }
           rcpt.data = { local: r.local, remote: r.remote, forwardDomain: r.remote.length ? parseAddress(address)!.domain : undefined } satisfies RcptData;
           return;
       }
@@ -182,12 +189,14 @@ export function mxHooks(o: MxOptions): SmtpHooks {
               return { headers: v.headers, junk: v.action === 'junk' };
             }
           : undefined,
+        quota: quotaIntake(o.quota, o.queue, env),
         onDelivered: (e) => {
           o.log.info({ ...base, auth, size: e.size, delivered: e.targets.map((t) => t.address), folder: auth?.action === 'junk' ? 'Junk' : 'INBOX', result: 'delivered' }, 'message delivered');
           o.onDelivered?.(e);
         },
         onQueued: (e) => {
-          o.log.info({ ...base, size: e.size, queued: e.recipients.map((r) => r.address), result: 'queued' }, 'message queued for forwarding');
+          if (e.origin === 'quota') o.log.info({ ...base, retryQueueId: e.id, size: e.size, queued: e.recipients.map((r) => r.address), result: 'queued' }, 'mailbox full: local delivery queued for retry');
+          else o.log.info({ ...base, size: e.size, queued: e.recipients.map((r) => r.address), result: 'queued' }, 'message queued for forwarding');
           o.onQueued?.(e);
         },
         onError: (err) => o.log.error({ ...base, err, result: 'deferred' }, 'message not accepted: storage error'),

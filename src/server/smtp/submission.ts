@@ -25,6 +25,7 @@ import type { QueueEntry } from '../../queue/types.js';
 import { decodedHeaderValue, parseAddressList } from '../../mime/index.js';
 import { signMessage, type SigningKey } from '../../dkim/sign.js';
 import { createReadStream } from 'node:fs';
+import { quotaIntake, refuseAtRcpt, type QuotaPolicy } from '../../intake/quota.js';
 
 export interface SubmissionOptions {
   hostname: string;
@@ -39,6 +40,8 @@ export interface SubmissionOptions {
   onQueued?: (e: QueueEntry) => void;
   /** DKIM signing keys of a hosted domain (RSA then Ed25519), created on first use; null to not sign. */
   dkimKeys?: ((domain: string) => Promise<SigningKey[]>) | null;
+  /** Mailbox quotas of local recipients (see intake/quota.ts). */
+  quota?: QuotaPolicy | null;
 }
 
 interface RcptData {
@@ -88,7 +91,7 @@ export function submissionHooks(o: SubmissionOptions): SmtpHooks {
       }
     },
 
-    async onRcptTo(s: SmtpSessionInfo, rcpt: Recipient) {
+    async onRcptTo(s: SmtpSessionInfo, rcpt: Recipient, env: Envelope) {
       const p = parseAddress(rcpt.address);
       if (!p) return reject(s, rcpt.address, 501, '5.1.3', 'Bad recipient address syntax');
       const r = await o.resolver.resolve(p.address);
@@ -100,9 +103,12 @@ export function submissionHooks(o: SubmissionOptions): SmtpHooks {
           return reject(s, rcpt.address, 550, '5.1.1', `<${rcpt.address}>: Recipient address rejected: User unknown`);
         case 'disabled':
           return reject(s, rcpt.address, 550, '5.2.1', `<${rcpt.address}>: Recipient address rejected: mailbox disabled`);
-        case 'ok':
+        case 'ok': {
+          const full = await refuseAtRcpt(o.quota, rcpt.address, r.local, r.remote.length, env.declaredSize);
+          if (full) return reject(s, rcpt.address, full.responseCode, full.enhancedCode, full.message.slice(full.enhancedCode.length + 1));
           rcpt.data = { local: r.local, remote: r.remote } satisfies RcptData;
           return;
+        }
       }
     },
 
@@ -197,6 +203,7 @@ export function submissionHooks(o: SubmissionOptions): SmtpHooks {
             }
           }
         },
+        quota: quotaIntake(o.quota, o.queue, env),
         onDelivered: (e) => {
           o.log.info({ ...base, size: e.size, delivered: e.targets.map((t) => t.address), result: 'delivered' }, 'message delivered');
           o.onDelivered?.(e);

@@ -43,6 +43,7 @@ import { userMaildir } from '../maildir/paths.js';
 import { addressKey, parseAddress } from '../../common/address.js';
 import { KeyedMutex } from './mutex.js';
 import { MailStoreError } from './errors.js';
+import { pendingNewUsage } from './pending.js';
 import {
   DELETED,
   FlagError,
@@ -919,31 +920,48 @@ export class MailStore {
 
   // ------------------------------------------------------------------------------------------------ quota
 
-  /** Bytes and messages the user's mailboxes hold (QUOTA STORAGE/MESSAGE usage). */
+  /**
+   * Bytes and messages the user's mailboxes hold (QUOTA STORAGE/MESSAGE usage): the index, plus mail delivered to
+   * new/ that no session has indexed yet.
+   */
   async quotaUsage(user: UserLike): Promise<{ bytes: number; messages: number }> {
-    return this.quotaUsageByKey(this.userRef(user).key);
+    return this.quotaUsageOf(this.userRef(user));
   }
 
-  private async quotaUsageByKey(key: string): Promise<{ bytes: number; messages: number }> {
-    const r = await this.db
-      .selectFrom('mail_messages')
-      .innerJoin('mail_mailboxes', 'mail_mailboxes.id', 'mail_messages.mailbox_id')
-      .select(({ fn }) => [fn.sum<number>('mail_messages.size').as('bytes'), fn.countAll<number>().as('n')])
-      .where('mail_mailboxes.user_key', '=', key)
-      .executeTakeFirst();
-    return { bytes: Number(r?.bytes ?? 0), messages: Number(r?.n ?? 0) };
+  private async quotaUsageOf(u: UserRef): Promise<{ bytes: number; messages: number }> {
+    const [r, pending] = await Promise.all([
+      this.db
+        .selectFrom('mail_messages')
+        .innerJoin('mail_mailboxes', 'mail_mailboxes.id', 'mail_messages.mailbox_id')
+        .select(({ fn }) => [fn.sum<number>('mail_messages.size').as('bytes'), fn.countAll<number>().as('n')])
+        .where('mail_mailboxes.user_key', '=', u.key)
+        .executeTakeFirst(),
+      pendingNewUsage(u.dir, { skipPrefix: TRASH_PREFIX }),
+    ]);
+    return { bytes: Number(r?.bytes ?? 0) + pending.bytes, messages: Number(r?.n ?? 0) + pending.messages };
   }
 
   /** Throws OVERQUOTA when adding `bytes` would exceed the user's quota (no-op without a quota hook). */
   async checkQuota(user: UserLike, bytes: number): Promise<void> {
-    return this.checkQuotaByKey(this.userRef(user).key, bytes);
+    return this.checkQuotaOf(this.userRef(user), bytes);
   }
 
-  private async checkQuotaByKey(key: string, bytes: number): Promise<void> {
+  /**
+   * The user's quota in bytes and what is used, or null when the user has no quota (0 = unlimited). For SMTP
+   * delivery, which decides per recipient (RCPT, and again at the end of DATA with the real size).
+   */
+  async quotaState(user: UserLike): Promise<{ limit: number; used: number } | null> {
+    const u = this.userRef(user);
+    const limit = this.opts.quota ? Number((await this.opts.quota(u.key)) ?? 0) : 0;
+    if (!limit || limit <= 0) return null;
+    return { limit, used: (await this.quotaUsageOf(u)).bytes };
+  }
+
+  private async checkQuotaOf(u: UserRef, bytes: number): Promise<void> {
     if (!this.opts.quota) return;
-    const limit = Number((await this.opts.quota(key)) ?? 0);
+    const limit = Number((await this.opts.quota(u.key)) ?? 0);
     if (!limit || limit <= 0) return;
-    const used = await this.quotaUsageByKey(key);
+    const used = await this.quotaUsageOf(u);
     if (used.bytes + bytes > limit) throw new MailStoreError('OVERQUOTA', 'quota exceeded');
   }
 
@@ -1440,7 +1458,7 @@ export class MailStore {
 
   /** @internal */
   async quotaCheck(st: MailboxState, bytes: number): Promise<void> {
-    await this.checkQuotaByKey(st.user.key, bytes);
+    await this.checkQuotaOf(st.user, bytes);
   }
 
   /** @internal */
