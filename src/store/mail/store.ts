@@ -32,7 +32,7 @@
  *  - RFC822.SIZE is the file size; files are served as they are on disk (our own writers store CRLF).
  *  - POP3 UIDL: use MessageRecord.base (the Maildir unique name): it survives reindex, restarts and IMAP access.
  */
-import { closeSync, createReadStream, openSync, promises as fsp, readSync, statSync, type ReadStream, type Stats } from 'node:fs';
+import { closeSync, createReadStream, openSync, promises as fsp, readdirSync, readSync, renameSync, statSync, type ReadStream, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { CompiledQuery, sql } from 'kysely';
 import type { Db } from '../sql/db.js';
@@ -86,7 +86,8 @@ const BULK_INSERT_CHUNK = 500;
 const INSERT_COLUMNS = 'mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure';
 const RANGE_CHUNK = 200;
 const STAT_PARALLEL = 64;
-const RENAME_PARALLEL = 16;
+/** Flag renames done synchronously between two yields to the event loop. */
+const RENAME_SLICE = 256;
 const STAT_SLICE = 256;
 const TRASH_PREFIX = '..deleted-';
 
@@ -1929,29 +1930,33 @@ export class Mailbox {
       }
       if (todo.length) {
         const renamed: typeof todo = [];
-        let listing: Promise<string[]> | null = null;
         await this.store.ownCurChange(this.st, async () => {
-          // Renames run RENAME_PARALLEL at a time (each is a thread-pool round trip; they are independent).
-          await mapLimit(todo, RENAME_PARALLEL, async (t) => {
-            if (t.mdflags === t.m.mdflags) {
-              renamed.push(t);
-              return;
-            }
+          // Renames run synchronously in slices (a rename is microseconds of kernel work; a thread-pool round trip
+          // per file costs far more), yielding to the event loop between slices so other sessions keep going.
+          let listing: string[] | null = null;
+          for (let i = 0; i < todo.length; i += RENAME_SLICE) {
+            if (i) await new Promise((r) => setImmediate(r));
             const curDir = this.st.loc.curDir;
-            try {
-              await fsp.rename(join(curDir, t.m.fileName), join(curDir, `${t.m.base}:2,${t.mdflags}`));
-              renamed.push(t);
-            } catch (err) {
-              if (!isErr(err, 'ENOENT')) throw err;
-              // Another program renamed it: find it by base name and keep its foreign letters.
-              listing ??= fsp.readdir(curDir);
-              const actual = (await listing).find((n) => parseMaildirName(n).base === t.m.base);
-              if (!actual) return; // gone: the next sync expunges it
-              t.mdflags = sysflagsToLetters(t.next.sysflags, parseMaildirName(actual).letters ?? '');
-              await fsp.rename(join(curDir, actual), join(curDir, `${t.m.base}:2,${t.mdflags}`));
-              renamed.push(t);
+            for (const t of todo.slice(i, i + RENAME_SLICE)) {
+              if (t.mdflags === t.m.mdflags) {
+                renamed.push(t);
+                continue;
+              }
+              try {
+                renameSync(join(curDir, t.m.fileName), join(curDir, `${t.m.base}:2,${t.mdflags}`));
+                renamed.push(t);
+              } catch (err) {
+                if (!isErr(err, 'ENOENT')) throw err;
+                // Another program renamed it: find it by base name and keep its foreign letters.
+                listing ??= readdirSync(curDir);
+                const actual = listing.find((n) => parseMaildirName(n).base === t.m.base);
+                if (!actual) continue; // gone: the next sync expunges it
+                t.mdflags = sysflagsToLetters(t.next.sysflags, parseMaildirName(actual).letters ?? '');
+                renameSync(join(curDir, actual), join(curDir, `${t.m.base}:2,${t.mdflags}`));
+                renamed.push(t);
+              }
             }
-          });
+          }
         });
         const groups = new Map<string, { uids: number[]; sysflags: number; keywords: string; mdflags: string }>();
         for (const t of renamed) {
