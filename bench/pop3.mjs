@@ -242,7 +242,7 @@ async function startMailwright(base, source) {
   run('cp', ['-a', `${source}/.`, `${maildir}/`]);
   const logFile = join(dir, 'server.log');
   const logFd = await fsp.open(logFile, 'a');
-  const server = track(spawn(process.execPath, ['bin/mailwright.js', '--config', configFile, 'serve'], { cwd: ROOT, stdio: ['ignore', logFd.fd, logFd.fd] }));
+  const server = track(spawn(process.execPath, [...(process.env.MW_BENCH_NODE_ARGS ? process.env.MW_BENCH_NODE_ARGS.split(' ') : []), 'bin/mailwright.js', '--config', configFile, 'serve'], { cwd: ROOT, stdio: ['ignore', logFd.fd, logFd.fd] }));
   await logFd.close();
   let exited = false;
   server.once('exit', () => (exited = true));
