@@ -11,6 +11,6 @@ export { buildBodyStructure, formatBodyStructure } from './bodystructure.js';
 export type { BodyStructure, BodyStructureSinglePart, BodyStructureMultipart } from './bodystructure.js';
 export { extractSection, parseSection, findPart, partial, rfc822Header, rfc822Text } from './section.js';
 export type { SectionSpec, SectionText } from './section.js';
-export { decodedHeaderValue, headerText, bodyText, decodePartText, matchesText, foldCase, MAX_TEXT_CHARS } from './text.js';
+export { decodedHeaderValue, headerText, bodyText, decodePartText, matchesText, foldCase, unicodeCasemap, MAX_TEXT_CHARS } from './text.js';
 export { imapString, nstring, literal } from './imapstring.js';
 export type { RawParam } from './headers.js';

@@ -118,9 +118,38 @@ export function bodyText(raw: Buffer, tree: MimeNode, maxChars = MAX_TEXT_CHARS)
   return out.join('\n');
 }
 
-/** Case fold for matching: Unicode NFC then lower case. */
+/** Simple titlecase mappings that differ from the simple uppercase ones (UnicodeData.txt: the Latin digraphs). */
+const TITLECASE: Record<string, string> = {
+  '\u01c4': '\u01c5', '\u01c5': '\u01c5', '\u01c6': '\u01c5',
+  '\u01c7': '\u01c8', '\u01c8': '\u01c8', '\u01c9': '\u01c8',
+  '\u01ca': '\u01cb', '\u01cb': '\u01cb', '\u01cc': '\u01cb',
+  '\u01f1': '\u01f2', '\u01f2': '\u01f2', '\u01f3': '\u01f2',
+};
+
+function titlecaseChar(c: string): string {
+  const t = TITLECASE[c];
+  if (t) return t;
+  const u = c.toUpperCase();
+  // Only simple (one code point) mappings: "ß" stays "ß", as UnicodeData.txt's simple titlecase has it.
+  return u.length === c.length || [...u].length === 1 ? u : c;
+}
+
+/**
+ * The i;unicode-casemap collation's canonical form (RFC 5051 §2, the default collation of I18NLEVEL=1, RFC 5255):
+ * each character to its simple titlecase, then canonical decomposition (NFD). Two strings are equal under the
+ * collation when their forms are equal, one matches another as a substring when its form is a substring, and
+ * they order by the forms' code points. "café", "CAFÉ" and "Cafe\u0301" all map to "CAFE\u0301".
+ */
+export function unicodeCasemap(s: string): string {
+  const ascii = s.replace(/[a-z]+/g, (m) => m.toUpperCase());
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(ascii)) return ascii;
+  return ascii.replace(/[^\x00-\x7f]/gu, titlecaseChar).normalize('NFD');
+}
+
+/** Case fold for matching (SEARCH): the i;unicode-casemap form. */
 export function foldCase(s: string): string {
-  return s.normalize('NFC').toLowerCase();
+  return unicodeCasemap(s);
 }
 
 /** RFC 3501 §6.4.4 substring match, case-insensitive, on Unicode text. An empty needle matches everything. */

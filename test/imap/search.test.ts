@@ -155,3 +155,16 @@ test('bad syntax -> BAD with the tag', async () => {
     assert.match(r.tagged, /^t\d+ BAD /, `${line} -> ${r.tagged}`);
   }
 });
+
+test('I18NLEVEL=1 (RFC 5255): matching uses i;unicode-casemap: case and composition do not matter', async () => {
+  const cap = await c.cmd('CAPABILITY');
+  assert.match(cap.untagged.join(' '), / I18NLEVEL=1( |$)/);
+  for (const [tag, needle] of [['u1', 'CAFÉ AU LAIT'], ['u2', 'cafe\u0301 au lait'], ['u3', 'café AU lait']] as const) {
+    const r = await c.sendParts(tag, ['SEARCH CHARSET UTF-8 BODY ', lit(needle)]);
+    assert.deepEqual(searchResult(r), [2], needle);
+  }
+  const r = await c.sendParts('u4', ['SEARCH CHARSET UTF-8 BODY ', lit('GRÜSSE')]);
+  assert.deepEqual(searchResult(r), [], '"ß" has no simple titlecase "SS": no match, as in Dovecot');
+  const k = await c.sendParts('u5', ['SEARCH CHARSET UTF-8 BODY ', lit('GRÜßE AUS KÖLN')]);
+  assert.deepEqual(searchResult(k), [3]);
+});

@@ -73,8 +73,8 @@ test('FROM, TO, CC: the addr-mailbox of the first address, "" when none', async 
 });
 
 test('DISPLAYFROM, DISPLAYTO (RFC 5957): decoded display name, else the address', async () => {
-  // ADAM@X.ORG, MIKE, ZOE, ÉMILE (non-ASCII sorts after ASCII)
-  assert.deepEqual(await sort('(DISPLAYFROM) UTF-8 ALL'), [2, 3, 1, 4]);
+  // ADAM@X.ORG, ÉMILE, MIKE, ZOE (i;unicode-casemap: É is E + U+0301, so it sorts with the Es, as in Dovecot)
+  assert.deepEqual(await sort('(DISPLAYFROM) UTF-8 ALL'), [2, 4, 3, 1]);
   // ALICE@Y.ORG, CARL, XAVIER, YANN
   assert.deepEqual(await sort('(DISPLAYTO) UTF-8 ALL'), [3, 2, 1, 4]);
   assert.deepEqual(await sort('(REVERSE DISPLAYTO) US-ASCII ALL'), [4, 1, 2, 3]);

@@ -7,20 +7,18 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, type CliIo } from '../../src/cli/index.js';
 import { startTestServer, tempDir, writeConfig } from '../helpers/server.js';
-import { freePort } from '../helpers/peers.js';
+import { HAVE_DOVECOT, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { ImapClient } from '../helpers/imap-client.js';
 
 const USER = 'alice@example.com';
 const PW = 'dovecot-pw';
-const HAVE_DOVECOT = spawnSync('sh', ['-c', 'command -v dovecot']).status === 0 && process.getuid?.() === 0;
 
 let base: string;
-let dovecot: ChildProcess | null = null;
+let dovecot: DovecotServer | null = null;
 let dport = 0;
 
 type View = Map<string, { uidValidity: number; msgs: Map<number, string[]> }>;
@@ -62,73 +60,16 @@ async function cli(config: string, args: string[]): Promise<string> {
 
 before(async () => {
   if (!HAVE_DOVECOT) return;
-  base = tempDir('mw-dovecot-');
-  chmodSync(base, 0o755);
-  const d = join(base, 'dovecot');
-  mkdirSync(d, { mode: 0o755 });
-  const home = join(d, 'home');
-  mkdirSync(home, { mode: 0o700 });
-  chownSync(home, 65534, 65534);
-  dport = await freePort();
-  writeFileSync(join(d, 'passwd'), `${USER}:{PLAIN}${PW}:65534:65534::${home}::\n`);
-  writeFileSync(
-    join(d, 'dovecot.conf'),
-    `instance_name = mwimport-${dport}
-base_dir = ${d}/run
-state_dir = ${d}/state
-log_path = ${d}/dovecot.log
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = 100
-mail_location = maildir:~/Maildir
-namespace inbox {
-  inbox = yes
-  separator = /
-}
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u ${d}/passwd
-}
-userdb {
-  driver = passwd-file
-  args = username_format=%u ${d}/passwd
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = ${dport}
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-`,
-  );
-  dovecot = spawn('dovecot', ['-F', '-c', join(d, 'dovecot.conf')], { stdio: 'ignore' });
-  for (let i = 0; ; i++) {
-    try {
-      const c = await ImapClient.connect(dport);
-      c.close();
-      break;
-    } catch (err) {
-      if (i > 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  dovecot = await startDovecot({ user: USER, password: PW });
+  dport = dovecot.port;
+  base = tempDir('mw-dovecot-import-');
 });
 
 after(async () => {
   ImapClient.closeAll();
-  if (dovecot && dovecot.exitCode === null) {
-    dovecot.kill('SIGTERM');
-    await new Promise((r) => dovecot!.once('exit', r));
-  }
+  await dovecot?.stop();
   if (base) rmSync(base, { recursive: true, force: true });
+});
 });
 
 const msg = (i: number, eol = '\r\n') =>
@@ -156,7 +97,7 @@ test('Dovecot Maildir -> import maildir: same UIDVALIDITY, UIDs, flags and keywo
   const folders = ['INBOX', 'Work', 'Lists/Rust'];
   const before = await view(dport, folders);
   assert.deepEqual([...before.get('INBOX')!.msgs.keys()], [1, 2, 3, 5, 6, 7]);
-  const maildir = join(base, 'dovecot', 'home', 'Maildir');
+  const maildir = join(dovecot!.home, 'Maildir');
   assert.match(readFileSync(join(maildir, 'dovecot-uidlist'), 'utf8'), /^3 V\d+ N\d+/);
   assert.ok(readdirSync(join(maildir, 'cur')).some((n) => /:2,[A-Z]*[a-z]/.test(n)), 'Dovecot wrote keyword letters');
 

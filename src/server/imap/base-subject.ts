@@ -1,13 +1,15 @@
 /**
- * Base subject extraction (RFC 5256 §2.1), used by SORT SUBJECT and by THREAD, and the i;ascii-casemap
- * comparator (RFC 4790 §9.2) that SORT and THREAD use for strings.
+ * Base subject extraction (RFC 5256 §2.1), used by SORT SUBJECT and by THREAD, and the string comparison SORT
+ * and THREAD use: the i;unicode-casemap collation (RFC 5051), the default under I18NLEVEL=1 (RFC 5255 §4.1), as in
+ * Dovecot. Its ASCII behaviour is i;ascii-casemap's (RFC 4790 §9.2).
  *
  *   baseSubject('Re: [list] Fwd: Hello (fwd)')  // { base: 'HELLO', replyOrForward: true }
  *
  * Pure functions, no I/O. The input is the Subject field value, encoded words still encoded (as in ENVELOPE);
- * the result is upper-cased in ASCII only (i;ascii-casemap), so equal base subjects are equal strings.
+ * the result is in i;unicode-casemap form (titlecase, NFD), so equal base subjects are equal strings.
  */
 import { decodeEncodedWords } from '../../mime/headers.js';
+import { unicodeCasemap } from '../../mime/text.js';
 
 /** subj-trailer = "(fwd)" / WSP */
 const TRAILER = /(?:\(fwd\)|[ \t])$/i;
@@ -18,7 +20,7 @@ const LEADER = /^(?:(?:\[[^[\]]*\][ \t]*)*(?:re|fwd?)[ \t]*(?:\[[^[\]]*\][ \t]*)
 const NONWSP = /[^ \t]/;
 
 export interface BaseSubject {
-  /** The base subject, ASCII upper-cased (i;ascii-casemap canonical form). */
+  /** The base subject in i;unicode-casemap form (RFC 5051). */
   base: string;
   /** Extraction removed a subj-refwd, "(fwd)" trailer or "[fwd: ... ]" wrapper (RFC 5256 §2.1 note, §5 THREAD). */
   replyOrForward: boolean;
@@ -48,9 +50,9 @@ export function compareOctets(a: string, b: string): number {
   return a.length - b.length;
 }
 
-/** i;ascii-casemap comparison of two strings (RFC 4790 §9.2). */
+/** i;unicode-casemap comparison of two strings (RFC 5051 §2). */
 export function compareCasemap(a: string, b: string): number {
-  return compareOctets(asciiUpper(a), asciiUpper(b));
+  return compareOctets(unicodeCasemap(a), unicodeCasemap(b));
 }
 
 /** RFC 5256 §2.1 steps 1-7. `subject` is the raw field value (null/undefined: no Subject, base ""). */
@@ -95,5 +97,5 @@ export function baseSubject(subject: string | null | undefined): BaseSubject {
     break;
   }
   // (7)
-  return { base: asciiUpper(s), replyOrForward };
+  return { base: unicodeCasemap(s), replyOrForward };
 }

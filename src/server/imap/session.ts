@@ -134,7 +134,7 @@ export class ImapSession {
       else caps.push('LOGINDISABLED');
     } else {
       caps.push('UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE');
-      caps.push('SORT', 'SORT=DISPLAY');
+      caps.push('SORT', 'SORT=DISPLAY', 'I18NLEVEL=1');
       caps.push('THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
       caps.push('WITHIN');
       caps.push(`APPENDLIMIT=${this.ctx.limits.maxAppendSize}`);

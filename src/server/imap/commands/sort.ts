@@ -1,7 +1,7 @@
 /**
  * SORT and UID SORT (RFC 5256 §3) with the RFC 5957 DISPLAYFROM/DISPLAYTO keys. The search criteria are run by
  * runSearch (search.ts); the keys come from the index (ARRIVAL, SIZE) and the cached ENVELOPE (or the header
- * block when no ENVELOPE is cached). Strings compare with i;ascii-casemap; ties, and equal keys for all criteria,
+ * block when no ENVELOPE is cached). Strings compare with i;unicode-casemap (RFC 5051, I18NLEVEL=1); ties, and equal keys for all criteria,
  * are broken by sequence number (RFC 5256 §3). Key loading gives the event loop a turn every 1000 messages and
  * every 10 ms, so a large sort does not block other sessions.
  */
@@ -9,7 +9,8 @@ import type { SortCommand, SortKey } from '../../../protocol/imap/index.js';
 import { buildEnvelope, type Envelope, type Address } from '../../../mime/index.js';
 import { decodeEncodedWords, stripComments } from '../../../mime/headers.js';
 import { TimeSlice } from '../prefetch.js';
-import { baseSubject, compareOctets, asciiUpper } from '../base-subject.js';
+import { baseSubject, compareOctets } from '../base-subject.js';
+import { unicodeCasemap } from '../../../mime/text.js';
 import { runSearch } from './search.js';
 import { SELECTED, type Handler } from './types.js';
 import type { SelectedMailbox } from '../selected.js';
@@ -77,25 +78,28 @@ export function sentDate(env: Envelope, internalDate: number): number {
   return internalDate;
 }
 
-/** The first real address of a list (skipping group start/end markers). */
+/**
+ * The first address of a list as ENVELOPE gives it: for a group ("undisclosed-recipients:;") that is the group
+ * start marker, whose mailbox field is the group name (as Dovecot sorts it).
+ */
 function firstAddress(list: Address[] | null): Address | null {
-  for (const a of list ?? []) if (a[3] !== null) return a;
+  for (const a of list ?? []) if (a[2] !== null) return a;
   return null;
 }
 
 /** RFC 5256 §3 CC/FROM/TO: the addr-mailbox of the first address, "" when none. */
 function mailboxOf(list: Address[] | null): string {
   const a = firstAddress(list);
-  return a?.[2] ? asciiUpper(decodeEncodedWords(a[2])) : '';
+  return a?.[2] ? unicodeCasemap(decodeEncodedWords(a[2])) : '';
 }
 
-/** RFC 5957 §3 DISPLAYFROM/DISPLAYTO: the decoded display name, else the addr-spec; "" when no address. */
+/** RFC 5957 §3 DISPLAYFROM/DISPLAYTO: the decoded display name, else the addr-spec (a group: its name). */
 function displayOf(list: Address[] | null): string {
   const a = firstAddress(list);
   if (!a) return '';
   const name = a[0] === null ? '' : decodeEncodedWords(a[0]).trim();
-  if (name) return asciiUpper(name);
-  return asciiUpper(`${a[2] ?? ''}@${a[3] ?? ''}`);
+  if (name) return unicodeCasemap(name);
+  return unicodeCasemap(a[3] === null ? (a[2] ?? '') : `${a[2] ?? ''}@${a[3]}`);
 }
 
 type KeyValue = number | string;
