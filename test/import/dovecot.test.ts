@@ -70,7 +70,6 @@ after(async () => {
   await dovecot?.stop();
   if (base) rmSync(base, { recursive: true, force: true });
 });
-});
 
 const msg = (i: number, eol = '\r\n') =>
   [`From: sender${i}@example.org`, `To: ${USER}`, `Subject: message ${i}`, `Message-ID: <m${i}@example.org>`, `Date: Mon, 1 Jan 2024 10:00:0${i % 10} +0000`, '', `Body ${i}`, 'From the start of a line', ''].join(eol);
