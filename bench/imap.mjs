@@ -11,7 +11,8 @@
  *    to reading its tagged response): LOGIN (median of 10 fresh connections), first SELECT INBOX (the server
  *    indexes the Maildir), warm SELECT (after UNSELECT), UID FETCH 1:* (FLAGS), FETCH 1:* (ENVELOPE) (first =
  *    files parsed; again = from the server's cache), UID SEARCH HEADER Subject <word>, UID SEARCH BODY <word>,
- *    STORE 1:1000 +FLAGS (\Flagged), APPEND of ~4 KB messages (1 connection x 1,000 and 10 connections x 1,000:
+ *    UID SORT (DATE / SUBJECT / REVERSE FROM) and UID THREAD (REFERENCES / ORDEREDSUBJECT) over ALL while a second
+ *    connection sends NOOPs (the slowest NOOP = how long other sessions wait), STORE 1:1000 +FLAGS (\Flagged), APPEND of ~4 KB messages (1 connection x 1,000 and 10 connections x 1,000:
  *    messages/s), and memory per idle connection: --idle connections (default 1,000) each LOGIN, SELECT INBOX,
  *    IDLE; memory before and after (Mailwright: RSS and PSS of the node process; Dovecot: sum of PSS and RSS over
  *    the master and all its children: imap, imap-login, auth, anvil, log, config, stats), difference / count.
@@ -560,6 +561,31 @@ async function runSuite(srv, opts, deadline) {
     const r = await main.command(`UID SEARCH BODY ${BODY_WORD}`, { keep: true });
     return { ms: r.ms, hits: searchHits(r), note: `${searchHits(r)} hits` };
   });
+  // SORT and THREAD over the whole mailbox, while a second connection sends NOOPs: the slowest NOOP shows how long
+  // other sessions wait meanwhile (issue: large SORT/THREAD must yield to the event loop).
+  const probe = (await connectLogin(port)).c;
+  for (const [key, cmd] of SORT_THREAD) {
+    await step(key, cmd, async () => {
+      let running = true;
+      let worst = 0;
+      let noops = 0;
+      const loop = (async () => {
+        while (running) {
+          const t = await probe.command('NOOP');
+          worst = Math.max(worst, t.ms);
+          noops++;
+          await sleep(5);
+        }
+      })();
+      const r = await main.command(cmd, { keep: true });
+      running = false;
+      await loop;
+      const line = r.untagged.find((u) => u.startsWith('* SORT') || u.startsWith('* THREAD')) ?? '';
+      const count = (line.match(/\d+/g) ?? []).length;
+      return { ms: r.ms, count, worstNoopMs: +worst.toFixed(1), noops, note: `${count} UIDs, slowest NOOP on another connection ${worst.toFixed(1)} ms` };
+    });
+  }
+  await probe.logout();
   await step('store', `STORE 1:${STORE_COUNT} +FLAGS (\\Flagged)`, async () => {
     const r = await main.command(`STORE 1:${STORE_COUNT} +FLAGS (\\Flagged)`);
     return { ms: r.ms, responses: r.count, note: `${r.count} responses` };
@@ -661,6 +687,14 @@ async function memorySteps(srv, opts, deadline) {
   return memory;
 }
 
+const SORT_THREAD = [
+  ['sortDate', 'UID SORT (DATE) UTF-8 ALL'],
+  ['sortSubject', 'UID SORT (SUBJECT) UTF-8 ALL'],
+  ['sortFrom', 'UID SORT (REVERSE FROM) UTF-8 ALL'],
+  ['threadRefs', 'UID THREAD REFERENCES UTF-8 ALL'],
+  ['threadSubject', 'UID THREAD ORDEREDSUBJECT UTF-8 ALL'],
+];
+
 // ---------------------------------------------------------------- report
 const ROWS = [
   ['login', 'LOGIN (median of 10)'],
@@ -671,6 +705,7 @@ const ROWS = [
   ['fetchEnvelopeAgain', 'FETCH 1:* (ENVELOPE), again'],
   ['searchHeader', `UID SEARCH HEADER Subject ${SUBJECT_WORD}`],
   ['searchBody', `UID SEARCH BODY ${BODY_WORD}`],
+  ...SORT_THREAD,
   ['store', `STORE 1:${STORE_COUNT} +FLAGS (\\Flagged)`],
   ['append1', `APPEND x${APPEND_ONE}, 1 conn`],
   ['append10', `APPEND x${APPEND_CONNS * APPEND_PER_CONN}, ${APPEND_CONNS} conns`],
@@ -732,6 +767,7 @@ function report(results, opts) {
     cmp('FETCH ENVELOPE responses', mw.fetchEnvelope.responses, dc.fetchEnvelope.responses);
     cmp(`SEARCH HEADER Subject ${SUBJECT_WORD} hits`, mw.searchHeader.hits, dc.searchHeader.hits);
     cmp(`SEARCH BODY ${BODY_WORD} hits`, mw.searchBody.hits, dc.searchBody.hits);
+    for (const [k, cmd] of SORT_THREAD) cmp(`${cmd}: UIDs in the answer`, mw[k].count, dc[k].count);
     cmp('EXISTS after the APPENDs', mw.existsAfterAppend, dc.existsAfterAppend);
     const bad = checks.filter((c) => !c.same);
     console.log('');

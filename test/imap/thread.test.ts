@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startImapServer, lit } from '../helpers/imap.js';
-import { formatThreads, threadReferences, messageIds, type ThreadNode, type ThreadMessage } from '../../src/server/imap/thread.js';
+import { formatThreads, threadReferences, threadOrderedSubject, messageIds, type ThreadNode, type ThreadMessage } from '../../src/server/imap/thread.js';
 
 const srv = await startImapServer({ users: ['alice'] });
 const c = await srv.authed('alice');
@@ -98,12 +98,12 @@ test('thread-list wire form: the RFC 5256 examples', () => {
   assert.equal(formatThreads([], seq), '');
 });
 
-test('REFERENCES on long chains does not exhaust the stack; message-id parsing', () => {
+test('REFERENCES on long chains does not exhaust the stack; message-id parsing', async () => {
   const msgs: ThreadMessage[] = [];
   for (let i = 1; i <= 20000; i++) {
     msgs.push({ seq: i, uid: i, date: i, subject: 'x', messageId: `<${i}@x>`, references: i > 1 ? `<${i - 1}@x>` : null, inReplyTo: null });
   }
-  const roots = threadReferences(msgs);
+  const roots = await threadReferences(msgs);
   assert.equal(roots.length, 1);
   const text = formatThreads(roots, (x) => x.seq);
   assert.ok(text.startsWith('(1 2 3 ') && text.endsWith(' 19999 20000)'));
@@ -119,4 +119,23 @@ test('deeply nested branches are formatted without recursion', () => {
   assert.ok(text.startsWith('(1 (2 (3 (4 '), text.slice(0, 40));
   assert.ok(text.includes('(50000 (100000)(150000))(149999))(149998))'));
   assert.ok(text.endsWith('(100002))(100001))'), text.slice(-40));
+});
+
+test('REFERENCES and ORDEREDSUBJECT give the event loop turns on large inputs, with the same result', async () => {
+  const msgs: ThreadMessage[] = [];
+  for (let i = 1; i <= 5000; i++) {
+    const parent = i > 1 && i % 7 ? `<${i - 1}@x>` : null;
+    msgs.push({ seq: i, uid: i, date: 5000 - i, subject: i % 3 ? `Re: topic ${i % 50}` : `topic ${i % 50}`, messageId: `<${i}@x>`, references: parent, inReplyTo: null });
+  }
+  let calls = 0;
+  let yields = 0;
+  const every100 = { due: () => ++calls % 100 === 0, yield: async () => void yields++ };
+  const fresh = () => msgs.map((m) => ({ ...m }));
+  const a = formatThreads(await threadReferences(fresh(), every100), (x) => x.seq);
+  assert.ok(yields >= 50, `yielded ${yields} times`);
+  assert.equal(a, formatThreads(await threadReferences(fresh()), (x) => x.seq));
+  yields = 0;
+  const b = formatThreads(await threadOrderedSubject(fresh(), every100), (x) => x.seq);
+  assert.ok(yields >= 40, `yielded ${yields} times`);
+  assert.equal(b, formatThreads(await threadOrderedSubject(fresh()), (x) => x.seq));
 });

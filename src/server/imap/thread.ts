@@ -12,6 +12,14 @@
  */
 import { baseSubject } from './base-subject.js';
 
+/** Called between units of work so a large THREAD gives other sessions a turn (a TimeSlice's due/yield). */
+export interface Yielder {
+  due(): boolean;
+  yield(): Promise<void>;
+}
+
+const NEVER: Yielder = { due: () => false, yield: async () => {} };
+
 export interface ThreadMessage {
   seq: number;
   uid: number;
@@ -23,6 +31,8 @@ export interface ThreadMessage {
   messageId: string | null;
   references: string | null;
   inReplyTo: string | null;
+  /** The base subject (baseSubject(subject)), when the caller computed it already. */
+  base?: { base: string; replyOrForward: boolean };
 }
 
 export interface ThreadNode {
@@ -56,11 +66,16 @@ function compareByDate(a: { date: number; seq: number }, b: { date: number; seq:
   return a.date - b.date || a.seq - b.seq;
 }
 
+function baseOf(m: ThreadMessage): { base: string; replyOrForward: boolean } {
+  return (m.base ??= baseSubject(m.subject));
+}
+
 /** RFC 5256 §3 ORDEREDSUBJECT. */
-export function threadOrderedSubject(msgs: readonly ThreadMessage[]): ThreadNode[] {
+export async function threadOrderedSubject(msgs: readonly ThreadMessage[], slice: Yielder = NEVER): Promise<ThreadNode[]> {
   const groups = new Map<string, ThreadMessage[]>();
   for (const m of msgs) {
-    const b = baseSubject(m.subject).base;
+    if (slice.due()) await slice.yield();
+    const b = baseOf(m).base;
     let g = groups.get(b);
     if (!g) groups.set(b, (g = []));
     g.push(m);
@@ -105,12 +120,12 @@ function sortSiblings(list: Container[]): void {
 function subjectOf(c: Container): { base: string; replyFwd: boolean } {
   const m = c.msg ?? c.children[0]?.msg ?? null;
   if (!m) return { base: '', replyFwd: false };
-  const r = baseSubject(m.subject);
+  const r = baseOf(m);
   return { base: r.base, replyFwd: r.replyOrForward };
 }
 
-/** RFC 5256 §3 REFERENCES. `msgs` in sequence order. */
-export function threadReferences(msgs: readonly ThreadMessage[]): ThreadNode[] {
+/** RFC 5256 §3 REFERENCES. `msgs` in sequence order. `slice` lets a long run yield to the event loop. */
+export async function threadReferences(msgs: readonly ThreadMessage[], slice: Yielder = NEVER): Promise<ThreadNode[]> {
   const table = new Map<string, Container>();
   const all: Container[] = [];
   const get = (id: string): Container => {
@@ -125,6 +140,7 @@ export function threadReferences(msgs: readonly ThreadMessage[]): ThreadNode[] {
   let unique = 0;
   // Step 1
   for (const m of msgs) {
+    if (slice.due()) await slice.yield();
     // A message without a valid Message-ID, or with a duplicate one, gets a unique ID (cannot collide: has "\0").
     const own = messageIds(m.messageId)[0];
     let c = own !== undefined ? get(own) : undefined;
@@ -162,6 +178,7 @@ export function threadReferences(msgs: readonly ThreadMessage[]): ThreadNode[] {
   // Step 5: group the root set by base subject.
   const subjects = new Map<string, Container>();
   for (const r of roots) {
+    if (slice.due()) await slice.yield();
     const s = subjectOf(r);
     r.base = s.base;
     r.replyFwd = s.replyFwd;
@@ -211,6 +228,7 @@ export function threadReferences(msgs: readonly ThreadMessage[]): ThreadNode[] {
   // Step 6: sort every set of siblings by sent date.
   const stack: Container[] = [...out];
   while (stack.length) {
+    if (slice.due()) await slice.yield();
     const c = stack.pop()!;
     if (c.children.length > 1) sortSiblings(c.children);
     stack.push(...c.children);

@@ -43,7 +43,7 @@ export async function loadMessages(
     const page = found.slice(i, i + PAGE);
     const uids = page.map((p) => p[1]);
     const recs = new Map((await mbx.listMessages({ uids })).map((r) => [r.uid, r]));
-    const envs = o.withHeader ? null : await mbx.getEnvelopes(uids);
+    const envs = await mbx.getEnvelopes(uids);
     for (const [seq, uid] of page) {
       const rec = recs.get(uid);
       if (!rec) continue;
@@ -59,7 +59,7 @@ export async function loadMessages(
       let header: Buffer | undefined;
       if (!env || o.withHeader) {
         header = mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec)) ?? Buffer.alloc(0);
-        env = buildEnvelope(header);
+        env ??= buildEnvelope(header);
       }
       out.push({ seq, uid, rec, env, ...(o.withHeader ? { header } : {}) });
       if (slice.due()) await slice.yield();

@@ -10,6 +10,7 @@ import { loadMessages, sentDate } from './sort.js';
 import { threadOrderedSubject, threadReferences, formatThreads, type ThreadMessage } from '../thread.js';
 import { SELECTED, type Handler } from './types.js';
 import { TimeSlice } from '../prefetch.js';
+import { baseSubject } from '../base-subject.js';
 
 export const THREAD: Handler<ThreadCommand> = {
   states: SELECTED,
@@ -39,11 +40,13 @@ export const THREAD: Handler<ThreadCommand> = {
         messageId: m.env.messageId,
         inReplyTo: m.env.inReplyTo,
         references,
+        // Computed here, in the loop that yields, rather than inside the thread algorithm.
+        base: baseSubject(m.env.subject),
       });
       if (slice.due()) await slice.yield();
     }
     await slice.yield();
-    const roots = refs ? threadReferences(msgs) : threadOrderedSubject(msgs);
+    const roots = refs ? await threadReferences(msgs, slice) : await threadOrderedSubject(msgs, slice);
     const text = formatThreads(roots, (m) => (cmd.uid ? m.uid : m.seq));
     s.write(`* THREAD${text ? ' ' + text : ''}\r\n`);
     return 'THREAD completed';
