@@ -7,11 +7,12 @@ import { baseSubject, compareCasemap, compareOctets } from '../../src/server/ima
 
 const base = (s: string | null) => baseSubject(s).base;
 
-test('plain subjects are upper-cased in ASCII only, whitespace collapsed', () => {
+test('plain subjects are in i;unicode-casemap form (titlecase, NFD), whitespace collapsed', () => {
   assert.equal(base('Hello world'), 'HELLO WORLD');
   assert.equal(base('  Hello \t  world  '), 'HELLO WORLD');
   assert.equal(base('Hello\r\n world'), 'HELLO WORLD');
-  assert.equal(base('café'), 'CAFé');
+  assert.equal(base('café'), 'CAFE\u0301');
+  assert.equal(base('Cafe\u0301'), 'CAFE\u0301');
   assert.equal(base(null), '');
   assert.equal(base(''), '');
   assert.equal(baseSubject('Hello').replyOrForward, false);
@@ -61,17 +62,22 @@ test('step 6: [fwd: ...] wrapper, then back to step 2', () => {
 });
 
 test('step 1: encoded words are decoded first', () => {
-  assert.equal(base('=?utf-8?q?Re=3A_Caf=C3=A9?='), 'CAFé');
-  assert.equal(base('Re: =?iso-8859-1?q?caf=E9?= time'), 'CAFé TIME');
+  assert.equal(base('=?utf-8?q?Re=3A_Caf=C3=A9?='), 'CAFE\u0301');
+  assert.equal(base('Re: =?iso-8859-1?q?caf=E9?= time'), 'CAFE\u0301 TIME');
 });
 
-test('i;ascii-casemap comparison', () => {
+test('i;unicode-casemap comparison (RFC 5051)', () => {
   assert.equal(compareCasemap('abc', 'ABC'), 0);
   assert.ok(compareCasemap('a', 'B') < 0);
   assert.ok(compareCasemap('b', 'A') > 0);
   assert.ok(compareCasemap('', 'a') < 0);
-  // non-ASCII is not case-mapped: é (U+00E9) vs É (U+00C9)
-  assert.ok(compareCasemap('é', 'É') > 0);
+  // non-ASCII is case-mapped and decomposed: é = É = E + U+0301, which sorts after "EZ" and before "F"
+  assert.equal(compareCasemap('é', 'É'), 0);
+  assert.equal(compareCasemap('e\u0301', 'É'), 0);
+  assert.ok(compareCasemap('émile', 'ezra') > 0); // U+0301 sorts after every ASCII letter
+  assert.ok(compareCasemap('émile', 'fred') < 0);
+  // "ß" has no one-character titlecase: it stays, and sorts after ASCII
+  assert.ok(compareCasemap('ß', 'z') > 0);
   // code point (UTF-8 octet) order, not UTF-16 unit order: U+1F600 > U+FFFD
   assert.ok(compareOctets('\u{1F600}', '\uFFFD') > 0);
   assert.ok(compareOctets('\uFFFD', '\u{1F600}') < 0);
