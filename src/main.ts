@@ -37,6 +37,7 @@ import type { Listener } from './server/net/listener.js';
 import { DnsServices, type DnsStatus } from './dnscheck/service.js';
 import type { CheckReport } from './dnscheck/checks.js';
 import { WebApp } from './web/app.js';
+import { httpsListener } from './server/http/server.js';
 import { AdminStore } from './web/admins.js';
 
 export interface RunningServer {
@@ -166,6 +167,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       })
     : null;
   web?.register(dnsServices.httpRoutes);
+  if (web) dnsServices.httpRedirect = (req) => web.httpsRedirect(req);
 
   const common = {
     hostname: config.hostname,
@@ -316,6 +318,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         maxConnectionsPerIp: config.pop3.maxConnectionsPerIp,
       });
       await bind(name, addr, l);
+    }
+    // HTTPS (listen.https): the same routes as listen.http, with the server's certificate and TLS machinery.
+    if (config.listen.https) {
+      const l = httpsListener({
+        routes: dnsServices.httpRoutes,
+        tls: secureContext,
+        maxConnections: config.smtp.maxConnections,
+        maxConnectionsPerIp: config.smtp.maxConnectionsPerIp,
+        hstsMaxAgeSeconds: config.web.hstsMaxAgeSeconds,
+        log: log.child({ component: 'https' }),
+      });
+      await bind('https', config.listen.https, l);
     }
     await dnsServices.start().catch((err: NodeJS.ErrnoException) => {
       throw new UserError(`listen.http: cannot listen on ${config.listen.http}: ${err.code ?? err.message}`, 2);

@@ -19,7 +19,7 @@ import { DkimKeyStore } from '../dkim/keys.js';
 import { signMessage, signingDomainFor } from '../dkim/sign.js';
 import { rfc5322Date } from '../intake/headers.js';
 import { newQueueId } from '../intake/queue-id.js';
-import { startHttpListener, type HttpListener, type HttpRoute } from '../server/http/server.js';
+import { startHttpListener, type HttpListener, type HttpRequestInfo, type HttpRoute } from '../server/http/server.js';
 import { publicAddresses } from './addresses.js';
 import { runChecks, fetchOwnPolicy, type CheckReport, type CheckStatus } from './checks.js';
 import { mtaStsPolicy, policyText } from './mtasts.js';
@@ -67,6 +67,8 @@ export class DnsServices {
   private http: HttpListener | null = null;
   /** Routes of the HTTP listener (exact paths). Other parts (autoconfig, metrics, web admin) may add theirs. */
   readonly httpRoutes = new Map<string, HttpRoute>();
+  /** Requests on listen.http that move to HTTPS (the web admin sets it when listen.https is on). */
+  httpRedirect: ((req: HttpRequestInfo) => string | null) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private current: Promise<void> | null = null;
@@ -96,7 +98,9 @@ export class DnsServices {
       const host = c.listen.http.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
       const port = Number(c.listen.http.slice(i + 1));
       this.httpRoutes.set('/.well-known/mta-sts.txt', (req) => this.mtaStsRoute(req.host));
-      this.http = await startHttpListener(host, port, this.httpRoutes, this.o.log.child({ component: 'http' }));
+      this.http = await startHttpListener(host, port, this.httpRoutes, this.o.log.child({ component: 'http' }), undefined, {
+        redirect: (req) => this.httpRedirect?.(req) ?? null,
+      });
       this.o.log.info({ listener: 'http', address: `${this.http.address.host}:${this.http.address.port}` }, 'listening');
     }
     if (c.monitoring.intervalHours > 0) this.schedule(this.o.firstRunDelayMs ?? 300_000);

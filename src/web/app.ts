@@ -256,11 +256,32 @@ export class WebApp {
 
   // ------------------------------------------------------------------------------------------------ plumbing
 
+  /** Over HTTPS: our own listen.https, or a reverse proxy that says so. */
+  private viaHttps(req: HttpRequestInfo): boolean {
+    return req.secure || String(req.headers['x-forwarded-proto'] ?? '').toLowerCase() === 'https';
+  }
+
   private secure(req: HttpRequestInfo): boolean {
     const mode = this.d.config.web.secureCookies;
     if (mode === 'always') return true;
     if (mode === 'never') return false;
-    return String(req.headers['x-forwarded-proto'] ?? '').toLowerCase() === 'https';
+    return this.viaHttps(req);
+  }
+
+  /**
+   * With listen.https on (and web.httpsRedirect), the admin and self-service pages on plain HTTP move to HTTPS:
+   * the redirect target, or null. Everything else on listen.http (ACME http-01, MTA-STS, autoconfig) stays.
+   */
+  httpsRedirect(req: HttpRequestInfo): string | null {
+    const https = this.d.addresses.https;
+    if (!https || !this.d.config.web.httpsRedirect || this.viaHttps(req)) return null;
+    if (!/^\/(admin|account)(\/|$)/.test(req.path)) return null;
+    // The name the browser used (when it is a plain host name or address), else the configured hostname.
+    let host = /^([a-z0-9-]+\.)*[a-z0-9-]+$/.test(req.host) || /^[0-9a-f:.]+$/.test(req.host) ? req.host : this.d.config.hostname;
+    if (host.includes(':')) host = `[${host}]`;
+    const port = https.port === 443 ? '' : `:${https.port}`;
+    const qs = req.query.toString();
+    return `https://${host}${port}${req.path}${qs ? `?${qs}` : ''}`;
   }
 
   private cookie(req: HttpRequestInfo, name: string, value: string, maxAge?: number): string {
