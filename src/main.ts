@@ -163,7 +163,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const web = config.web.enabled
     ? new WebApp({
         config, store, accounts: new AccountService(store, { dkim: dkimKeys }), admins: new AdminStore(opened.db), mail, queue, dkim: dkimKeys, tls, addresses,
-        dnsStatus: () => dnsServices.status(), dnsCheck: (d) => dnsServices.checkAll(d), throttle, routes: dnsServices.httpRoutes, log: log.child({ component: 'web' }),
+        dnsStatus: () => dnsServices.status(), dnsCheck: (d, onStep) => dnsServices.checkAll(d, onStep), deliverability: dnsServices, throttle, routes: dnsServices.httpRoutes, log: log.child({ component: 'web' }),
       })
     : null;
   web?.register(dnsServices.httpRoutes);
@@ -369,6 +369,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     async stop() {
       // Graceful stop: stop accepting, sessions finish their transaction (SMTP 421 / IMAP BYE after it), cut the rest.
       ops.beginShutdown();
+      // Long web admin actions (DNS checks, deliverability tests) end before the stores close.
+      if (web) await Promise.race([web.jobs.idle(), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await dnsServices.stop();
       const grace = config.shutdownTimeoutSeconds * 1000;
       await Promise.all(listeners.map((l) => l.close(/pop3/.test(l instanceof SmtpListener ? '' : l.label) ? Math.min(grace, 2000) : grace)));

@@ -23,10 +23,11 @@ import type { AccountService } from '../accounts/service.js';
 import { parseQuota } from '../accounts/service.js';
 import type { MailStore } from '../store/mail/index.js';
 import type { QueueManager, QueueListItem } from '../queue/manager.js';
-import { queueCommand, type QueueCommand } from '../queue/admin.js';
+import { queueCommand, selectIds, type QueueCommand } from '../queue/admin.js';
 import type { DkimKeyStore } from '../dkim/keys.js';
 import type { TlsMaterial } from '../tls/certs.js';
-import type { DnsStatus } from '../dnscheck/service.js';
+import type { DnsStatus, DeliverabilityResult } from '../dnscheck/service.js';
+import { JobRunner, type Job, type Progress } from './jobs.js';
 import type { CheckReport } from '../dnscheck/checks.js';
 import { buildRecords, listenerPort, recordsJson, type RecordsReport } from '../dnscheck/records.js';
 import { publicAddresses } from '../dnscheck/addresses.js';
@@ -35,7 +36,7 @@ import { UserError, NotFoundError, ConflictError } from '../common/errors.js';
 import { withMethods, type HttpRequestInfo, type HttpResponse, type HttpRoute } from '../server/http/server.js';
 import { AdminStore } from './admins.js';
 import { SessionStore, randomToken, sameToken, type Session, type SessionKind } from './sessions.js';
-import { CSS, form, html, page, raw, type Html } from './html.js';
+import { CSS, JOBS_JS, form, html, page, raw, type Html } from './html.js';
 
 export interface WebDeps {
   config: Config;
@@ -50,7 +51,12 @@ export interface WebDeps {
   /** Bound listener addresses (filled in while the server starts). */
   addresses: Partial<Record<ListenerName, { host: string; port: number }>>;
   dnsStatus(): DnsStatus;
-  dnsCheck(domain?: string): Promise<CheckReport[]>;
+  dnsCheck(domain?: string, onStep?: Progress): Promise<CheckReport[]>;
+  /** The deliverability self-test of a hosted domain and the latest results (DnsServices). */
+  deliverability: {
+    testDomain(domain: string, onStep?: Progress): Promise<DeliverabilityResult>;
+    deliverabilityResults(): Record<string, DeliverabilityResult>;
+  };
   throttle: LoginThrottle;
   /** The HTTP listener's route table (the web routes are added to it; autoconfig links appear when it has them). */
   routes: Map<string, HttpRoute>;
@@ -80,8 +86,13 @@ const ADMIN_NAV: Array<[string, string]> = [
   ['/admin/users', 'Users'],
   ['/admin/aliases', 'Aliases'],
   ['/admin/queue', 'Queue'],
+  ['/admin/jobs', 'Progress'],
 ];
 const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold'] as const;
+/** Queue ids per queueCommand call in a long queue action (progress after each batch). */
+const QUEUE_BATCH = 200;
+/** Actions that query the network: always jobs when started from a form. */
+const SLOW_ACTIONS = new Set(['domains/check', 'domains/check-all', 'domains/deliverability']);
 
 const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '');
 const opt = (v: unknown): string | undefined => str(v) || undefined;
@@ -131,23 +142,39 @@ export class WebApp {
   /** Waits after a failed login as long as the throttle says (tests replace it). */
   failDelay: (ms: number) => Promise<void> = sleep;
   private readonly d: WebDeps;
-  private readonly actions: Record<string, (p: Params, who: string) => Promise<ActionResult>>;
+  private readonly actions: Record<string, (p: Params, who: string, progress: Progress) => Promise<ActionResult>>;
+  /** Long actions: the forms run them as jobs with a progress page (the JSON API also via jobs/start). */
+  readonly jobs: JobRunner;
   private readonly views: Record<string, (q: URLSearchParams) => Promise<unknown>>;
 
   constructor(deps: WebDeps) {
     this.d = deps;
     this.sessions = new SessionStore(deps.config.web.sessionIdleMinutes * 60_000);
     const { accounts, store, queue } = deps;
-    const queueAction = (cmd: QueueCommand) => async (p: Params) => {
-      const ids = list(p.ids);
+    this.jobs = new JobRunner({ onError: (job, err) => deps.log.error({ err, admin: job.admin, action: job.action, job: job.id }, 'web job failed') });
+    const queueAction = (cmd: QueueCommand) => async (p: Params, _who: string, progress: Progress) => {
+      // `filter`: every message the queue page lists with these filters (the page's "all shown" buttons).
+      const ids = bool(p.filter) ? (await this.queueData(new URLSearchParams({ sender: str(p.fsender), domain: str(p.fdomain), state: str(p.fstate) }))).map((i) => i.id) : list(p.ids);
+      if (bool(p.filter) && !ids.length) throw new UserError('no message in the queue matches the filter any more: reload the queue page');
       const args = { ids, sender: p.sender === undefined ? undefined : str(p.sender), domain: opt(p.domain), all: bool(p.all) };
-      if (cmd === 'flush') {
-        const r = (await queueCommand(queue, 'flush', { ids })) as { count: number };
-        return { message: `${r.count} message(s) scheduled for delivery now`, data: r };
+      const verb = cmd === 'flush' ? 'scheduled for delivery now' : cmd === 'delete' ? 'deleted' : cmd === 'hold' ? 'put on hold' : cmd === 'release' ? 'released' : 'requeued';
+      if (cmd === 'flush' && !ids.length) {
+        // Every message not on hold: one pass over the queue in memory.
+        const r = (await queueCommand(queue, 'flush', {})) as { count: number };
+        progress(`${r.count} message(s) ${verb}`, 'pass');
+        return { message: `${r.count} message(s) ${verb}`, data: r };
       }
-      const r = (await queueCommand(queue, cmd, args)) as { count: number };
-      const verb = cmd === 'delete' ? 'deleted' : cmd === 'hold' ? 'put on hold' : cmd === 'release' ? 'released' : 'requeued';
-      return { message: `${r.count} message(s) ${verb}`, data: r };
+      // The same selection as the CLI (queue ids, sender, recipient domain, all), worked through in batches so
+      // that a long run reports its progress.
+      const targets = cmd === 'flush' ? ids : selectIds(await queue.list(), args);
+      progress(`${targets.length} message(s) selected`, 'info');
+      let count = 0;
+      for (let i = 0; i < targets.length; i += QUEUE_BATCH) {
+        const batch = targets.slice(i, i + QUEUE_BATCH);
+        count += ((await queueCommand(queue, cmd, { ids: batch })) as { count: number }).count;
+        progress(`${Math.min(i + QUEUE_BATCH, targets.length)}/${targets.length} done (${count} ${verb})`, 'pass');
+      }
+      return { message: `${count} message(s) ${verb}`, data: { count } };
     };
     this.actions = {
       'domains/add': async (p) => {
@@ -159,12 +186,28 @@ export class WebApp {
         await store.removeDomain(name, { force: bool(p.force) });
         return { message: `domain ${name} removed` };
       },
-      'domains/check': async (p) => {
+      'domains/check': async (p, _who, progress) => {
         const name = need(p.name, 'the domain name');
-        if (!(await store.getDomain(name))) throw new NotFoundError(`domain ${name} is not hosted here`);
-        const [r] = await this.d.dnsCheck(name);
+        const d = await store.getDomain(name);
+        if (!d) throw new NotFoundError(`domain ${name} is not hosted here: add it on the Domains page first`);
+        const [r] = await this.d.dnsCheck(d.name, progress);
         if (!r) throw new Error('the DNS check did not run (see the server log)');
-        return { message: `DNS check of ${name}: ${r.summary.pass} pass, ${r.summary.warn} warn, ${r.summary.fail} fail`, data: r };
+        return { message: `DNS check of ${d.name}: ${r.summary.pass} pass, ${r.summary.warn} warn, ${r.summary.fail} fail${r.summary.fail ? ': the fix for each failure is on the domain page' : ''}`, data: r };
+      },
+      'domains/check-all': async (_p, _who, progress) => {
+        if (!(await store.listDomains()).length) throw new UserError('no domains are hosted yet: add one on the Domains page first');
+        const reports = await this.d.dnsCheck(undefined, progress);
+        if (!reports.length) throw new Error('the DNS check did not run (see the server log)');
+        const fail = reports.reduce((n, r) => n + r.summary.fail, 0);
+        return { message: `DNS check of ${reports.length} domain(s): ${fail} failed check(s)${fail ? ': open each domain for the fixes' : ''}`, data: reports };
+      },
+      'domains/deliverability': async (p, _who, progress) => {
+        const name = need(p.name, 'the domain name');
+        const d = await store.getDomain(name);
+        if (!d) throw new NotFoundError(`domain ${name} is not hosted here: add it on the Domains page first`);
+        const r = await this.d.deliverability.testDomain(d.name, progress);
+        const { text, ...rest } = r.report;
+        return { message: `deliverability of ${d.name}: ${r.report.score}/10${r.report.deductions.length ? ` (${r.report.deductions.length} problem(s): the fixes are on the domain page)` : ''}`, data: { ...r, report: { ...rest, text } } };
       },
       'users/add': async (p) => {
         const r = await accounts.addUser(need(p.address, 'the address'), opt(p.password), { quotaBytes: parseQuota(opt(p.quota)) });
@@ -234,6 +277,12 @@ export class WebApp {
       queue: (q) => this.queueData(q),
       'queue/show': (q) => this.queueShow(need(q.get('id'), 'id')),
       status: () => this.statusData(),
+      jobs: async () => this.jobs.list().map(jobJson),
+      'jobs/show': async (q) => {
+        const job = this.jobs.get(need(q.get('id'), 'the job id (id=...)'));
+        if (!job) throw new NotFoundError('no such job: it finished more than an hour ago or the server restarted; start the action again');
+        return jobJson(job);
+      },
     };
   }
 
@@ -357,6 +406,7 @@ export class WebApp {
   private async route(req: HttpRequestInfo): Promise<HttpResponse> {
     const path = req.path.replace(/\/+$/, '') || '/';
     if (path === '/admin/style.css') return { status: 200, contentType: 'text/css; charset=utf-8', body: CSS, headers: { 'cache-control': 'no-cache' } };
+    if (path === '/admin/jobs.js') return { status: 200, contentType: 'text/javascript; charset=utf-8', body: JOBS_JS, headers: { 'cache-control': 'no-cache' } };
     if (req.method === 'POST') this.checkOrigin(req);
     if (path.startsWith('/account')) return this.routeAccount(req, path);
     if (path === '/admin') return redirect('/admin/status');
@@ -374,6 +424,18 @@ export class WebApp {
     if (path.startsWith('/admin/api/')) {
       const name = path.slice('/admin/api/'.length);
       if (name === 'me') return json(200, { kind: s.kind, name: s.name, csrf: s.csrf });
+      if (name === 'jobs/start') {
+        if (req.method !== 'POST') return json(405, { error: 'POST {"action": "...", ...the action\'s fields}' });
+        const action = str(p!.action);
+        if (!this.actions[action]) return json(404, { error: `no action ${action || '(missing "action")'}: see docs/configuration.md (Web admin) for the list` });
+        try {
+          const job = this.startJob(action, p!, s, '/admin/jobs');
+          return json(202, { ok: true, id: job.id, state: job.state, url: `/admin/jobs/view?id=${job.id}` });
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+          return json(429, { error: err.message });
+        }
+      }
       if (req.method === 'POST') {
         const action = this.actions[name];
         if (!action) return json(404, { error: `no action ${name}` });
@@ -400,6 +462,16 @@ export class WebApp {
       if (!this.actions[name]) throw new HttpError(404, `no action ${name}`);
       const back = str(p!._return);
       const to = /^\/admin\/[a-z/]*(\?[\w=&%.@+-]*)?$/.test(back) ? back : '/admin/status';
+      if (this.isLong(name, p!)) {
+        try {
+          const job = this.startJob(name, p!, s, to);
+          return redirect(`/admin/jobs/view?id=${job.id}`);
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+          s.flash = { kind: 'error', text: err.message };
+          return redirect(to);
+        }
+      }
       try {
         const r = await this.runAction(name, p!, s);
         s.flash = { kind: 'ok', text: r.message, secret: r.secret };
@@ -435,17 +507,37 @@ export class WebApp {
         return render('Aliases', path, () => this.aliasesPage(s));
       case '/admin/queue':
         return render('Queue', path, () => this.queuePage(s, req.query));
+      case '/admin/jobs':
+        return render('Long actions', '/admin/jobs', () => this.jobsPage());
+      case '/admin/jobs/view':
+        return render('Progress', '/admin/jobs', () => this.jobPage(need(req.query.get('id'), 'the job id')));
       case '/admin/queue/show':
         return render(`Queued message ${req.query.get('id') ?? ''}`, '/admin/queue', () => this.queueShowPage(s, need(req.query.get('id'), 'the queue id')));
     }
     throw new HttpError(404, 'no such page');
   }
 
-  private async runAction(name: string, p: Params, s: Session): Promise<ActionResult> {
+  /** Run as a job with a progress page: the network checks, and queue actions on many messages. */
+  private isLong(name: string, p: Params): boolean {
+    if (SLOW_ACTIONS.has(name)) return true;
+    return name.startsWith('queue/') && (bool(p.filter) || list(p.ids).length > QUEUE_BATCH);
+  }
+
+  private startJob(name: string, p: Params, s: Session, back: string): Job {
+    const title = JOB_TITLES[name]?.(p) ?? name;
+    const job = this.jobs.start({ action: name, title, admin: s.name, back }, async (progress) => {
+      const r = await this.runAction(name, p, s, progress);
+      return { message: r.message, data: r.data };
+    });
+    this.d.log.info({ admin: s.name, action: name, job: job.id }, `admin ${s.name} started: ${title}`);
+    return job;
+  }
+
+  private async runAction(name: string, p: Params, s: Session, progress: Progress = () => {}): Promise<ActionResult> {
     const logged: Params = {};
     for (const [k, v] of Object.entries(p)) if (k !== '_csrf' && k !== '_return' && k !== 'password') logged[k] = v;
     try {
-      const r = await this.actions[name]!(p, s.name);
+      const r = await this.actions[name]!(p, s.name, progress);
       this.d.log.info({ admin: s.name, action: name, params: logged }, `admin ${s.name}: ${r.message}`);
       return r;
     } catch (err) {
@@ -526,6 +618,7 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
       users: users.filter((u) => u.address.toLowerCase().endsWith('@' + d.name)).length,
       check: status.domains[d.name]?.summary ?? null,
       checkedAt: status.domains[d.name]?.checkedAt ?? null,
+      deliverability: this.d.deliverability.deliverabilityResults()[d.name.toLowerCase()]?.report.score ?? null,
     }));
   }
 
@@ -538,7 +631,7 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
 
   private async domainData(domain: string) {
     const r = await this.records(domain);
-    return { records: recordsJson(r), check: this.d.dnsStatus().domains[r.domain] ?? null };
+    return { records: recordsJson(r), check: this.d.dnsStatus().domains[r.domain] ?? null, deliverability: this.d.deliverability.deliverabilityResults()[r.domain] ?? null };
   }
 
   private async queueData(q: URLSearchParams): Promise<QueueListItem[]> {
@@ -621,9 +714,11 @@ ${st.dns.domains.length ? html`<table><tr><th>Domain</th><th>Checked</th><th>pas
     const ds = await this.domainsData();
     const back = '/admin/domains';
     return html`${this.act(s, 'domains/add', html`<label>New domain <input name="name" placeholder="example.com" required></label>`, 'Add domain', back, 'block')}
-<table><tr><th>Domain</th><th>Users</th><th>DNS check</th><th></th></tr>
+${ds.length ? html`<p>${this.act(s, 'domains/check-all', html``, 'Check DNS of all domains', back)} <small>Runs in the background and shows each check as it completes.</small></p>` : ''}
+<table><tr><th>Domain</th><th>Users</th><th>DNS check</th><th>Deliverability</th><th></th></tr>
 ${ds.map((d) => html`<tr><td><a href="/admin/domains/view?name=${encodeURIComponent(d.name)}">${d.name}</a></td><td>${d.users}</td>
 <td>${d.check ? html`<span class="pass">${d.check.pass} pass</span> <span class="warn">${d.check.warn} warn</span> <span class="fail">${d.check.fail} fail</span>` : 'not checked yet'}</td>
+<td>${d.deliverability === null ? 'not tested yet' : html`<span class="${scoreClass(d.deliverability)}">${d.deliverability}/10</span>`}</td>
 <td><a href="/admin/domains/view?name=${encodeURIComponent(d.name)}">DNS records</a> ${this.act(s, 'domains/remove', html`${this.hidden('name', d.name)}<label><input type="checkbox" name="force"> with its users and aliases</label>`, 'Remove', back)}</td></tr>`)}
 </table>${ds.length ? '' : html`<p>No domains yet: add the first one above.</p>`}`;
   }
@@ -640,9 +735,23 @@ ${purposes.map((p) => html`<h3>${p}</h3>${(r.comments[p] ?? []).map((c) => html`
 <h3>All records</h3><pre class="records" id="all-records">${r.records.map((x) => x.zone).join('\n')}</pre>
 <h3>MTA-STS policy (served at ${r.mtaSts.url})</h3><pre>${r.mtaSts.policy}</pre>
 <h2>DNS check</h2>
-${this.act(s, 'domains/check', this.hidden('name', r.domain), 'Check now', back)} <small>Queries the DNS, the blocklists and the certificate; takes a few seconds.</small>
+${this.act(s, 'domains/check', this.hidden('name', r.domain), 'Check now', back)} <small>Queries the DNS, the blocklists and the certificate; takes a few seconds (a progress page shows each check).</small>
 ${check ? html`<p>Checked ${check.checkedAt}: ${check.summary.pass} pass, ${check.summary.warn} warn, ${check.summary.fail} fail.</p>
-<table><tr><th>Check</th><th>Status</th><th>Found</th><th>Fix</th></tr>${check.checks.map((c) => html`<tr><td>${c.title}</td><td class="${c.status}">${c.status}</td><td>${c.message}</td><td>${c.fix ? html`<pre>${c.fix}</pre>` : ''}</td></tr>`)}</table>` : html`<p>Not checked yet.</p>`}`;
+<table><tr><th>Check</th><th>Status</th><th>Found</th><th>Fix</th></tr>${check.checks.map((c) => html`<tr><td>${c.title}</td><td class="${c.status}">${c.status}</td><td>${c.message}</td><td>${c.fix ? html`<pre>${c.fix}</pre>` : ''}</td></tr>`)}</table>` : html`<p>Not checked yet.</p>`}
+${this.deliverabilitySection(s, r.domain, back)}`;
+  }
+
+  /** The deliverability report of a domain: what `mailwright test-deliverability` prints, as a table and as text. */
+  private deliverabilitySection(s: Session, domain: string, back: string): Html {
+    const res = this.d.deliverability.deliverabilityResults()[domain];
+    const addr = this.d.config.deliverability.address ? `${this.d.config.deliverability.address}@${this.d.config.hostname}` : null;
+    const r = res?.report;
+    return html`<h2>Deliverability</h2>
+<p>${this.act(s, 'domains/deliverability', this.hidden('name', domain), 'Test deliverability', back)} <small>Scores a test message from postmaster@${domain} out of 10 as a receiving mail server would (SPF, DKIM, DMARC, PTR, HELO, blocklists, header${this.d.config.deliverability.spamd ? ', SpamAssassin' : ''}), like <code>mailwright test-deliverability</code>.${addr ? html` Or send any message from a mail app to <code>${addr}</code>: its report appears here too.` : ''}</small></p>
+${r ? html`<div id="deliverability"><p><span class="score ${scoreClass(r.score)}" id="deliverability-score">${r.score}/10</span> — ${res!.source === 'web' ? 'test message' : html`message from ${res!.sender} to the test address`}, ${res!.at}; tested as client ${r.tested.ip}, HELO ${r.tested.helo}.</p>
+<table><tr><th>Check</th><th>Status</th><th>Found</th></tr>${r.items.map((i) => html`<tr><td>${i.section}</td><td class="${i.status}">${i.status}</td><td>${i.message}</td></tr>`)}</table>
+${r.deductions.length ? html`<h3>What costs points, and the fix</h3><table id="deductions"><tr><th>Points</th><th>Problem</th><th>Why it matters</th><th>Fix</th></tr>${r.deductions.map((x) => html`<tr><td class="fail">-${x.points}</td><td>${x.what}</td><td>${x.why}</td><td>${x.fix}</td></tr>`)}</table>` : html`<p class="pass">No deductions: this mail should reach the inbox.</p>`}
+<details><summary>The report as text (as the CLI prints it)</summary><pre id="deliverability-text">${r.text}</pre></details></div>` : html`<p>Not tested yet.</p>`}`;
   }
 
   private async usersPage(s: Session, q: URLSearchParams): Promise<Html> {
@@ -679,6 +788,7 @@ ${aliases.length ? '' : html`<p>No aliases yet.</p>`}`;
 <label>Recipient domain <input name="domain" value="${q.get('domain') ?? ''}"></label>
 <label>State <select name="state"><option value="">any</option>${QUEUE_STATES.map((x) => html`<option${x === st ? raw(' selected') : ''}>${x}</option>`)}</select></label><button>Filter</button></form>
 <p>${items.length} message(s). ${this.act(s, 'queue/flush', html``, 'Retry all deferred now', back)}</p>
+${items.length > 1 ? html`<p class="bulk">All ${items.length} shown: ${(['flush', 'hold', 'release', 'delete'] as const).map((c) => this.act(s, `queue/${c}`, html`${this.hidden('filter', '1')}${this.hidden('fsender', q.get('sender') ?? '')}${this.hidden('fdomain', q.get('domain') ?? '')}${this.hidden('fstate', q.get('state') ?? '')}`, { flush: 'Retry all shown', hold: 'Hold all shown', release: 'Release all shown', delete: 'Delete all shown' }[c], back, c === 'delete' ? 'danger' : ''))} <small>(runs in the background with a progress page)</small></p>` : ''}
 <table><tr><th>Queue id</th><th>Arrival</th><th>Sender</th><th>Recipients</th><th>State</th><th>Size</th><th>Attempts</th><th>Last error</th><th>Actions</th></tr>
 ${items.map((i) => html`<tr><td><a href="/admin/queue/show?id=${encodeURIComponent(i.id)}">${i.id}</a></td><td>${i.arrival}</td><td>${i.sender || '<>'}</td>
 <td>${i.recipients.filter((r) => r.status === 'pending').map((r) => html`<div>${r.address}</div>`)}</td><td>${i.state}</td><td>${fmtBytes(i.size)}</td><td>${i.attempts}</td><td>${i.lastError ?? ''}</td>
@@ -704,6 +814,25 @@ ${items.map((i) => html`<tr><td><a href="/admin/queue/show?id=${encodeURICompone
 <h2>Recipients</h2><table><tr><th>Address</th><th>Status</th><th>Last error</th></tr>${r.recipients.map((x) => html`<tr><td>${x.address}</td><td>${x.status}</td><td>${x.lastError ?? ''}</td></tr>`)}</table>
 <p>${this.queueButtons(s, r, `/admin/queue`)}</p>
 <h2>Header</h2><pre>${r.header}</pre>`;
+  }
+
+  private async jobsPage(): Promise<Html> {
+    const jobs = this.jobs.list();
+    return html`<p>DNS checks, deliverability tests and queue actions on many messages run here in the background; each shows its steps as they complete.</p>
+${jobs.length ? html`<table><tr><th>Started</th><th>Action</th><th>By</th><th>State</th><th>Outcome</th></tr>${jobs.map((j) => html`<tr><td>${j.startedAt}</td><td><a href="/admin/jobs/view?id=${j.id}">${j.title}</a></td><td>${j.admin}</td><td class="${jobClass(j)}">${j.state}</td><td>${j.message ?? ''}</td></tr>`)}</table>` : html`<p>None in the last hour.</p>`}`;
+  }
+
+  private async jobPage(id: string): Promise<Html> {
+    const j = this.jobs.get(id);
+    if (!j) throw new NotFoundError('no such job: it finished more than an hour ago or the server restarted; start the action again');
+    return html`<div id="job" data-id="${j.id}" data-state="${j.state}">
+<h2 id="job-title">${j.title}</h2>
+<p>Started ${j.startedAt} by ${j.admin}. <span id="job-state" class="${jobClass(j)}">${j.state === 'running' ? 'running…' : j.state}</span></p>
+<ol id="job-steps">${j.steps.map((st) => html`<li class="${st.status}">${st.text}</li>`)}</ol>
+<div id="job-result" class="flash ${j.state === 'failed' ? 'error' : 'ok'}"${j.message ? '' : raw(' hidden')}>${j.message ?? ''}</div>
+<noscript><p>This page updates itself with JavaScript; without it, reload the page to see new steps.</p></noscript>
+<p><a id="job-back" href="${j.back}">Back</a> · <a href="/admin/jobs">All long actions</a></p></div>
+<script src="/admin/jobs.js"></script>`;
   }
 
   // ------------------------------------------------------------------------------------------------ self-service
@@ -794,6 +923,29 @@ ${me.servers.length ? html`<table><tr><th>Service</th><th>Server</th><th>Port</t
 ${me.links.length ? html`<ul>${me.links.map((l) => html`<li><a href="${l.href}">${l.label}</a></li>`)}</ul>` : ''}
 <p><small>Most apps (Thunderbird, Outlook, Apple Mail) find these settings themselves from your address.</small></p>`;
   }
+}
+
+const JOB_TITLES: Record<string, (p: Params) => string> = {
+  'domains/check': (p) => `DNS check of ${str(p.name)}`,
+  'domains/check-all': () => 'DNS check of every domain',
+  'domains/deliverability': (p) => `Deliverability test of ${str(p.name)}`,
+  'queue/flush': () => 'Retry queued messages now',
+  'queue/hold': () => 'Hold queued messages',
+  'queue/release': () => 'Release held messages',
+  'queue/delete': () => 'Delete queued messages',
+  'queue/requeue': () => 'Requeue messages',
+};
+
+function jobJson(j: Job) {
+  return { id: j.id, action: j.action, title: j.title, admin: j.admin, state: j.state, startedAt: j.startedAt, finishedAt: j.finishedAt, steps: j.steps, message: j.message, result: j.result, back: j.back };
+}
+
+function scoreClass(score: number): string {
+  return score >= 9 ? 'pass' : score >= 6 ? 'warn' : 'fail';
+}
+
+function jobClass(j: Job): string {
+  return j.state === 'failed' ? 'fail' : j.state === 'done' ? 'pass' : 'warn';
 }
 
 function json(status: number, body: unknown): HttpResponse {

@@ -12,7 +12,7 @@ import { AdminStore } from '../../src/web/admins.js';
 import { openDatabase } from '../../src/store/sql/db.js';
 import { forgetEnsured } from '../../src/store/maildir/maildir.js';
 import { HOSTNAME, LogCapture, tempDir } from '../helpers/server.js';
-import { startDnsServer } from '../helpers/dns-server.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 
 export { HOSTNAME, LogCapture };
 
@@ -23,6 +23,8 @@ export interface WebServer {
   httpsBase: string | null;
   dataDir: string;
   log: LogCapture;
+  /** The private DNS server the Mailwright server asks (set records while it runs). */
+  dns: TestDnsServer;
   stop(): Promise<void>;
 }
 
@@ -60,6 +62,7 @@ export async function startWebServer(o: { web?: Record<string, unknown>; https?:
     httpsBase: h ? `https://${h.host}:${h.port}` : null,
     dataDir,
     log,
+    dns,
     async stop() {
       await server.stop();
       await dns.close();

@@ -1,0 +1,216 @@
+/**
+ * Long actions as jobs with progress (DNS check, deliverability test, queue actions on many messages) and the
+ * deliverability report on the domain page: the JSON API, the forms' progress page, who may read a job, and the
+ * JobRunner's own rules (steps visible while running, failures, the limit of running jobs).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWebServer, addAdmin, Client, HOSTNAME, type WebServer } from './helpers.js';
+import { JobRunner } from '../../src/web/jobs.js';
+import { UserError } from '../../src/common/errors.js';
+import { formatReport } from '../../src/dnscheck/selftest.js';
+
+let ws: WebServer;
+const ADMIN_PW = 'jobs-admin-password';
+
+before(async () => {
+  ws = await startWebServer();
+  await addAdmin(ws, 'root', ADMIN_PW);
+});
+after(async () => {
+  await ws?.stop();
+});
+
+async function admin(): Promise<Client> {
+  const c = new Client(ws.base);
+  assert.equal((await c.login('admin', 'root', ADMIN_PW)).status, 200);
+  return c;
+}
+
+async function finished(c: Client, id: string, ms = 20_000): Promise<any> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = await c.get(`/admin/api/jobs/show?id=${id}`);
+    assert.equal(r.status, 200, r.text);
+    if (r.json.state !== 'running') return r.json;
+    if (Date.now() > end) throw new Error(`job ${id} still running: ${JSON.stringify(r.json)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+test('JobRunner: steps are readable while the job runs; outcome; UserError vs unexpected error; limit of running jobs', async () => {
+  const errors: unknown[] = [];
+  const jobs = new JobRunner({ maxRunning: 2, onError: (_j, e) => errors.push(e) });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const j = jobs.start({ action: 'x', title: 'X', admin: 'root', back: '/admin' }, async (progress) => {
+    progress('step one', 'pass');
+    await gate;
+    progress('step two');
+    return { message: 'all done', data: { n: 2 } };
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(jobs.get(j.id)!.state, 'running');
+  assert.deepEqual(jobs.get(j.id)!.steps.map((s) => s.text), ['step one']);
+  const bad = jobs.start({ action: 'y', title: 'Y', admin: 'root', back: '/admin' }, async () => {
+    await gate;
+    throw new UserError('the domain x.test is not hosted here: add it first');
+  });
+  assert.throws(() => jobs.start({ action: 'z', title: 'Z', admin: 'root', back: '/admin' }, async () => ({ message: '' })), /2 long actions are running already: wait until one has finished/);
+  release();
+  await jobs.idle();
+  assert.equal(j.state, 'done');
+  assert.equal(j.message, 'all done');
+  assert.deepEqual(j.result, { n: 2 });
+  assert.deepEqual(j.steps.map((s) => [s.text, s.status]), [['step one', 'pass'], ['step two', 'info']]);
+  assert.equal(bad.state, 'failed');
+  assert.equal(bad.message, 'the domain x.test is not hosted here: add it first');
+  const crash = jobs.start({ action: 'c', title: 'C', admin: 'root', back: '/admin' }, async () => {
+    throw new Error('disk on fire');
+  });
+  await jobs.idle();
+  assert.equal(crash.state, 'failed');
+  assert.match(crash.message!, /disk on fire.*see the server log/);
+  assert.equal(errors.length, 1);
+  assert.deepEqual(jobs.list().map((x) => x.id), [crash.id, bad.id, j.id], 'newest first');
+});
+
+test('jobs need an admin: 401 without a session, 403 for a mail user, 403 without the CSRF token', async () => {
+  const anon = new Client(ws.base);
+  assert.equal((await anon.get('/admin/api/jobs')).status, 401);
+  assert.equal((await anon.get('/admin/api/jobs/show?id=x')).status, 401);
+  assert.equal((await anon.post('/admin/api/jobs/start', { action: 'domains/check-all' })).status, 401);
+  const page = await anon.get('/admin/jobs/view?id=x');
+  assert.equal(page.status, 303);
+  assert.match(page.headers.get('location')!, /^\/admin\/login/);
+  const a = await admin();
+  await a.post('/admin/api/domains/add', { name: 'jobs.test' });
+  await a.post('/admin/api/users/add', { address: 'u@jobs.test', password: 'user-password-1' });
+  const job = await a.post('/admin/api/jobs/start', { action: 'domains/check', name: 'jobs.test' });
+  assert.equal(job.status, 202, job.text);
+  await finished(a, job.json.id);
+  const user = new Client(ws.base);
+  assert.equal((await user.login('account', 'u@jobs.test', 'user-password-1')).status, 200);
+  assert.equal((await user.get(`/admin/api/jobs/show?id=${job.json.id}`)).status, 403);
+  assert.equal((await user.get('/admin/api/jobs')).status, 403);
+  assert.equal((await user.get(`/admin/jobs/view?id=${job.json.id}`)).status, 403);
+  assert.equal((await a.post('/admin/api/jobs/start', { action: 'domains/check-all' }, { csrf: false })).status, 403);
+  assert.equal((await a.post('/admin/api/jobs/start', { action: 'nope' })).status, 404);
+  assert.equal((await a.get('/admin/api/jobs/show?id=unknown')).status, 404);
+  assert.match((await a.get('/admin/api/jobs/show?id=unknown')).json.error, /start the action again/);
+});
+
+test('DNS check as a job: each check is a step; the form goes to a progress page that polls', async () => {
+  const a = await admin();
+  await a.post('/admin/api/domains/add', { name: 'example.test' });
+  const start = await a.post('/admin/api/jobs/start', { action: 'domains/check', name: 'example.test' });
+  assert.equal(start.status, 202);
+  assert.equal(start.json.url, `/admin/jobs/view?id=${start.json.id}`);
+  const j = await finished(a, start.json.id);
+  assert.equal(j.state, 'done');
+  assert.equal(j.admin, 'root');
+  assert.match(j.message, /^DNS check of example\.test: \d+ pass, \d+ warn, \d+ fail/);
+  const texts = (j.steps as Array<{ text: string; status: string }>).map((s) => s.text);
+  assert.match(texts[0]!, /^checking example\.test/);
+  const checks = j.result.checks as Array<{ title: string; status: string }>;
+  for (const c of checks) assert.ok(j.steps.some((s: { text: string; status: string }) => s.text.startsWith(`example.test: ${c.title}: `) && s.status === c.status), `step for ${c.title}`);
+  // The form: a redirect to the progress page, which loads the polling script (CSP: script from 'self').
+  const form = await a.req('POST', '/admin/action/domains/check', { form: { name: 'example.test', _csrf: a.csrf, _return: '/admin/domains/view?name=example.test' } });
+  assert.equal(form.status, 303);
+  const to = form.headers.get('location')!;
+  assert.match(to, /^\/admin\/jobs\/view\?id=[A-Za-z0-9_-]+$/);
+  const id = to.split('=')[1]!;
+  const p = await a.get(to);
+  assert.equal(p.status, 200);
+  assert.match(p.text, new RegExp(`<div id="job" data-id="${id}" data-state="(running|done)">`));
+  assert.match(p.text, /<script src="\/admin\/jobs\.js"><\/script>/);
+  const js = await a.get('/admin/jobs.js');
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get('content-type')!, /javascript/);
+  assert.match(js.text, /\/admin\/api\/jobs\/show\?id=/);
+  await finished(a, id);
+  const done = await a.get(to);
+  assert.match(done.text, /data-state="done"/);
+  assert.match(done.text, /<li class="(pass|warn|fail)">example\.test: MX/);
+  assert.match(done.text, /href="\/admin\/domains\/view\?name=example\.test"/, 'links back');
+  // The admin's action is logged with the name.
+  await ws.log.waitFor((l) => l.admin === 'root' && l.action === 'domains/check' && typeof l.job === 'string');
+  const list = await a.get('/admin/jobs');
+  assert.match(list.text, /DNS check of example\.test/);
+});
+
+test('deliverability of a domain: score out of 10, each problem with its fix, the CLI report text; DKIM published -> pass', async () => {
+  const a = await admin();
+  await a.post('/admin/api/domains/add', { name: 'example.test' });
+  const start = await a.post('/admin/api/jobs/start', { action: 'domains/deliverability', name: 'example.test' });
+  assert.equal(start.status, 202, start.text);
+  const j = await finished(a, start.json.id);
+  assert.equal(j.state, 'done', j.message);
+  const r = j.result.report;
+  assert.equal(r.tested.ip, '192.0.2.10');
+  assert.equal(r.tested.helo, HOSTNAME);
+  assert.equal(r.tested.sender, 'postmaster@example.test');
+  assert.equal(r.score, Math.max(0, Math.round((10 - r.deductions.reduce((n: number, d: { points: number }) => n + d.points, 0)) * 10) / 10));
+  const { text, ...rest } = r;
+  assert.equal(text, formatReport(rest), 'the same text as mailwright test-deliverability');
+  assert.ok(j.steps.some((s: { text: string }) => /^signed with the DKIM key of example\.test$/.test(s.text)));
+  const dkim = r.deductions.find((d: { what: string }) => /^DKIM/.test(d.what));
+  assert.ok(dkim, 'the key is not published yet: DKIM fails');
+  assert.match(dkim.fix, /dkim show example\.test/);
+  for (const d of r.deductions) assert.ok(d.fix.length > 10, `fix for ${d.what}`);
+  // The domain page shows it.
+  const page = await a.get('/admin/domains/view?name=example.test');
+  assert.match(page.text, new RegExp(`id="deliverability-score">${String(r.score).replace('.', '\\.')}/10<`));
+  assert.match(page.text, /<table id="deductions">/);
+  assert.match(page.text, /dkim show example\.test/);
+  assert.match(page.text, /<pre id="deliverability-text">Mailwright deliverability report/);
+  assert.match(page.text, new RegExp(`deliverability@${HOSTNAME.replace(/\./g, '\\.')}`));
+  const domains = await a.get('/admin/domains');
+  assert.match(domains.text, new RegExp(`>${String(r.score).replace('.', '\\.')}/10<`));
+  // Publish the DKIM keys: the next test passes DKIM and scores higher.
+  const show = await a.get('/admin/api/domains/show?name=example.test');
+  for (const rec of show.json.records.records as Array<{ purpose: string; name: string; value: string; strings?: string[] }>) {
+    if (rec.purpose === 'dkim') ws.dns.set(rec.name, { TXT: [rec.strings ?? rec.value] });
+  }
+  const again = await finished(a, (await a.post('/admin/api/jobs/start', { action: 'domains/deliverability', name: 'example.test' })).json.id);
+  assert.equal(again.result.report.auth.dkim, 'pass');
+  assert.ok(again.result.report.score > r.score);
+  assert.equal((await a.get('/admin/api/domains/show?name=example.test')).json.deliverability.report.score, again.result.report.score);
+  // Not hosted: a failed job that says what to do.
+  const nope = await finished(a, (await a.post('/admin/api/jobs/start', { action: 'domains/deliverability', name: 'nope.test' })).json.id);
+  assert.equal(nope.state, 'failed');
+  assert.match(nope.message, /nope\.test is not hosted here: add it on the Domains page first/);
+});
+
+test('queue actions on many messages run in batches with progress; the filter selects what the page shows', async () => {
+  const a = await admin();
+  const ids: string[] = [];
+  for (let i = 0; i < 230; i++) ids.push(await ws.server.queue.enqueueBuffer(Buffer.from(`From: a@example.test\r\nTo: b@unreachable.test\r\nSubject: bulk ${i}\r\n\r\nhi\r\n`), 'bulk@example.test', ['b@unreachable.test'], 'test'));
+  const other = await ws.server.queue.enqueueBuffer(Buffer.from('From: a@example.test\r\nSubject: keep\r\n\r\nhi\r\n'), 'keep@example.test', ['c@unreachable.test'], 'test');
+  // Hold all 230 of bulk@ through the form with the page's filter.
+  const form = await a.req('POST', '/admin/action/queue/hold', { form: { filter: '1', fsender: 'bulk@', fdomain: '', fstate: '', _csrf: a.csrf, _return: '/admin/queue' } });
+  assert.equal(form.status, 303);
+  const id = form.headers.get('location')!.split('=')[1]!;
+  const j = await finished(a, id, 60_000);
+  assert.equal(j.state, 'done', j.message);
+  assert.equal(j.message, '230 message(s) put on hold');
+  assert.deepEqual(j.steps.map((s: { text: string }) => s.text), ['230 message(s) selected', '200/230 done (200 put on hold)', '230/230 done (230 put on hold)']);
+  const items = await ws.server.queue.list();
+  assert.equal(items.filter((i) => i.state === 'hold').length, 230);
+  assert.notEqual(items.find((i) => i.id === other)!.state, 'hold', 'the other sender is untouched');
+  // The queue page offers the "all shown" buttons.
+  const page = await a.get('/admin/queue?sender=bulk%40');
+  assert.match(page.text, /All 230 shown:/);
+  // Many explicit ids through the API: a job too.
+  const del = await a.post('/admin/api/jobs/start', { action: 'queue/delete', ids });
+  const d = await finished(a, del.json.id, 60_000);
+  assert.equal(d.message, '230 message(s) deleted');
+  assert.equal((await ws.server.queue.list()).filter((i) => ids.includes(i.id)).length, 0);
+  // A filter that matches nothing says so.
+  const none = await finished(a, (await a.post('/admin/api/jobs/start', { action: 'queue/delete', filter: true, fsender: 'nobody-at-all' })).json.id);
+  assert.equal(none.state, 'failed');
+  assert.match(none.message, /no message in the queue matches the filter any more: reload the queue page/);
+  // A single message from its page stays a plain form action (no job).
+  const one = await a.req('POST', '/admin/action/queue/delete', { form: { ids: other, _csrf: a.csrf, _return: '/admin/queue' } });
+  assert.equal(one.headers.get('location'), '/admin/queue');
+});
