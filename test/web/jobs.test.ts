@@ -214,3 +214,24 @@ test('queue actions on many messages run in batches with progress; the filter se
   const one = await a.req('POST', '/admin/action/queue/delete', { form: { ids: other, _csrf: a.csrf, _return: '/admin/queue' } });
   assert.equal(one.headers.get('location'), '/admin/queue');
 });
+
+test('a message a user sends to deliverability@HOSTNAME shows up as the report of its From domain', async () => {
+  const a = await admin();
+  await a.post('/admin/api/domains/add', { name: 'sent.test' });
+  await a.post('/admin/api/users/add', { address: 'writer@sent.test', password: 'writer-password' });
+  const nodemailer = (await import('nodemailer')).default;
+  const sub = ws.server.addresses.submission!;
+  const t = nodemailer.createTransport({ host: sub.host, port: sub.port, secure: false, ignoreTLS: true, auth: { user: 'writer@sent.test', pass: 'writer-password' } });
+  const seen = new Promise<void>((resolve) => ws.server.dns.selfTests.add(() => resolve()));
+  await t.sendMail({ from: 'writer@sent.test', to: `deliverability@${HOSTNAME}`, subject: 'how do I look', text: 'hello' });
+  await seen;
+  const show = await a.get('/admin/api/domains/show?name=sent.test');
+  const res = show.json.deliverability;
+  assert.equal(res.source, 'message');
+  assert.equal(res.sender, 'writer@sent.test');
+  assert.equal(res.report.message.subject, 'how do I look');
+  const page = await a.get('/admin/domains/view?name=sent.test');
+  assert.match(page.text, /message from writer@sent\.test to the test address/);
+  // Another domain's page does not show it.
+  assert.equal((await a.get('/admin/api/domains/show?name=example.test')).json.deliverability?.sender === 'writer@sent.test', false);
+});
