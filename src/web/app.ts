@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { Config, ListenerName } from '../config/schema.js';
 import type { AccountStore } from '../store/types.js';
 import type { AccountService } from '../accounts/service.js';
-import { parseQuota } from '../accounts/service.js';
+import { generatePassword, parseQuota } from '../accounts/service.js';
 import type { MailStore } from '../store/mail/index.js';
 import type { QueueManager, QueueListItem } from '../queue/manager.js';
 import { queueCommand, selectIds, type QueueCommand } from '../queue/admin.js';
@@ -34,7 +34,7 @@ import { publicAddresses } from '../dnscheck/addresses.js';
 import { LoginThrottle, sleep } from '../auth/throttle.js';
 import { UserError, NotFoundError, ConflictError } from '../common/errors.js';
 import { withMethods, type HttpRequestInfo, type HttpResponse, type HttpRoute } from '../server/http/server.js';
-import { AdminStore } from './admins.js';
+import { AdminStore, requireAdminName } from './admins.js';
 import { SessionStore, randomToken, sameToken, type Session, type SessionKind } from './sessions.js';
 import { CSS, JOBS_JS, form, html, page, raw, type Html } from './html.js';
 
@@ -87,6 +87,7 @@ const ADMIN_NAV: Array<[string, string]> = [
   ['/admin/aliases', 'Aliases'],
   ['/admin/queue', 'Queue'],
   ['/admin/jobs', 'Progress'],
+  ['/admin/admins', 'Admins'],
 ];
 const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold'] as const;
 /** Queue ids per queueCommand call in a long queue action (progress after each batch). */
@@ -122,8 +123,14 @@ function fmtBytes(n: number): string {
   return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 }
 
+/** A refused action that is the client's fault but not a bad request: wrong current password (403), lockout (429). */
+class ForbiddenError extends UserError {}
+class TooManyError extends UserError {}
+
 function statusOf(err: unknown): number {
   if (err instanceof NotFoundError) return 404;
+  if (err instanceof ForbiddenError) return 403;
+  if (err instanceof TooManyError) return 429;
   if (err instanceof ConflictError) return 409;
   return 400;
 }
@@ -259,6 +266,41 @@ export class WebApp {
         for (const dst of dests) added.push(await store.addAlias(source, dst));
         return { message: added.map((a) => `alias ${a.source} -> ${a.destination} added`).join('; '), data: added.map((a) => ({ source: a.source, destination: a.destination })) };
       },
+      'admins/add': async (p) => {
+        const given = typeof p.password === 'string' && p.password !== '' ? p.password : undefined;
+        if (given !== undefined && given.length < 8) throw new UserError('the password must have at least 8 characters: choose a longer one, or leave it empty to generate one');
+        const pw = given ?? generatePassword();
+        const a = await this.d.admins.add(need(p.name, 'the admin name (e.g. alice)'), pw);
+        return {
+          message: `admin ${a.name} added${given ? '' : ' with a generated password'}: they log in at /admin/login`,
+          data: { name: a.name, ...(given ? {} : { password: pw }) },
+          secret: given ? undefined : pw,
+        };
+      },
+      'admins/remove': async (p, who) => {
+        const name = requireAdminName(need(p.name, 'the admin name'));
+        await this.d.admins.remove(name);
+        this.sessions.destroyAll('admin', name);
+        return { message: `admin ${name} removed${name === who ? ' (that was you: you are logged out)' : ''}` };
+      },
+      'admins/password': async (p, who) => {
+        // Only one's own password, and only with the current one (a stolen session cannot lock the admin out).
+        const current = typeof p.current === 'string' ? p.current : '';
+        const next = typeof p.password === 'string' ? p.password : '';
+        const confirm = p.confirm === undefined ? next : typeof p.confirm === 'string' ? p.confirm : '';
+        const ip = str(p._ip);
+        const key = `admin:${who}`;
+        if (this.d.throttle.isLockedOut(ip, key)) throw new TooManyError(`too many wrong passwords: wait ${Math.ceil(this.d.config.limits.loginLockoutSeconds / 60)} minutes, then try again`);
+        if (next.length < 8) throw new UserError('the new password must have at least 8 characters: choose a longer one');
+        if (next !== confirm) throw new UserError('the two new passwords differ: type the same one twice');
+        if (!(await this.d.admins.authenticate(who, current))) {
+          await this.failDelay(this.d.throttle.fail(ip, key, 'web-admin'));
+          throw new ForbiddenError('the current password is wrong: type the password you logged in with');
+        }
+        await this.d.admins.setPassword(who, next);
+        this.sessions.destroyAll('admin', who, (p._session as string | undefined) ?? undefined);
+        return { message: 'your admin password was changed; your other sessions were logged out' };
+      },
       'aliases/remove': async (p) => {
         const n = await store.removeAlias(need(p.source, 'the alias source'), opt(p.destination));
         return { message: `${n} alias entr${n === 1 ? 'y' : 'ies'} removed`, data: { count: n } };
@@ -278,6 +320,7 @@ export class WebApp {
       'queue/show': (q) => this.queueShow(need(q.get('id'), 'id')),
       status: () => this.statusData(),
       jobs: async () => this.jobs.list().map(jobJson),
+      admins: async () => (await this.d.admins.list()).map((a) => ({ name: a.name, createdAt: a.createdAt.toISOString() })),
       'jobs/show': async (q) => {
         const job = this.jobs.get(need(q.get('id'), 'the job id (id=...)'));
         if (!job) throw new NotFoundError('no such job: it finished more than an hour ago or the server restarted; start the action again');
@@ -440,7 +483,9 @@ export class WebApp {
         const action = this.actions[name];
         if (!action) return json(404, { error: `no action ${name}` });
         try {
-          const r = await this.runAction(name, p!, s);
+          p!._ip = req.remoteAddress;
+          p!._ip = req.remoteAddress;
+        const r = await this.runAction(name, p!, s);
           return json(200, { ok: true, message: r.message, ...(r.data !== undefined ? { result: r.data } : {}) });
         } catch (err) {
           if (!(err instanceof UserError)) throw err;
@@ -507,6 +552,8 @@ export class WebApp {
         return render('Aliases', path, () => this.aliasesPage(s));
       case '/admin/queue':
         return render('Queue', path, () => this.queuePage(s, req.query));
+      case '/admin/admins':
+        return render('Admins', path, () => this.adminsPage(s));
       case '/admin/jobs':
         return render('Long actions', '/admin/jobs', () => this.jobsPage());
       case '/admin/jobs/view':
@@ -534,8 +581,10 @@ export class WebApp {
   }
 
   private async runAction(name: string, p: Params, s: Session, progress: Progress = () => {}): Promise<ActionResult> {
+    p._session = s.id;
     const logged: Params = {};
-    for (const [k, v] of Object.entries(p)) if (k !== '_csrf' && k !== '_return' && k !== 'password') logged[k] = v;
+    // Passwords (new, current, repeated) and the form's plumbing are never logged.
+    for (const [k, v] of Object.entries(p)) if (!k.startsWith('_') && !['password', 'current', 'confirm'].includes(k)) logged[k] = v;
     try {
       const r = await this.actions[name]!(p, s.name, progress);
       this.d.log.info({ admin: s.name, action: name, params: logged }, `admin ${s.name}: ${r.message}`);
@@ -814,6 +863,20 @@ ${items.map((i) => html`<tr><td><a href="/admin/queue/show?id=${encodeURICompone
 <h2>Recipients</h2><table><tr><th>Address</th><th>Status</th><th>Last error</th></tr>${r.recipients.map((x) => html`<tr><td>${x.address}</td><td>${x.status}</td><td>${x.lastError ?? ''}</td></tr>`)}</table>
 <p>${this.queueButtons(s, r, `/admin/queue`)}</p>
 <h2>Header</h2><pre>${r.header}</pre>`;
+  }
+
+  private async adminsPage(s: Session): Promise<Html> {
+    const admins = await this.d.admins.list();
+    const back = '/admin/admins';
+    return html`<p>Web admins are separate from mail users (the same accounts as <code>mailwright admin list</code>).</p>
+${this.act(s, 'admins/add', html`<label>Name <input name="name" placeholder="alice" required pattern="[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"></label>
+<label>Password <input name="password" type="password" autocomplete="new-password" placeholder="empty: generate one"></label>`, 'Add admin', back, 'block')}
+<table id="admins"><tr><th>Admin</th><th>Since</th><th></th></tr>${admins.map((a) => html`<tr><td>${a.name}${a.name === s.name ? html` <small>(you)</small>` : ''}</td><td>${a.createdAt.toISOString()}</td>
+<td>${admins.length > 1 ? this.act(s, 'admins/remove', this.hidden('name', a.name), a.name === s.name ? 'Remove myself' : 'Remove', back, 'danger') : html`<small>the last admin cannot be removed</small>`}</td></tr>`)}</table>
+<h2>Change your password</h2>
+${this.act(s, 'admins/password', html`<label>Current password <input name="current" type="password" autocomplete="current-password" required></label>
+<label>New password <input name="password" type="password" autocomplete="new-password" minlength="8" required></label>
+<label>Repeat <input name="confirm" type="password" autocomplete="new-password" minlength="8" required></label>`, 'Change my password', back, 'block')}`;
   }
 
   private async jobsPage(): Promise<Html> {
