@@ -102,9 +102,33 @@ const list = (v: unknown): string[] =>
   Array.isArray(v) ? v.map(str).filter(Boolean) : str(v).split(/[\s,]+/).filter(Boolean);
 const need = (v: unknown, what: string): string => {
   const s = str(v);
-  if (!s) throw new UserError(`${what} is missing`);
+  if (!s) throw new UserError(`${what} is missing: fill it in and try again`);
   return s;
 };
+
+/**
+ * The stores and the CLI word some errors for the command line ("use --force", "mailwright domain add"): in the
+ * web they say what to do on the page instead, and errors that only said what went wrong get the next step.
+ */
+const WEB_ADVICE: Array<[RegExp, string]> = [
+  [/: remove them first, or use --force$/, ': remove them first, or tick "with its users and aliases" to remove everything'],
+  [/^(domain \S+ is not hosted here) \(add it first: mailwright domain add \S+\)$/, '$1: add it first on the Domains page (or reload the page if it was just removed)'],
+  [/^(domain \S+ already exists)$/, '$1: it is in the list already'],
+  [/^(user \S+ already exists)$/, '$1: set its password in the list instead, or pick another address'],
+  [/^(no such user: \S+)$/, '$1: it may have been removed; reload the Users page'],
+  [/^(no such alias: .+)$/, '$1: it may have been removed; reload the Aliases page'],
+  [/^(alias .+ already exists)$/, '$1: nothing to do'],
+  [/^(\S+ is a user; an alias cannot have the same address)$/, '$1: pick another source address, or remove the user first'],
+  [/^(alias \S+ cannot point to itself)$/, '$1: enter another destination'],
+  [/^(invalid [a-z ]*address '.*': expected local-part@domain) \(RFC 5321\)$/, '$1, e.g. alice@example.com'],
+  [/^name the messages: .*$/, 'no messages selected: send "ids" (queue ids), "sender", "domain" or "all": true'],
+  [/^(no message \S+ in the queue)$/, '$1: it was delivered, bounced or deleted; reload the queue page'],
+];
+
+export function webAdvice(message: string): string {
+  for (const [re, to] of WEB_ADVICE) if (re.test(message)) return message.replace(re, to);
+  return message;
+}
 
 function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -180,6 +204,13 @@ export class WebApp {
         const batch = targets.slice(i, i + QUEUE_BATCH);
         count += ((await queueCommand(queue, cmd, { ids: batch })) as { count: number }).count;
         progress(`${Math.min(i + QUEUE_BATCH, targets.length)}/${targets.length} done (${count} ${verb})`, 'pass');
+      }
+      if (!count && (ids.length || targets.length)) {
+        throw new UserError(
+          targets.length
+            ? `none of the ${targets.length} selected message(s) was ${verb}: they left the queue meanwhile or are already in that state (only held messages can be released); reload the queue page`
+            : 'none of the selected messages is in the queue any more (delivered, bounced or deleted): reload the queue page',
+        );
       }
       return { message: `${count} message(s) ${verb}`, data: { count } };
     };
@@ -261,7 +292,7 @@ export class WebApp {
       'aliases/add': async (p) => {
         const source = need(p.source, 'the alias source (user@domain, or @domain for a catch-all)');
         const dests = list(p.destination);
-        if (!dests.length) throw new UserError('the destination is missing');
+        if (!dests.length) throw new UserError('the destination is missing: enter one or more addresses (separated by commas)');
         const added = [];
         for (const dst of dests) added.push(await store.addAlias(source, dst));
         return { message: added.map((a) => `alias ${a.source} -> ${a.destination} added`).join('; '), data: added.map((a) => ({ source: a.source, destination: a.destination })) };
@@ -481,24 +512,23 @@ export class WebApp {
       }
       if (req.method === 'POST') {
         const action = this.actions[name];
-        if (!action) return json(404, { error: `no action ${name}` });
+        if (!action) return json(404, { error: `no action ${name}: see docs/configuration.md (Web admin) for the actions` });
         try {
           p!._ip = req.remoteAddress;
-          p!._ip = req.remoteAddress;
-        const r = await this.runAction(name, p!, s);
+          const r = await this.runAction(name, p!, s);
           return json(200, { ok: true, message: r.message, ...(r.data !== undefined ? { result: r.data } : {}) });
         } catch (err) {
-          if (!(err instanceof UserError)) throw err;
+          if (!(err instanceof UserError)) return json(500, { error: this.unexpected(name, s, err) });
           return json(statusOf(err), { error: err.message });
         }
       }
       const view = this.views[name];
-      if (!view) return json(404, { error: `no such resource ${name}` });
+      if (!view) return json(404, { error: `no such resource ${name}: see docs/configuration.md (Web admin) for the API` });
       try {
         return json(200, await view(req.query));
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
-        return json(statusOf(err), { error: err.message });
+        return json(statusOf(err), { error: webAdvice(err.message) });
       }
     }
     if (path.startsWith('/admin/action/')) {
@@ -518,11 +548,11 @@ export class WebApp {
         }
       }
       try {
+        p!._ip = req.remoteAddress;
         const r = await this.runAction(name, p!, s);
         s.flash = { kind: 'ok', text: r.message, secret: r.secret };
       } catch (err) {
-        if (!(err instanceof UserError)) throw err;
-        s.flash = { kind: 'error', text: err.message };
+        s.flash = { kind: 'error', text: err instanceof UserError ? err.message : this.unexpected(name, s, err) };
       }
       return redirect(to);
     }
@@ -535,7 +565,7 @@ export class WebApp {
         content = await body();
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
-        content = html`<div class="flash error">${err.message}</div>`;
+        content = html`<div class="flash error">${webAdvice(err.message)}</div>`;
       }
       return htmlPage(page({ title, nav: ADMIN_NAV, current, user: s.name, csrf: s.csrf, flash }, content));
     };
@@ -564,6 +594,12 @@ export class WebApp {
     throw new HttpError(404, 'no such page');
   }
 
+  /** An error that is not the admin's fault (database down, disk full, a bug): logged in full, summarised for the page. */
+  private unexpected(name: string, s: Session, err: unknown): string {
+    this.d.log.error({ err, admin: s.name, action: name }, `admin ${s.name}: ${name} failed`);
+    return `${name} failed unexpectedly (${(err as Error).message}): nothing or only part of it was done; see the server log (component web), fix the cause and try again`;
+  }
+
   /** Run as a job with a progress page: the network checks, and queue actions on many messages. */
   private isLong(name: string, p: Params): boolean {
     if (SLOW_ACTIONS.has(name)) return true;
@@ -590,7 +626,10 @@ export class WebApp {
       this.d.log.info({ admin: s.name, action: name, params: logged }, `admin ${s.name}: ${r.message}`);
       return r;
     } catch (err) {
-      if (err instanceof UserError) this.d.log.info({ admin: s.name, action: name, params: logged, error: err.message }, `admin ${s.name}: ${name} refused`);
+      if (err instanceof UserError) {
+        err.message = webAdvice(err.message);
+        this.d.log.info({ admin: s.name, action: name, params: logged, error: err.message }, `admin ${s.name}: ${name} refused`);
+      }
       throw err;
     }
   }
@@ -629,13 +668,17 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
       this.d.log.info({ ip, [kind === 'admin' ? 'admin' : 'user']: username, web: kind }, `web login failed`);
       return api ? json(status, { error: msg }) : this.loginPage(req, kind, msg, str(p.next));
     };
-    if (!username || !password) return fail('enter the name and the password', 400);
-    if (throttle.isLockedOut(ip, account)) return fail('too many failed logins: try again later', 429);
+    if (!username || !password) return fail(`enter both your ${kind === 'admin' ? 'admin name' : 'mail address'} and your password`, 400);
+    if (throttle.isLockedOut(ip, account)) return fail(`too many failed logins: wait ${Math.ceil(this.d.config.limits.loginLockoutSeconds / 60)} minutes, then try again`, 429);
     const name = kind === 'admin' ? await this.d.admins.authenticate(username, password) : (await this.d.accounts.authenticate(username, password))?.address ?? null;
     if (!name) {
       const delay = throttle.fail(ip, account, `web-${kind}`);
       await this.failDelay(delay);
-      return fail('wrong name or password');
+      return fail(
+        kind === 'admin'
+          ? 'wrong name or password: check both (another admin can set a new password, or run mailwright admin passwd NAME on the server)'
+          : 'wrong address or password: log in with your full mail address; your administrator can set a new password',
+      );
     }
     throttle.succeed(ip, account);
     const old = this.session(req);
@@ -673,7 +716,7 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
 
   private async records(domain: string): Promise<RecordsReport> {
     const d = await this.d.store.getDomain(domain);
-    if (!d) throw new NotFoundError(`domain ${domain} is not hosted here`);
+    if (!d) throw new NotFoundError(`domain ${domain} is not hosted here: add it on the Domains page first`);
     await this.d.dkim.ensureKeys(d.name);
     return buildRecords(this.d.config, d.name, publicAddresses(this.d.config), await this.d.dkim.dnsRecords(d.name));
   }
@@ -916,13 +959,13 @@ ${jobs.length ? html`<table><tr><th>Started</th><th>Action</th><th>By</th><th>St
       const current = typeof p!.current === 'string' ? p!.current : '';
       const next = typeof p!.password === 'string' ? p!.password : '';
       const confirm = p!.confirm === undefined ? next : typeof p!.confirm === 'string' ? p!.confirm : '';
-      if (this.d.throttle.isLockedOut(req.remoteAddress, `user:${s.name.toLowerCase()}`)) result = { ok: false, message: 'too many failed attempts: try again later', status: 429 };
-      else if (next.length < 8) result = { ok: false, message: 'the new password must have at least 8 characters', status: 400 };
-      else if (next !== confirm) result = { ok: false, message: 'the two new passwords differ', status: 400 };
+      if (this.d.throttle.isLockedOut(req.remoteAddress, `user:${s.name.toLowerCase()}`)) result = { ok: false, message: `too many wrong passwords: wait ${Math.ceil(this.d.config.limits.loginLockoutSeconds / 60)} minutes, then try again`, status: 429 };
+      else if (next.length < 8) result = { ok: false, message: 'the new password must have at least 8 characters: choose a longer one', status: 400 };
+      else if (next !== confirm) result = { ok: false, message: 'the two new passwords differ: type the same one twice', status: 400 };
       else if (!(await this.d.accounts.authenticate(s.name, current))) {
         const delay = this.d.throttle.fail(req.remoteAddress, `user:${s.name.toLowerCase()}`, 'web-user');
         await this.failDelay(delay);
-        result = { ok: false, message: 'the current password is wrong', status: 403 };
+        result = { ok: false, message: 'the current password is wrong: type the password you use in your mail app now', status: 403 };
       } else {
         await this.d.accounts.setPassword(s.name, next);
         this.sessions.destroyAll('user', s.name, s.id);
