@@ -912,7 +912,7 @@ ${items.map((i) => html`<tr><td><a href="/admin/queue/show?id=${encodeURICompone
     const admins = await this.d.admins.list();
     const back = '/admin/admins';
     return html`<p>Web admins are separate from mail users (the same accounts as <code>mailwright admin list</code>).</p>
-${this.act(s, 'admins/add', html`<label>Name <input name="name" placeholder="alice" required pattern="[A-Za-z0-9][A-Za-z0-9._@-]{0,63}"></label>
+${this.act(s, 'admins/add', html`<label>Name <input name="name" placeholder="alice" required pattern="[A-Za-z0-9][A-Za-z0-9._@\\-]{0,63}"></label>
 <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="empty: generate one"></label>`, 'Add admin', back, 'block')}
 <table id="admins"><tr><th>Admin</th><th>Since</th><th></th></tr>${admins.map((a) => html`<tr><td>${a.name}${a.name === s.name ? html` <small>(you)</small>` : ''}</td><td>${a.createdAt.toISOString()}</td>
 <td>${admins.length > 1 ? this.act(s, 'admins/remove', this.hidden('name', a.name), a.name === s.name ? 'Remove myself' : 'Remove', back, 'danger') : html`<small>the last admin cannot be removed</small>`}</td></tr>`)}</table>
