@@ -173,6 +173,27 @@ test('a renewed certificate file is served after reload, to new connections', as
   assert.ok(ws.server.addresses.https);
 });
 
+test('an ACME tls-alpn-01 handshake (acme-tls/1) on listen.https gets the challenge certificate', async () => {
+  const ch = makeCert(certDir, HOSTNAME, 'alpn');
+  const tlsCtx = ws.server.ops.tls;
+  tlsCtx.setAlpnChallenge(HOSTNAME, { cert: readFileSync(ch.cert), key: readFileSync(ch.key) });
+  try {
+    const serial = await new Promise<string>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, servername: HOSTNAME, ALPNProtocols: ['acme-tls/1'], rejectUnauthorized: false }, () => {
+        resolve(s.getPeerCertificate().serialNumber);
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+    assert.equal(serial, new X509Certificate(readFileSync(ch.cert)).serialNumber);
+  } finally {
+    tlsCtx.setAlpnChallenge(HOSTNAME, null);
+  }
+  // Ordinary HTTPS clients still get the server certificate.
+  const r = await httpsReq({ path: '/admin/login', ca: join(certDir, 'main-cert.pem') });
+  assert.equal(r.status, 200);
+});
+
 test('no redirect with web.httpsRedirect false; no HSTS with web.hstsMaxAgeSeconds 0', async () => {
   const s = await startWebServer({ https: true, web: { httpsRedirect: false, hstsMaxAgeSeconds: 0 } });
   try {
