@@ -93,7 +93,9 @@ const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold'] as const;
 /** Queue ids per queueCommand call in a long queue action (progress after each batch). */
 const QUEUE_BATCH = 200;
 /** Actions that query the network: always jobs when started from a form. */
-const SLOW_ACTIONS = new Set(['domains/check', 'domains/check-all', 'domains/deliverability']);
+const SLOW_ACTIONS = new Set(['domains/check', 'domains/check-all', 'domains/deliverability', 'users/import']);
+/** Lines of one users/import. */
+const MAX_IMPORT = 5000;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '');
 const opt = (v: unknown): string | undefined => str(v) || undefined;
@@ -255,6 +257,35 @@ export class WebApp {
           secret: r.generated ? r.password : undefined,
         };
       },
+      'users/import': async (p, _who, progress) => {
+        // One user per line: "address[,password[,quota]]" (empty password: generated); # starts a comment.
+        const lines = str(p.lines).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+        if (!lines.length) throw new UserError('no users to import: enter one per line as address,password,quota (password and quota may be empty)');
+        if (lines.length > MAX_IMPORT) throw new UserError(`${lines.length} lines is too many for one import: split them into parts of at most ${MAX_IMPORT}`);
+        progress(`${lines.length} line(s) to import`, 'info');
+        const added: string[] = [];
+        const failed: Array<{ line: number; text: string; error: string }> = [];
+        const generated: string[] = [];
+        for (const [i, line] of lines.entries()) {
+          const [address = '', password = '', quota = ''] = line.split(',').map((x) => x.trim());
+          try {
+            const r = await accounts.addUser(address, password || undefined, { quotaBytes: parseQuota(quota || undefined) });
+            added.push(r.user.address);
+            if (r.generated) generated.push(`${r.user.address} ${r.password}`);
+            progress(`line ${i + 1}: ${r.user.address} added${r.generated ? ' (generated password)' : ''}`, 'pass');
+          } catch (err) {
+            if (!(err instanceof UserError)) throw err;
+            const error = webAdvice(err.message);
+            failed.push({ line: i + 1, text: address, error });
+            progress(`line ${i + 1}: ${address || '(empty address)'}: ${error}`, 'fail');
+          }
+        }
+        return {
+          message: `${added.length} user(s) added, ${failed.length} line(s) failed${failed.length ? ': fix those lines (listed above) and import them again' : ''}`,
+          data: { added, failed },
+          secret: generated.length ? generated.join('\n') : undefined,
+        };
+      },
       'users/password': async (p) => {
         const address = need(p.address, 'the address');
         const r = await accounts.setPassword(address, opt(p.password));
@@ -350,13 +381,8 @@ export class WebApp {
       queue: (q) => this.queueData(q),
       'queue/show': (q) => this.queueShow(need(q.get('id'), 'id')),
       status: () => this.statusData(),
-      jobs: async () => this.jobs.list().map(jobJson),
+      jobs: async () => this.jobs.list().map((j) => jobJson(j)),
       admins: async () => (await this.d.admins.list()).map((a) => ({ name: a.name, createdAt: a.createdAt.toISOString() })),
-      'jobs/show': async (q) => {
-        const job = this.jobs.get(need(q.get('id'), 'the job id (id=...)'));
-        if (!job) throw new NotFoundError('no such job: it finished more than an hour ago or the server restarted; start the action again');
-        return jobJson(job);
-      },
     };
   }
 
@@ -498,6 +524,12 @@ export class WebApp {
     if (path.startsWith('/admin/api/')) {
       const name = path.slice('/admin/api/'.length);
       if (name === 'me') return json(200, { kind: s.kind, name: s.name, csrf: s.csrf });
+      if (name === 'jobs/show' && req.method !== 'POST') {
+        const job = this.jobs.get(str(req.query.get('id')));
+        if (!job) return json(404, { error: 'no such job: it finished more than an hour ago or the server restarted; start the action again' });
+        // Generated passwords of an import: once, to the admin who started it.
+        return json(200, jobJson(job, this.jobs.takeSecret(job, s.name)));
+      }
       if (name === 'jobs/start') {
         if (req.method !== 'POST') return json(405, { error: 'POST {"action": "...", ...the action\'s fields}' });
         const action = str(p!.action);
@@ -587,7 +619,7 @@ export class WebApp {
       case '/admin/jobs':
         return render('Long actions', '/admin/jobs', () => this.jobsPage());
       case '/admin/jobs/view':
-        return render('Progress', '/admin/jobs', () => this.jobPage(need(req.query.get('id'), 'the job id')));
+        return render('Progress', '/admin/jobs', () => this.jobPage(s, need(req.query.get('id'), 'the job id')));
       case '/admin/queue/show':
         return render(`Queued message ${req.query.get('id') ?? ''}`, '/admin/queue', () => this.queueShowPage(s, need(req.query.get('id'), 'the queue id')));
     }
@@ -610,7 +642,7 @@ export class WebApp {
     const title = JOB_TITLES[name]?.(p) ?? name;
     const job = this.jobs.start({ action: name, title, admin: s.name, back }, async (progress) => {
       const r = await this.runAction(name, p, s, progress);
-      return { message: r.message, data: r.data };
+      return { message: r.message, data: r.data, secret: r.secret };
     });
     this.d.log.info({ admin: s.name, action: name, job: job.id }, `admin ${s.name} started: ${title}`);
     return job;
@@ -621,6 +653,8 @@ export class WebApp {
     const logged: Params = {};
     // Passwords (new, current, repeated) and the form's plumbing are never logged.
     for (const [k, v] of Object.entries(p)) if (!k.startsWith('_') && !['password', 'current', 'confirm'].includes(k)) logged[k] = v;
+    // An import's lines hold passwords: only their number is logged.
+    if (typeof logged.lines === 'string') logged.lines = `${logged.lines.split(/\r?\n/).filter((l) => l.trim()).length} line(s)`;
     try {
       const r = await this.actions[name]!(p, s.name, progress);
       this.d.log.info({ admin: s.name, action: name, params: logged }, `admin ${s.name}: ${r.message}`);
@@ -853,6 +887,8 @@ ${r.deductions.length ? html`<h3>What costs points, and the fix</h3><table id="d
     return html`${this.act(s, 'users/add', html`<label>Address <input name="address" type="email" placeholder="user@example.com" required></label>
 <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="empty: generate one"></label>
 <label>Quota <input name="quota" placeholder="e.g. 2G (0 = unlimited)" size="10"></label>`, 'Add user', back, 'block')}
+<details><summary>Import many users</summary>${this.act(s, 'users/import', html`<label>One user per line: <code>address,password,quota</code> (an empty password is generated and shown once on the progress page; an empty quota is unlimited)<br>
+<textarea name="lines" rows="6" cols="70" required placeholder="alice@example.com,,2G&#10;bob@example.com,a-good-password,"></textarea></label>`, 'Import users', back, 'block')}</details>
 <table><tr><th>Address</th><th>Quota</th><th>State</th><th>Actions</th></tr>
 ${users.map((u) => html`<tr><td>${u.address}</td><td>${u.quotaBytes ? fmtBytes(u.quotaBytes) : 'unlimited'}</td><td>${u.enabled ? 'enabled' : html`<span class="warn">disabled</span>`}</td><td>
 ${this.act(s, 'users/password', html`${this.hidden('address', u.address)}<input name="password" type="password" autocomplete="new-password" placeholder="new password (empty: generate)">`, 'Set password', back)}
@@ -928,14 +964,16 @@ ${this.act(s, 'admins/password', html`<label>Current password <input name="curre
 ${jobs.length ? html`<table><tr><th>Started</th><th>Action</th><th>By</th><th>State</th><th>Outcome</th></tr>${jobs.map((j) => html`<tr><td>${j.startedAt}</td><td><a href="/admin/jobs/view?id=${j.id}">${j.title}</a></td><td>${j.admin}</td><td class="${jobClass(j)}">${j.state}</td><td>${j.message ?? ''}</td></tr>`)}</table>` : html`<p>None in the last hour.</p>`}`;
   }
 
-  private async jobPage(id: string): Promise<Html> {
+  private async jobPage(s: Session, id: string): Promise<Html> {
     const j = this.jobs.get(id);
     if (!j) throw new NotFoundError('no such job: it finished more than an hour ago or the server restarted; start the action again');
+    const secret = this.jobs.takeSecret(j, s.name);
     return html`<div id="job" data-id="${j.id}" data-state="${j.state}">
 <h2 id="job-title">${j.title}</h2>
 <p>Started ${j.startedAt} by ${j.admin}. <span id="job-state" class="${jobClass(j)}">${j.state === 'running' ? 'running…' : j.state}</span></p>
 <ol id="job-steps">${j.steps.map((st) => html`<li class="${st.status}">${st.text}</li>`)}</ol>
 <div id="job-result" class="flash ${j.state === 'failed' ? 'error' : 'ok'}"${j.message ? '' : raw(' hidden')}>${j.message ?? ''}</div>
+<div id="job-secret"${secret ? '' : raw(' hidden')}><pre class="secret">${secret ?? ''}</pre><small>Generated passwords, shown once: copy them now.</small></div>
 <noscript><p>This page updates itself with JavaScript; without it, reload the page to see new steps.</p></noscript>
 <p><a id="job-back" href="${j.back}">Back</a> · <a href="/admin/jobs">All long actions</a></p></div>
 <script src="/admin/jobs.js"></script>`;
@@ -1035,6 +1073,7 @@ const JOB_TITLES: Record<string, (p: Params) => string> = {
   'domains/check': (p) => `DNS check of ${str(p.name)}`,
   'domains/check-all': () => 'DNS check of every domain',
   'domains/deliverability': (p) => `Deliverability test of ${str(p.name)}`,
+  'users/import': () => 'Import users',
   'queue/flush': () => 'Retry queued messages now',
   'queue/hold': () => 'Hold queued messages',
   'queue/release': () => 'Release held messages',
@@ -1042,8 +1081,8 @@ const JOB_TITLES: Record<string, (p: Params) => string> = {
   'queue/requeue': () => 'Requeue messages',
 };
 
-function jobJson(j: Job) {
-  return { id: j.id, action: j.action, title: j.title, admin: j.admin, state: j.state, startedAt: j.startedAt, finishedAt: j.finishedAt, steps: j.steps, message: j.message, result: j.result, back: j.back };
+function jobJson(j: Job, secret?: string) {
+  return { id: j.id, action: j.action, title: j.title, admin: j.admin, state: j.state, startedAt: j.startedAt, finishedAt: j.finishedAt, steps: j.steps, message: j.message, result: j.result, back: j.back, ...(secret ? { secret } : {}) };
 }
 
 function scoreClass(score: number): string {

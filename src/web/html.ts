@@ -103,6 +103,11 @@ export const JOBS_JS = `(function () {
     el.setAttribute('data-state', j.state);
     state.textContent = j.state === 'running' ? 'running\u2026' : j.state;
     state.className = j.state === 'failed' ? 'fail' : j.state === 'done' ? 'pass' : 'warn';
+    if (j.secret) {
+      var box = document.getElementById('job-secret');
+      box.querySelector('pre').textContent = j.secret;
+      box.hidden = false;
+    }
     if (j.message) {
       result.textContent = j.message;
       result.className = 'flash ' + (j.state === 'failed' ? 'error' : 'ok');

@@ -3,6 +3,7 @@
  * page that polls GET /admin/api/jobs/show?id= (src/web/app.ts, /admin/jobs.js) and shows each step as it
  * completes, then the result or the error with what to do. Jobs live in memory (the last 100, finished ones for an
  * hour); at most `maxRunning` run at once. Ids are random (they are not secrets: only admins can read jobs).
+ * A job's secret (generated passwords of an import) is handed out once, only to the admin who started it.
  */
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../common/errors.js';
@@ -31,6 +32,8 @@ export interface Job {
   result?: unknown;
   /** Where the page links back to when the job is over. */
   back: string;
+  /** Shown once to the admin who started the job, then forgotten (takeSecret). */
+  secret?: string;
 }
 
 export type Progress = (text: string, status?: StepStatus) => void;
@@ -47,7 +50,7 @@ export class JobRunner {
    * Start `fn` as a job. UserErrors end it as failed with their message; other errors as failed with a pointer
    * to the server log (and onError logs them).
    */
-  start(o: { action: string; title: string; admin: string; back: string }, fn: (progress: Progress) => Promise<{ message: string; data?: unknown }>): Job {
+  start(o: { action: string; title: string; admin: string; back: string }, fn: (progress: Progress) => Promise<{ message: string; data?: unknown; secret?: string }>): Job {
     this.prune();
     const max = this.o.maxRunning ?? 4;
     const busy = [...this.jobs.values()].filter((j) => j.state === 'running').length;
@@ -62,6 +65,7 @@ export class JobRunner {
         const r = await fn(progress);
         job.message = r.message;
         job.result = r.data;
+        if (r.secret) job.secret = r.secret;
         job.state = 'done';
       } catch (err) {
         job.state = 'failed';
@@ -77,6 +81,14 @@ export class JobRunner {
     this.running.add(p);
     void p.finally(() => this.running.delete(p));
     return job;
+  }
+
+  /** The secret of a finished job for the admin who started it, once; undefined for anyone else. */
+  takeSecret(job: Job, viewer: string): string | undefined {
+    if (job.state === 'running' || job.admin !== viewer || !job.secret) return undefined;
+    const s = job.secret;
+    delete job.secret;
+    return s;
   }
 
   get(id: string): Job | undefined {

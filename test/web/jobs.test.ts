@@ -235,3 +235,47 @@ test('a message a user sends to deliverability@HOSTNAME shows up as the report o
   // Another domain's page does not show it.
   assert.equal((await a.get('/admin/api/domains/show?name=example.test')).json.deliverability?.sender === 'writer@sent.test', false);
 });
+
+test('import users as a job: a step per line, failures say what to do, generated passwords once and only to the admin who started it', async () => {
+  const a = await admin();
+  await a.post('/admin/api/domains/add', { name: 'imp.test' });
+  await a.post('/admin/api/users/add', { address: 'exists@imp.test', password: 'exists-password' });
+  const lines = ['# a comment', 'one@imp.test,one-password,1G', 'two@imp.test,,', 'exists@imp.test,,', 'bad-address,,', 'x@nothosted.test,,', 'three@imp.test,,lots'].join('\n');
+  const form = await a.req('POST', '/admin/action/users/import', { form: { lines, _csrf: a.csrf, _return: '/admin/users' } });
+  assert.equal(form.status, 303);
+  const id = form.headers.get('location')!.split('=')[1]!;
+  // Another admin sees the progress but not the passwords.
+  await addAdmin(ws, 'other', 'other-admin-pw');
+  const other = new Client(ws.base);
+  await other.login('admin', 'other', 'other-admin-pw');
+  let j: any;
+  for (;;) {
+    j = (await other.get(`/admin/api/jobs/show?id=${id}`)).json;
+    if (j.state !== 'running') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(j.secret, undefined);
+  assert.equal(j.message, '2 user(s) added, 4 line(s) failed: fix those lines (listed above) and import them again');
+  const steps = (j.steps as Array<{ text: string; status: string }>).map((s) => s.text);
+  assert.deepEqual(steps.slice(0, 3), ['6 line(s) to import', 'line 1: one@imp.test added', 'line 2: two@imp.test added (generated password)']);
+  assert.match(steps[3]!, /^line 3: exists@imp\.test: user exists@imp\.test already exists: set its password in the list instead/);
+  assert.match(steps[4]!, /^line 4: bad-address: invalid user address 'bad-address': expected local-part@domain, e\.g\./);
+  assert.match(steps[5]!, /^line 5: x@nothosted\.test: domain nothosted\.test is not hosted here: add it first on the Domains page/);
+  assert.match(steps[6]!, /^line 6: three@imp\.test: invalid quota 'lots': use bytes or a size such as 500M/);
+  assert.equal(JSON.stringify(j).includes('one-password'), false, 'given passwords are not in the job');
+  // The admin who started it gets the generated password once (the page), then never again.
+  const page = await a.get(`/admin/jobs/view?id=${id}`);
+  const m = /<pre class="secret">two@imp\.test (\S{16})<\/pre>/.exec(page.text);
+  assert.ok(m, 'generated password on the page');
+  assert.equal((await a.get(`/admin/jobs/view?id=${id}`)).text.includes(m[1]!), false, 'shown once');
+  assert.equal((await a.get(`/admin/api/jobs/show?id=${id}`)).json.secret, undefined);
+  const acc = new (await import('../../src/accounts/service.js')).AccountService(ws.server.store);
+  assert.ok(await acc.authenticate('two@imp.test', m[1]!));
+  assert.ok(await acc.authenticate('one@imp.test', 'one-password'));
+  assert.equal((await ws.server.store.getUser('one@imp.test'))!.quotaBytes, 1024 ** 3);
+  assert.ok(!ws.log.lines.some((l) => JSON.stringify(l).includes('one-password') || JSON.stringify(l).includes(m[1]!)), 'no password in the log');
+  // Nothing to import: says how.
+  const empty = await a.post('/admin/api/jobs/start', { action: 'users/import', lines: '# only a comment' });
+  const e = await finished(a, empty.json.id);
+  assert.match(e.message, /^no users to import: enter one per line as address,password,quota/);
+});
