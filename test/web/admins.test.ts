@@ -108,6 +108,19 @@ test('add (given and generated password), list, remove; the last admin stays; re
   assert.ok(!ws.log.lines.some((l) => JSON.stringify(l).includes('alice-password')), 'passwords are never logged');
 });
 
+test('an admin can remove themselves (not the last one): logged out at once', async () => {
+  await addAdmin(ws, 'eve', 'eve-password-1');
+  const eve = await login('eve', 'eve-password-1');
+  const page = await eve.get('/admin/admins');
+  assert.match(page.text, /eve <small>\(you\)<\/small>/);
+  assert.match(page.text, /Remove myself/);
+  const r = await eve.req('POST', '/admin/action/admins/remove', { form: { name: 'eve', _csrf: eve.csrf, _return: '/admin/admins' } });
+  assert.equal(r.status, 303);
+  assert.equal((await eve.get('/admin/api/me')).status, 401);
+  assert.ok(!(await cliAdmins()).includes('eve'));
+  await ws.log.waitFor((l) => l.admin === 'eve' && l.action === 'admins/remove' && /that was you/.test(String(l.msg)));
+});
+
 test('change one\'s own password: the current one is required; other sessions end; form errors say what to do', async () => {
   await addAdmin(ws, 'dave', 'dave-password-1');
   const dave = await login('dave', 'dave-password-1');

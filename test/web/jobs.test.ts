@@ -279,3 +279,30 @@ test('import users as a job: a step per line, failures say what to do, generated
   const e = await finished(a, empty.json.id);
   assert.match(e.message, /^no users to import: enter one per line as address,password,quota/);
 });
+
+test('a slow DNS check does not hang the request: the job answers at once and shows steps while it runs', async () => {
+  const a = await admin();
+  await a.post('/admin/api/domains/add', { name: 'slow.test' });
+  await a.post('/admin/api/domains/add', { name: 'example.test' });
+  ws.dns.fault('_dmarc.slow.test', 'TIMEOUT');
+  try {
+    const t0 = Date.now();
+    const start = await a.post('/admin/api/jobs/start', { action: 'domains/check-all' });
+    assert.equal(start.status, 202);
+    assert.ok(Date.now() - t0 < 400, 'the start request does not wait for the DNS');
+    const running = (await a.get(`/admin/api/jobs/show?id=${start.json.id}`)).json;
+    assert.equal(running.state, 'running');
+    assert.ok(running.steps.length >= 1, 'steps are visible while it runs');
+    const page = await a.get(`/admin/jobs/view?id=${start.json.id}`);
+    assert.match(page.text, /data-state="running"/);
+    assert.match(page.text, /running…/);
+    const j = await finished(a, start.json.id);
+    assert.equal(j.state, 'done');
+    assert.match(j.message, /^DNS check of \d+ domain\(s\): \d+ failed check\(s\)/);
+    const summaries = (j.steps as Array<{ text: string }>).map((s) => s.text).filter((t) => /: \d+ pass, \d+ warn, \d+ fail$/.test(t));
+    assert.ok(summaries.some((t) => t.startsWith('slow.test:')) && summaries.some((t) => t.startsWith('example.test:')), 'one summary per domain');
+    assert.ok(j.steps.some((s: { text: string }) => /^slow\.test: DMARC .*(timed out|ETIMEOUT|timeout)/i.test(s.text)), 'the slow check is reported');
+  } finally {
+    ws.dns.clearFaults();
+  }
+});
