@@ -267,7 +267,11 @@ export class WebApp {
         const failed: Array<{ line: number; text: string; error: string }> = [];
         const generated: string[] = [];
         for (const [i, line] of lines.entries()) {
-          const [address = '', password = '', quota = ''] = line.split(',').map((x) => x.trim());
+          // The password is everything between the first and the last comma (so it may contain commas itself).
+          const parts = line.split(',');
+          const address = parts[0]!.trim();
+          const password = parts.length > 2 ? parts.slice(1, -1).join(',').trim() : (parts[1] ?? '').trim();
+          const quota = parts.length > 2 ? parts[parts.length - 1]!.trim() : '';
           try {
             const r = await accounts.addUser(address, password || undefined, { quotaBytes: parseQuota(quota || undefined) });
             added.push(r.user.address);
@@ -548,7 +552,7 @@ export class WebApp {
         try {
           p!._ip = req.remoteAddress;
           const r = await this.runAction(name, p!, s);
-          return json(200, { ok: true, message: r.message, ...(r.data !== undefined ? { result: r.data } : {}) });
+          return json(200, { ok: true, message: r.message, ...(r.data !== undefined ? { result: r.data } : {}), ...(r.secret ? { secret: r.secret } : {}) });
         } catch (err) {
           if (!(err instanceof UserError)) return json(500, { error: this.unexpected(name, s, err) });
           return json(statusOf(err), { error: err.message });

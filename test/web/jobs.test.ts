@@ -274,6 +274,12 @@ test('import users as a job: a step per line, failures say what to do, generated
   assert.ok(await acc.authenticate('one@imp.test', 'one-password'));
   assert.equal((await ws.server.store.getUser('one@imp.test'))!.quotaBytes, 1024 ** 3);
   assert.ok(!ws.log.lines.some((l) => JSON.stringify(l).includes('one-password') || JSON.stringify(l).includes(m[1]!)), 'no password in the log');
+  // A comma inside a password; the synchronous API returns the generated passwords as `secret`.
+  const sync = await a.post('/admin/api/users/import', { lines: 'comma@imp.test,pa,ss,word-1,2M\ngen@imp.test' });
+  assert.equal(sync.status, 200, sync.text);
+  assert.match(sync.json.secret, /^gen@imp\.test \S{16}$/);
+  assert.ok(await acc.authenticate('comma@imp.test', 'pa,ss,word-1'));
+  assert.equal((await ws.server.store.getUser('comma@imp.test'))!.quotaBytes, 2 * 1024 ** 2);
   // Nothing to import: says how.
   const empty = await a.post('/admin/api/jobs/start', { action: 'users/import', lines: '# only a comment' });
   const e = await finished(a, empty.json.id);
