@@ -13,6 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { startWebServer, addAdmin, HOSTNAME, type WebServer } from './helpers.js';
+import { httpsListener, type HttpRoute } from '../../src/server/http/server.js';
+import { TlsContexts } from '../../src/tls/context.js';
+import { createLogger } from '../../src/log/logger.js';
 
 const ADMIN_PW = 'https-admin-password';
 let ws: WebServer;
@@ -205,5 +208,35 @@ test('no redirect with web.httpsRedirect false; no HSTS with web.hstsMaxAgeSecon
     assert.doesNotMatch(t.stdout, /strict-transport-security/i);
   } finally {
     await s.stop();
+  }
+});
+
+test('slow clients on listen.https: a connection that never finishes its header is closed (headersTimeout)', async () => {
+  const pair = makeCert(certDir, 'slow.example.test', 'slow');
+  const cert = readFileSync(pair.cert);
+  const key = readFileSync(pair.key);
+  const log = createLogger('silent');
+  const tlsCtx = new TlsContexts({ cert, key, certPath: pair.cert, keyPath: pair.key, selfSigned: false, notAfter: new Date(Date.now() + 86400_000) }, log);
+  const routes = new Map<string, HttpRoute>([['/hello', () => ({ status: 200, body: 'hi\n' })]]);
+  const l = httpsListener({ routes, tls: tlsCtx, maxConnections: 10, maxConnectionsPerIp: 10, hstsMaxAgeSeconds: 60, log, timeouts: { headersMs: 600, requestMs: 800, checkIntervalMs: 100 } });
+  const a = await l.listen('127.0.0.1', 0);
+  try {
+    const t0 = Date.now();
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: a.port, servername: 'slow.example.test', rejectUnauthorized: false }, () => s.write('GET /hello HTTP/1.1\r\nHost: slow.example.test\r\n'));
+      s.on('data', () => {});
+      s.on('error', () => {});
+      s.on('close', () => resolve(Date.now() - t0));
+      setTimeout(() => reject(new Error('the slow connection was not closed')), 5000).unref();
+    });
+    assert.ok(closedAfter < 3000, `closed after ${closedAfter} ms`);
+    // A normal request works, with HSTS.
+    const r = await curl(['-k', '-D', '-', `https://127.0.0.1:${a.port}/hello`]);
+    assert.match(r.stdout, /^strict-transport-security: max-age=60\r?$/im);
+    assert.match(r.stdout, /hi\n$/);
+  } finally {
+    const t1 = Date.now();
+    await l.close();
+    assert.ok(Date.now() - t1 < 1500, 'close does not wait for idle keep-alive connections');
   }
 });

@@ -80,6 +80,8 @@ export interface HttpListener {
 }
 
 export interface HttpServerOptions {
+  /** Slow-client limits (defaults 10 s for the header, 15 s for the request, checked every second). */
+  timeouts?: { headersMs?: number; requestMs?: number; checkIntervalMs?: number };
   /** Requests on this (plain HTTP) listener that should move to HTTPS: the redirect target, or null to serve them. */
   redirect?: (req: HttpRequestInfo) => string | null;
   /** Strict-Transport-Security max-age on HTTPS responses; 0 = no header. */
@@ -88,7 +90,8 @@ export interface HttpServerOptions {
 
 /** The node:http server with the route table (plain or, with `secure`, behind the TLS Listener). */
 export function createHttpServer(routes: Map<string, HttpRoute>, log: Logger, secure: boolean, o: HttpServerOptions = {}): http.Server {
-  const server = http.createServer(async (req, res) => {
+  const t = o.timeouts ?? {};
+  const server = http.createServer({ connectionsCheckingInterval: t.checkIntervalMs ?? 1000, headersTimeout: t.headersMs ?? 10_000, requestTimeout: t.requestMs ?? 15_000 }, async (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -130,8 +133,6 @@ export function createHttpServer(routes: Map<string, HttpRoute>, log: Logger, se
     res.end(info.method === 'HEAD' ? undefined : body);
     log.debug({ method: info.method, path, host: info.host, status: r.status, secure }, 'http request');
   });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 15_000;
   server.keepAliveTimeout = 5_000;
   return server;
 }
@@ -171,8 +172,12 @@ export function httpsListener(o: {
   maxConnectionsPerIp: number;
   hstsMaxAgeSeconds: number;
   log: Logger;
+  timeouts?: HttpServerOptions['timeouts'];
 }): Listener {
-  const server = createHttpServer(o.routes, o.log, true, { hstsMaxAgeSeconds: o.hstsMaxAgeSeconds });
+  const server = createHttpServer(o.routes, o.log, true, { hstsMaxAgeSeconds: o.hstsMaxAgeSeconds, timeouts: o.timeouts });
+  // This http.Server never listens itself (the Listener hands it TLS sockets), but node:http starts tracking
+  // connections (headersTimeout/requestTimeout against slow clients, closeAllConnections) on 'listening'.
+  server.emit('listening');
   const l = new Listener({
     name: 'https',
     implicitTls: true,
@@ -194,6 +199,7 @@ export function httpsListener(o: {
     server.closeIdleConnections();
     const p = close(Math.min(graceMs ?? 2000, 2000));
     server.closeAllConnections();
+    server.close(); // stops the connection checks (it has no socket of its own)
     await p;
   };
   return l;
