@@ -229,7 +229,7 @@ test('slow clients on listen.https: a connection that never finishes its header 
       s.on('close', () => resolve(Date.now() - t0));
       setTimeout(() => reject(new Error('the slow connection was not closed')), 5000).unref();
     });
-    assert.ok(closedAfter < 3000, `closed after ${closedAfter} ms`);
+    assert.ok(closedAfter < 4000, `closed after ${closedAfter} ms`);
     // A normal request works, with HSTS.
     const r = await curl(['-k', '-D', '-', `https://127.0.0.1:${a.port}/hello`]);
     assert.match(r.stdout, /^strict-transport-security: max-age=60\r?$/im);
@@ -237,6 +237,6 @@ test('slow clients on listen.https: a connection that never finishes its header 
   } finally {
     const t1 = Date.now();
     await l.close();
-    assert.ok(Date.now() - t1 < 1500, 'close does not wait for idle keep-alive connections');
+    assert.ok(Date.now() - t1 < 1900, 'close does not wait for idle keep-alive connections (the 2 s grace)');
   }
 });
