@@ -1,7 +1,9 @@
 /**
- * The web admin (/admin) and the self-service pages of mail users (/account), served by the HTTP listener
- * (listen.http) through its route table. Server-rendered HTML, no build step, plus a JSON API under /admin/api/
- * and /account/api/ for the same actions.
+ * The web admin (/admin) and the self-service pages of mail users (/account), served by the HTTPS listener
+ * (listen.https; on listen.http they redirect there, see httpsRedirect) through the shared route table.
+ * Server-rendered HTML, no build step, plus a JSON API under /admin/api/ and /account/api/ for the same actions.
+ * Long actions (DNS checks, deliverability tests, imports, queue actions on many messages) run as jobs with a
+ * progress page (jobs.ts); errors say what went wrong and what to do (webAdvice for the stores' CLI wording).
  *
  * Every action calls the functions the CLI uses (AccountService, the AccountStore, queueCommand, buildRecords,
  * the DNS checks): there is no second implementation. Security:

@@ -19,7 +19,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'web');
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-test('browser: log in, add a domain and a user, DNS records, delete a queued message, self-service', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium): browser test skipped`, timeout: 120_000 }, async () => {
+test('browser: log in, add a domain and a user, DNS records, delete a queued message, self-service', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium): browser test skipped`, timeout: 300_000 }, async () => {
   const { chromium } = await import('playwright-core');
   mkdirSync(ARTIFACTS, { recursive: true });
   const ws = await startWebServer({ https: true });
