@@ -30,6 +30,9 @@ test('browser: log in, add a domain and a user, DNS records, delete a queued mes
   try {
     await addAdmin(ws, 'root', 'browser-admin-pw');
     const page = ctx.pages()[0] ?? (await ctx.newPage());
+    // Shared, loaded test machines: playwright's 30 s default per step is too short there.
+    page.setDefaultTimeout(90_000);
+    page.setDefaultNavigationTimeout(90_000);
     page.on('console', (m) => {
       // Expected HTTP errors (the wrong login, the 403 at the end, favicon.ico) are not problems; CSP violations are.
       if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of (401|403|404)/.test(m.text())) problems.push(m.text());
