@@ -39,6 +39,7 @@ import type { Listener } from './server/net/listener.js';
 import { DnsServices, type DnsStatus } from './dnscheck/service.js';
 import type { CheckReport } from './dnscheck/checks.js';
 import { WebApp } from './web/app.js';
+import { httpsListener } from './server/http/server.js';
 import { AdminStore } from './web/admins.js';
 
 export interface RunningServer {
@@ -174,10 +175,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const web = config.web.enabled
     ? new WebApp({
         config, store, accounts: new AccountService(store, { dkim: dkimKeys }), admins: new AdminStore(opened.db), mail, queue, dkim: dkimKeys, tls, addresses,
-        dnsStatus: () => dnsServices.status(), dnsCheck: (d) => dnsServices.checkAll(d), throttle, routes: dnsServices.httpRoutes, log: log.child({ component: 'web' }),
+        dnsStatus: () => dnsServices.status(), dnsCheck: (d, onStep) => dnsServices.checkAll(d, onStep), deliverability: dnsServices, throttle, routes: dnsServices.httpRoutes, log: log.child({ component: 'web' }),
       })
     : null;
   web?.register(dnsServices.httpRoutes);
+  if (web) dnsServices.httpRedirect = (req) => web.httpsRedirect(req);
 
   const common = {
     hostname: config.hostname,
@@ -331,6 +333,18 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       });
       await bind(name, addr, l);
     }
+    // HTTPS (listen.https): the same routes as listen.http, with the server's certificate and TLS machinery.
+    if (config.listen.https) {
+      const l = httpsListener({
+        routes: dnsServices.httpRoutes,
+        tls: secureContext,
+        maxConnections: config.smtp.maxConnections,
+        maxConnectionsPerIp: config.smtp.maxConnectionsPerIp,
+        hstsMaxAgeSeconds: config.web.hstsMaxAgeSeconds,
+        log: log.child({ component: 'https' }),
+      });
+      await bind('https', config.listen.https, l);
+    }
     await dnsServices.start().catch((err: NodeJS.ErrnoException) => {
       throw new UserError(`listen.http: cannot listen on ${config.listen.http}: ${err.code ?? err.message}`, 2);
     });
@@ -369,6 +383,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     async stop() {
       // Graceful stop: stop accepting, sessions finish their transaction (SMTP 421 / IMAP BYE after it), cut the rest.
       ops.beginShutdown();
+      // Long web admin actions (DNS checks, deliverability tests) end before the stores close.
+      if (web) await Promise.race([web.jobs.idle(), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await dnsServices.stop();
       const grace = config.shutdownTimeoutSeconds * 1000;
       await Promise.all(listeners.map((l) => l.close(/pop3/.test(l instanceof SmtpListener ? '' : l.label) ? Math.min(grace, 2000) : grace)));

@@ -30,9 +30,14 @@ export async function runInit(o: { hostname: string; domain: string; dataDir: st
       imaps: '0.0.0.0:993',
       pop3: '0.0.0.0:110',
       pop3s: '0.0.0.0:995',
-      http: '127.0.0.1:8080',
+      // Port 80: MTA-STS, autoconfig and ACME http-01 (plain HTTP); /admin and /account redirect to 443.
+      http: '0.0.0.0:80',
+      // The web admin over HTTPS with the server's certificate (HSTS, Secure cookies).
+      https: '0.0.0.0:443',
     },
     tls: { cert: `/etc/letsencrypt/live/${o.hostname}/fullchain.pem`, key: `/etc/letsencrypt/live/${o.hostname}/privkey.pem` },
+    // The HTTP listeners are public: metrics only for this host (a Prometheus on another host: add its address).
+    metrics: { allow: ['127.0.0.1/32', '::1/128'] },
   };
   validateConfig(config, out); // what we write must load
   const header = [
@@ -54,6 +59,7 @@ export async function runInit(o: { hostname: string; domain: string; dataDir: st
       `  3. DNS: an A (and AAAA) record for ${o.hostname} pointing to this server, an MX record for ${domain}`,
       `     pointing to ${o.hostname}, and a PTR record of the server's address naming ${o.hostname}.`,
       `  4. Start the server:  ${c} serve`,
+      `  5. The web admin: ${c} admin add admin   (prints a password), then open https://${o.hostname}/admin/`,
     ].join('\n'),
   );
 }

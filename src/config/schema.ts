@@ -46,6 +46,8 @@ export const configSchema = z
         pop3: listener,
         pop3s: listener,
         http: listener,
+        /** HTTPS with the server's certificate (same TLS contexts, SNI and reload as the mail listeners). */
+        https: listener,
       })
       .strict()
       .default({}),
@@ -139,11 +141,15 @@ export const configSchema = z
         enabled: z.boolean().default(true),
         /** A session ends after this long without a request. */
         sessionIdleMinutes: z.number().min(1).max(1440).default(30),
-        /** Secure cookies: auto = when a reverse proxy says X-Forwarded-Proto: https. */
+        /** Secure cookies: auto = over listen.https, or when a reverse proxy says X-Forwarded-Proto: https. */
         secureCookies: z.enum(['auto', 'always', 'never']).default('auto'),
+        /** With listen.https on: /admin and /account on listen.http redirect to HTTPS (other paths stay plain HTTP). */
+        httpsRedirect: z.boolean().default(true),
+        /** Strict-Transport-Security max-age of HTTPS responses; 0 = no header. */
+        hstsMaxAgeSeconds: z.number().int().min(0).max(63072000).default(31536000),
       })
       .strict()
-      .default({ enabled: true, sessionIdleMinutes: 30, secureCookies: 'auto' }),
+      .default({ enabled: true, sessionIdleMinutes: 30, secureCookies: 'auto', httpsRedirect: true, hstsMaxAgeSeconds: 31536000 }),
     /** Prometheus metrics at /metrics on listen.http; `allow` limits who may read them (CIDRs; empty: anyone). */
     metrics: z
       .object({ enabled: z.boolean().default(true), allow: z.array(z.string()).default([]) })

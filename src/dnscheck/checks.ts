@@ -53,6 +53,8 @@ export interface CheckContext {
   /** Fetches the policy we serve; null = could not fetch (server not running). Default: our listen.http. */
   fetchPolicy?: (domain: string) => Promise<string | null>;
   now?: Date;
+  /** Called as each check finishes (progress in the web admin); the report is the same without it. */
+  onCheck?: (result: CheckResult) => void;
 }
 
 const dnsCode = (err: unknown) => (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -464,9 +466,14 @@ const CHECKS = [checkHostname, checkAddresses, checkMx, checkPtr, checkSpf, chec
 export async function runChecks(ctx: CheckContext): Promise<CheckReport> {
   const checks = await Promise.all(
     CHECKS.map((c) =>
-      c(ctx).catch(
-        (err): CheckResult => ({ id: c.name.replace(/^check/, '').toLowerCase(), title: c.name, status: 'warn', message: `the check failed: ${(err as Error).message}`, fix: 'Report this as a bug.' }),
-      ),
+      c(ctx)
+        .catch(
+          (err): CheckResult => ({ id: c.name.replace(/^check/, '').toLowerCase(), title: c.name, status: 'warn', message: `the check failed: ${(err as Error).message}`, fix: 'Report this as a bug.' }),
+        )
+        .then((r) => {
+          ctx.onCheck?.(r);
+          return r;
+        }),
     ),
   );
   const summary = { pass: 0, warn: 0, fail: 0 };

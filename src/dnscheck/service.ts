@@ -16,12 +16,13 @@ import type { AccountStore } from '../store/types.js';
 import type { TlsMaterial } from '../tls/certs.js';
 import type { SmtpHooks, SmtpSessionInfo, Envelope, MessageSink, SmtpReply } from '../server/smtp/types.js';
 import { DkimKeyStore } from '../dkim/keys.js';
+import { UserError } from '../common/errors.js';
 import { signMessage, signingDomainFor } from '../dkim/sign.js';
 import { rfc5322Date } from '../intake/headers.js';
 import { newQueueId } from '../intake/queue-id.js';
-import { startHttpListener, type HttpListener, type HttpRoute } from '../server/http/server.js';
+import { startHttpListener, type HttpListener, type HttpRequestInfo, type HttpRoute } from '../server/http/server.js';
 import { publicAddresses } from './addresses.js';
-import { runChecks, fetchOwnPolicy, type CheckReport, type CheckStatus } from './checks.js';
+import { runChecks, fetchOwnPolicy, type CheckReport, type CheckResult, type CheckStatus } from './checks.js';
 import { mtaStsPolicy, policyText } from './mtasts.js';
 import { parseHeader, reportMessage, runSelfTest, type SelfTestReport } from './selftest.js';
 
@@ -43,6 +44,19 @@ export interface DnsStatus {
   /** The most recent status changes (newest last, at most 100). */
   changes: DnsStatusChange[];
 }
+
+/** The latest deliverability report of a hosted domain: a test from the web admin or a message to the test address. */
+export interface DeliverabilityResult {
+  domain: string;
+  at: string;
+  /** 'web': the admin's test message from postmaster@DOMAIN; 'message': mail sent to deliverability@HOSTNAME. */
+  source: 'web' | 'message';
+  sender: string;
+  report: SelfTestReport;
+}
+
+/** Progress of a long check, one line per finished step. */
+export type StepReporter = (text: string, status?: 'pass' | 'warn' | 'fail' | 'info') => void;
 
 export interface DnsServicesOptions {
   config: Config;
@@ -67,11 +81,14 @@ export class DnsServices {
   private http: HttpListener | null = null;
   /** Routes of the HTTP listener (exact paths). Other parts (autoconfig, metrics, web admin) may add theirs. */
   readonly httpRoutes = new Map<string, HttpRoute>();
+  /** Requests on listen.http that move to HTTPS (the web admin sets it when listen.https is on). */
+  httpRedirect: ((req: HttpRequestInfo) => string | null) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private current: Promise<void> | null = null;
   private readonly reports = new Map<string, CheckReport>();
   private readonly changes: DnsStatusChange[] = [];
+  private readonly deliverability = new Map<string, DeliverabilityResult>();
   private lastRun: Date | null = null;
   private nextRun: Date | null = null;
   /** Self-tests still running (stop() waits for them). */
@@ -96,7 +113,9 @@ export class DnsServices {
       const host = c.listen.http.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
       const port = Number(c.listen.http.slice(i + 1));
       this.httpRoutes.set('/.well-known/mta-sts.txt', (req) => this.mtaStsRoute(req.host));
-      this.http = await startHttpListener(host, port, this.httpRoutes, this.o.log.child({ component: 'http' }));
+      this.http = await startHttpListener(host, port, this.httpRoutes, this.o.log.child({ component: 'http' }), undefined, {
+        redirect: (req) => this.httpRedirect?.(req) ?? null,
+      });
       this.o.log.info({ listener: 'http', address: `${this.http.address.host}:${this.http.address.port}` }, 'listening');
     }
     if (c.monitoring.intervalHours > 0) this.schedule(this.o.firstRunDelayMs ?? 300_000);
@@ -120,8 +139,9 @@ export class DnsServices {
     this.timer.unref();
   }
 
-  /** Runs the checks of one domain (or all hosted domains) now; resolves to the reports. */
-  async checkAll(domain?: string): Promise<CheckReport[]> {
+  /** Runs the checks of one domain (or all hosted domains) now; resolves to the reports. `onStep` hears each check. */
+  async checkAll(domain?: string, onStep?: StepReporter): Promise<CheckReport[]> {
+    if (this.current) onStep?.('waiting for the DNS check that is already running', 'info');
     while (this.current) await this.current;
     let done!: () => void;
     this.current = new Promise<void>((r) => (done = r));
@@ -130,7 +150,9 @@ export class DnsServices {
       const out: CheckReport[] = [];
       for (const d of domains) {
         if (this.stopped) break;
+        onStep?.(`checking ${d}: DNS records, PTR, blocklists, MTA-STS, certificate`, 'info');
         const report = await runChecks({
+          onCheck: onStep ? (r: CheckResult) => onStep(`${d}: ${r.title}: ${r.message}`, r.status) : undefined,
           config: this.o.config,
           domain: d,
           addresses: publicAddresses(this.o.config),
@@ -141,6 +163,7 @@ export class DnsServices {
         });
         this.record(report);
         out.push(report);
+        onStep?.(`${d}: ${report.summary.pass} pass, ${report.summary.warn} warn, ${report.summary.fail} fail`, report.summary.fail ? 'fail' : report.summary.warn ? 'warn' : 'pass');
       }
       this.lastRun = new Date();
       return out;
@@ -287,7 +310,62 @@ export class DnsServices {
       { conn: s.id, client: s.remoteAddress, from: sender, score: report.score, spf: report.auth.spf, dkim: report.auth.dkim, dmarc: report.auth.dmarc, replied, ...(why ? { noReply: why } : {}) },
       'deliverability test',
     );
+    const fromDomain = (/@([^@\s>]+)>?\s*$/.exec(report.message.from ?? '')?.[1] ?? '').toLowerCase();
+    if (fromDomain && (await this.o.store.listDomains()).some((d) => d.name.toLowerCase() === fromDomain)) {
+      this.deliverability.set(fromDomain, { domain: fromDomain, at: new Date().toISOString(), source: 'message', sender, report });
+    }
     for (const f of this.selfTests) f({ sender, report, replied });
+  }
+
+  /**
+   * The deliverability report of a hosted domain without sending anything: a test message from postmaster@DOMAIN
+   * goes through what the deliverability address does with submitted mail (Date, Message-ID, the domain's DKIM
+   * signature, our public address and HELO) and runSelfTest scores it like `mailwright test-deliverability`.
+   */
+  async testDomain(domain: string, onStep?: StepReporter): Promise<DeliverabilityResult> {
+    const c = this.o.config;
+    const d = domain.toLowerCase();
+    const a = publicAddresses(c);
+    const ip = a.ipv4[0] ?? a.ipv6[0];
+    if (!ip) throw new UserError('no public address is known: set publicAddresses.ipv4 (or ipv6) in the configuration, then try again');
+    const sender = `postmaster@${d}`;
+    onStep?.(`test message from ${sender}, as sent from ${ip} (HELO ${c.hostname})`, 'info');
+    const raw = Buffer.from(
+      [
+        `From: <${sender}>`,
+        `To: <${c.deliverability.address ?? 'deliverability'}@${c.hostname}>`,
+        `Subject: Deliverability test of ${d}`,
+        'MIME-Version: 1.0',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        `This message tests how receivers see mail from ${d} sent by ${c.hostname}.`,
+        '',
+      ].join('\r\n'),
+    );
+    const data = await this.prepareSubmitted(raw);
+    const signed = data.toString('latin1').startsWith('DKIM-Signature:');
+    onStep?.(signed ? `signed with the DKIM key of ${d}` : `not signed: ${d} has no DKIM key (mailwright dkim generate ${d})`, signed ? 'pass' : 'fail');
+    onStep?.('checking SPF, DKIM, DMARC, PTR, HELO, blocklists and the header (DNS look-ups)', 'info');
+    const report = await runSelfTest({
+      message: data,
+      ip,
+      helo: c.hostname,
+      sender,
+      hostname: c.hostname,
+      resolver: this.o.resolver,
+      dnsblZones: c.dnsbl.zones,
+      spamd: c.deliverability.spamd ? { address: c.deliverability.spamd, timeoutMs: c.deliverability.spamdTimeoutMs } : null,
+    });
+    for (const i of report.items) onStep?.(`${i.section}: ${i.message}`, i.status);
+    onStep?.(`score ${report.score}/10`, report.score >= 9 ? 'pass' : report.score >= 6 ? 'warn' : 'fail');
+    const result: DeliverabilityResult = { domain: d, at: new Date().toISOString(), source: 'web', sender, report };
+    this.deliverability.set(d, result);
+    return result;
+  }
+
+  /** The latest deliverability report of each domain (web tests and messages to the test address). */
+  deliverabilityResults(): Record<string, DeliverabilityResult> {
+    return Object.fromEntries(this.deliverability);
   }
 
   private async prepareSubmitted(message: Buffer): Promise<Buffer> {

@@ -7,7 +7,7 @@ import type { Generated, Kysely, Migration } from 'kysely';
 import type { Db } from '../store/sql/db.js';
 import { isUniqueViolation } from '../store/sql/db.js';
 import { registerMigrations } from '../store/sql/migrations.js';
-import { createTable, idColumn } from '../store/sql/dialects.js';
+import { createTable, flavorOf, idColumn } from '../store/sql/dialects.js';
 import { hashPassword, verifyPassword } from '../auth/password.js';
 import { ConflictError, NotFoundError, UserError } from '../common/errors.js';
 
@@ -74,10 +74,21 @@ export class AdminStore {
     if (Number(r.numUpdatedRows) === 0) throw new NotFoundError(`no such admin: ${n}`);
   }
 
+  /**
+   * Removes an admin; the last one is never removed (nobody could log in to the web admin any more). The count
+   * and the delete are one transaction (SQLite: BEGIN IMMEDIATE; MySQL/PostgreSQL: the rows are locked), so two
+   * admins removing each other at the same moment cannot leave none.
+   */
   async remove(name: string): Promise<void> {
     const n = requireAdminName(name);
-    const r = await this.db.deleteFrom('admins').where('name', '=', n).executeTakeFirst();
-    if (Number(r.numDeletedRows) === 0) throw new NotFoundError(`no such admin: ${n}`);
+    await this.db.transaction().execute(async (trx) => {
+      let q = trx.selectFrom('admins').select(['name']);
+      if (flavorOf(this.db) !== 'sqlite') q = q.forUpdate();
+      const all = await q.execute();
+      if (!all.some((a) => a.name === n)) throw new NotFoundError(`no such admin: ${n} (see the list of admins)`);
+      if (all.length <= 1) throw new ConflictError(`${n} is the last admin and cannot be removed: add another admin first (nobody could log in to the web admin otherwise)`);
+      await trx.deleteFrom('admins').where('name', '=', n).execute();
+    });
   }
 
   async list(): Promise<Admin[]> {

@@ -1,7 +1,9 @@
 /**
- * The web admin (/admin) and the self-service pages of mail users (/account), served by the HTTP listener
- * (listen.http) through its route table. Server-rendered HTML, no build step, plus a JSON API under /admin/api/
- * and /account/api/ for the same actions.
+ * The web admin (/admin) and the self-service pages of mail users (/account), served by the HTTPS listener
+ * (listen.https; on listen.http they redirect there, see httpsRedirect) through the shared route table.
+ * Server-rendered HTML, no build step, plus a JSON API under /admin/api/ and /account/api/ for the same actions.
+ * Long actions (DNS checks, deliverability tests, imports, queue actions on many messages) run as jobs with a
+ * progress page (jobs.ts); errors say what went wrong and what to do (webAdvice for the stores' CLI wording).
  *
  * Every action calls the functions the CLI uses (AccountService, the AccountStore, queueCommand, buildRecords,
  * the DNS checks): there is no second implementation. Security:
@@ -20,22 +22,23 @@ import type { Logger } from 'pino';
 import type { Config, ListenerName } from '../config/schema.js';
 import type { AccountStore } from '../store/types.js';
 import type { AccountService } from '../accounts/service.js';
-import { parseQuota } from '../accounts/service.js';
+import { generatePassword, parseQuota } from '../accounts/service.js';
 import type { MailStore } from '../store/mail/index.js';
 import type { QueueManager, QueueListItem } from '../queue/manager.js';
-import { queueCommand, type QueueCommand } from '../queue/admin.js';
+import { queueCommand, selectIds, type QueueCommand } from '../queue/admin.js';
 import type { DkimKeyStore } from '../dkim/keys.js';
 import type { TlsMaterial } from '../tls/certs.js';
-import type { DnsStatus } from '../dnscheck/service.js';
+import type { DnsStatus, DeliverabilityResult } from '../dnscheck/service.js';
+import { JobRunner, type Job, type Progress } from './jobs.js';
 import type { CheckReport } from '../dnscheck/checks.js';
 import { buildRecords, listenerPort, recordsJson, type RecordsReport } from '../dnscheck/records.js';
 import { publicAddresses } from '../dnscheck/addresses.js';
 import { LoginThrottle, sleep } from '../auth/throttle.js';
 import { UserError, NotFoundError, ConflictError } from '../common/errors.js';
 import { withMethods, type HttpRequestInfo, type HttpResponse, type HttpRoute } from '../server/http/server.js';
-import { AdminStore } from './admins.js';
+import { AdminStore, requireAdminName } from './admins.js';
 import { SessionStore, randomToken, sameToken, type Session, type SessionKind } from './sessions.js';
-import { CSS, form, html, page, raw, type Html } from './html.js';
+import { CSS, JOBS_JS, form, html, page, raw, type Html } from './html.js';
 
 export interface WebDeps {
   config: Config;
@@ -50,7 +53,12 @@ export interface WebDeps {
   /** Bound listener addresses (filled in while the server starts). */
   addresses: Partial<Record<ListenerName, { host: string; port: number }>>;
   dnsStatus(): DnsStatus;
-  dnsCheck(domain?: string): Promise<CheckReport[]>;
+  dnsCheck(domain?: string, onStep?: Progress): Promise<CheckReport[]>;
+  /** The deliverability self-test of a hosted domain and the latest results (DnsServices). */
+  deliverability: {
+    testDomain(domain: string, onStep?: Progress): Promise<DeliverabilityResult>;
+    deliverabilityResults(): Record<string, DeliverabilityResult>;
+  };
   throttle: LoginThrottle;
   /** The HTTP listener's route table (the web routes are added to it; autoconfig links appear when it has them). */
   routes: Map<string, HttpRoute>;
@@ -80,8 +88,16 @@ const ADMIN_NAV: Array<[string, string]> = [
   ['/admin/users', 'Users'],
   ['/admin/aliases', 'Aliases'],
   ['/admin/queue', 'Queue'],
+  ['/admin/jobs', 'Progress'],
+  ['/admin/admins', 'Admins'],
 ];
 const QUEUE_STATES = ['incoming', 'active', 'deferred', 'hold'] as const;
+/** Queue ids per queueCommand call in a long queue action (progress after each batch). */
+const QUEUE_BATCH = 200;
+/** Actions that query the network: always jobs when started from a form. */
+const SLOW_ACTIONS = new Set(['domains/check', 'domains/check-all', 'domains/deliverability', 'users/import']);
+/** Lines of one users/import. */
+const MAX_IMPORT = 5000;
 
 const str = (v: unknown): string => (typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : '');
 const opt = (v: unknown): string | undefined => str(v) || undefined;
@@ -90,9 +106,33 @@ const list = (v: unknown): string[] =>
   Array.isArray(v) ? v.map(str).filter(Boolean) : str(v).split(/[\s,]+/).filter(Boolean);
 const need = (v: unknown, what: string): string => {
   const s = str(v);
-  if (!s) throw new UserError(`${what} is missing`);
+  if (!s) throw new UserError(`${what} is missing: fill it in and try again`);
   return s;
 };
+
+/**
+ * The stores and the CLI word some errors for the command line ("use --force", "mailwright domain add"): in the
+ * web they say what to do on the page instead, and errors that only said what went wrong get the next step.
+ */
+const WEB_ADVICE: Array<[RegExp, string]> = [
+  [/: remove them first, or use --force$/, ': remove them first, or tick "with its users and aliases" to remove everything'],
+  [/^(domain \S+ is not hosted here) \(add it first: mailwright domain add \S+\)$/, '$1: add it first on the Domains page (or reload the page if it was just removed)'],
+  [/^(domain \S+ already exists)$/, '$1: it is in the list already'],
+  [/^(user \S+ already exists)$/, '$1: set its password in the list instead, or pick another address'],
+  [/^(no such user: \S+)$/, '$1: it may have been removed; reload the Users page'],
+  [/^(no such alias: .+)$/, '$1: it may have been removed; reload the Aliases page'],
+  [/^(alias .+ already exists)$/, '$1: nothing to do'],
+  [/^(\S+ is a user; an alias cannot have the same address)$/, '$1: pick another source address, or remove the user first'],
+  [/^(alias \S+ cannot point to itself)$/, '$1: enter another destination'],
+  [/^(invalid [a-z ]*address '.*': expected local-part@domain) \(RFC 5321\)$/, '$1, e.g. alice@example.com'],
+  [/^name the messages: .*$/, 'no messages selected: send "ids" (queue ids), "sender", "domain" or "all": true'],
+  [/^(no message \S+ in the queue)$/, '$1: it was delivered, bounced or deleted; reload the queue page'],
+];
+
+export function webAdvice(message: string): string {
+  for (const [re, to] of WEB_ADVICE) if (re.test(message)) return message.replace(re, to);
+  return message;
+}
 
 function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -111,8 +151,14 @@ function fmtBytes(n: number): string {
   return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 }
 
+/** A refused action that is the client's fault but not a bad request: wrong current password (403), lockout (429). */
+class ForbiddenError extends UserError {}
+class TooManyError extends UserError {}
+
 function statusOf(err: unknown): number {
   if (err instanceof NotFoundError) return 404;
+  if (err instanceof ForbiddenError) return 403;
+  if (err instanceof TooManyError) return 429;
   if (err instanceof ConflictError) return 409;
   return 400;
 }
@@ -131,23 +177,46 @@ export class WebApp {
   /** Waits after a failed login as long as the throttle says (tests replace it). */
   failDelay: (ms: number) => Promise<void> = sleep;
   private readonly d: WebDeps;
-  private readonly actions: Record<string, (p: Params, who: string) => Promise<ActionResult>>;
+  private readonly actions: Record<string, (p: Params, who: string, progress: Progress) => Promise<ActionResult>>;
+  /** Long actions: the forms run them as jobs with a progress page (the JSON API also via jobs/start). */
+  readonly jobs: JobRunner;
   private readonly views: Record<string, (q: URLSearchParams) => Promise<unknown>>;
 
   constructor(deps: WebDeps) {
     this.d = deps;
     this.sessions = new SessionStore(deps.config.web.sessionIdleMinutes * 60_000);
     const { accounts, store, queue } = deps;
-    const queueAction = (cmd: QueueCommand) => async (p: Params) => {
-      const ids = list(p.ids);
+    this.jobs = new JobRunner({ onError: (job, err) => deps.log.error({ err, admin: job.admin, action: job.action, job: job.id }, 'web job failed') });
+    const queueAction = (cmd: QueueCommand) => async (p: Params, _who: string, progress: Progress) => {
+      // `filter`: every message the queue page lists with these filters (the page's "all shown" buttons).
+      const ids = bool(p.filter) ? (await this.queueData(new URLSearchParams({ sender: str(p.fsender), domain: str(p.fdomain), state: str(p.fstate) }))).map((i) => i.id) : list(p.ids);
+      if (bool(p.filter) && !ids.length) throw new UserError('no message in the queue matches the filter any more: reload the queue page');
       const args = { ids, sender: p.sender === undefined ? undefined : str(p.sender), domain: opt(p.domain), all: bool(p.all) };
-      if (cmd === 'flush') {
-        const r = (await queueCommand(queue, 'flush', { ids })) as { count: number };
-        return { message: `${r.count} message(s) scheduled for delivery now`, data: r };
+      const verb = cmd === 'flush' ? 'scheduled for delivery now' : cmd === 'delete' ? 'deleted' : cmd === 'hold' ? 'put on hold' : cmd === 'release' ? 'released' : 'requeued';
+      if (cmd === 'flush' && !ids.length) {
+        // Every message not on hold: one pass over the queue in memory.
+        const r = (await queueCommand(queue, 'flush', {})) as { count: number };
+        progress(`${r.count} message(s) ${verb}`, 'pass');
+        return { message: `${r.count} message(s) ${verb}`, data: r };
       }
-      const r = (await queueCommand(queue, cmd, args)) as { count: number };
-      const verb = cmd === 'delete' ? 'deleted' : cmd === 'hold' ? 'put on hold' : cmd === 'release' ? 'released' : 'requeued';
-      return { message: `${r.count} message(s) ${verb}`, data: r };
+      // The same selection as the CLI (queue ids, sender, recipient domain, all), worked through in batches so
+      // that a long run reports its progress.
+      const targets = cmd === 'flush' ? ids : selectIds(await queue.list(), args);
+      progress(`${targets.length} message(s) selected`, 'info');
+      let count = 0;
+      for (let i = 0; i < targets.length; i += QUEUE_BATCH) {
+        const batch = targets.slice(i, i + QUEUE_BATCH);
+        count += ((await queueCommand(queue, cmd, { ids: batch })) as { count: number }).count;
+        progress(`${Math.min(i + QUEUE_BATCH, targets.length)}/${targets.length} done (${count} ${verb})`, 'pass');
+      }
+      if (!count && (ids.length || targets.length)) {
+        throw new UserError(
+          targets.length
+            ? `none of the ${targets.length} selected message(s) was ${verb}: they left the queue meanwhile or are already in that state (only held messages can be released); reload the queue page`
+            : 'none of the selected messages is in the queue any more (delivered, bounced or deleted): reload the queue page',
+        );
+      }
+      return { message: `${count} message(s) ${verb}`, data: { count } };
     };
     this.actions = {
       'domains/add': async (p) => {
@@ -159,12 +228,28 @@ export class WebApp {
         await store.removeDomain(name, { force: bool(p.force) });
         return { message: `domain ${name} removed` };
       },
-      'domains/check': async (p) => {
+      'domains/check': async (p, _who, progress) => {
         const name = need(p.name, 'the domain name');
-        if (!(await store.getDomain(name))) throw new NotFoundError(`domain ${name} is not hosted here`);
-        const [r] = await this.d.dnsCheck(name);
+        const d = await store.getDomain(name);
+        if (!d) throw new NotFoundError(`domain ${name} is not hosted here: add it on the Domains page first`);
+        const [r] = await this.d.dnsCheck(d.name, progress);
         if (!r) throw new Error('the DNS check did not run (see the server log)');
-        return { message: `DNS check of ${name}: ${r.summary.pass} pass, ${r.summary.warn} warn, ${r.summary.fail} fail`, data: r };
+        return { message: `DNS check of ${d.name}: ${r.summary.pass} pass, ${r.summary.warn} warn, ${r.summary.fail} fail${r.summary.fail ? ': the fix for each failure is on the domain page' : ''}`, data: r };
+      },
+      'domains/check-all': async (_p, _who, progress) => {
+        if (!(await store.listDomains()).length) throw new UserError('no domains are hosted yet: add one on the Domains page first');
+        const reports = await this.d.dnsCheck(undefined, progress);
+        if (!reports.length) throw new Error('the DNS check did not run (see the server log)');
+        const fail = reports.reduce((n, r) => n + r.summary.fail, 0);
+        return { message: `DNS check of ${reports.length} domain(s): ${fail} failed check(s)${fail ? ': open each domain for the fixes' : ''}`, data: reports };
+      },
+      'domains/deliverability': async (p, _who, progress) => {
+        const name = need(p.name, 'the domain name');
+        const d = await store.getDomain(name);
+        if (!d) throw new NotFoundError(`domain ${name} is not hosted here: add it on the Domains page first`);
+        const r = await this.d.deliverability.testDomain(d.name, progress);
+        const { text, ...rest } = r.report;
+        return { message: `deliverability of ${d.name}: ${r.report.score}/10${r.report.deductions.length ? ` (${r.report.deductions.length} problem(s): the fixes are on the domain page)` : ''}`, data: { ...r, report: { ...rest, text } } };
       },
       'users/add': async (p) => {
         const r = await accounts.addUser(need(p.address, 'the address'), opt(p.password), { quotaBytes: parseQuota(opt(p.quota)) });
@@ -172,6 +257,39 @@ export class WebApp {
           message: `user ${r.user.address} added${r.generated ? ' with a generated password' : ''}`,
           data: { address: r.user.address, ...(r.generated ? { password: r.password } : {}) },
           secret: r.generated ? r.password : undefined,
+        };
+      },
+      'users/import': async (p, _who, progress) => {
+        // One user per line: "address[,password[,quota]]" (empty password: generated); # starts a comment.
+        const lines = str(p.lines).split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+        if (!lines.length) throw new UserError('no users to import: enter one per line as address,password,quota (password and quota may be empty)');
+        if (lines.length > MAX_IMPORT) throw new UserError(`${lines.length} lines is too many for one import: split them into parts of at most ${MAX_IMPORT}`);
+        progress(`${lines.length} line(s) to import`, 'info');
+        const added: string[] = [];
+        const failed: Array<{ line: number; text: string; error: string }> = [];
+        const generated: string[] = [];
+        for (const [i, line] of lines.entries()) {
+          // The password is everything between the first and the last comma (so it may contain commas itself).
+          const parts = line.split(',');
+          const address = parts[0]!.trim();
+          const password = parts.length > 2 ? parts.slice(1, -1).join(',').trim() : (parts[1] ?? '').trim();
+          const quota = parts.length > 2 ? parts[parts.length - 1]!.trim() : '';
+          try {
+            const r = await accounts.addUser(address, password || undefined, { quotaBytes: parseQuota(quota || undefined) });
+            added.push(r.user.address);
+            if (r.generated) generated.push(`${r.user.address} ${r.password}`);
+            progress(`line ${i + 1}: ${r.user.address} added${r.generated ? ' (generated password)' : ''}`, 'pass');
+          } catch (err) {
+            if (!(err instanceof UserError)) throw err;
+            const error = webAdvice(err.message);
+            failed.push({ line: i + 1, text: address, error });
+            progress(`line ${i + 1}: ${address || '(empty address)'}: ${error}`, 'fail');
+          }
+        }
+        return {
+          message: `${added.length} user(s) added, ${failed.length} line(s) failed${failed.length ? ': fix those lines (listed above) and import them again' : ''}`,
+          data: { added, failed },
+          secret: generated.length ? generated.join('\n') : undefined,
         };
       },
       'users/password': async (p) => {
@@ -211,10 +329,45 @@ export class WebApp {
       'aliases/add': async (p) => {
         const source = need(p.source, 'the alias source (user@domain, or @domain for a catch-all)');
         const dests = list(p.destination);
-        if (!dests.length) throw new UserError('the destination is missing');
+        if (!dests.length) throw new UserError('the destination is missing: enter one or more addresses (separated by commas)');
         const added = [];
         for (const dst of dests) added.push(await store.addAlias(source, dst));
         return { message: added.map((a) => `alias ${a.source} -> ${a.destination} added`).join('; '), data: added.map((a) => ({ source: a.source, destination: a.destination })) };
+      },
+      'admins/add': async (p) => {
+        const given = typeof p.password === 'string' && p.password !== '' ? p.password : undefined;
+        if (given !== undefined && given.length < 8) throw new UserError('the password must have at least 8 characters: choose a longer one, or leave it empty to generate one');
+        const pw = given ?? generatePassword();
+        const a = await this.d.admins.add(need(p.name, 'the admin name (e.g. alice)'), pw);
+        return {
+          message: `admin ${a.name} added${given ? '' : ' with a generated password'}: they log in at /admin/login`,
+          data: { name: a.name, ...(given ? {} : { password: pw }) },
+          secret: given ? undefined : pw,
+        };
+      },
+      'admins/remove': async (p, who) => {
+        const name = requireAdminName(need(p.name, 'the admin name'));
+        await this.d.admins.remove(name);
+        this.sessions.destroyAll('admin', name);
+        return { message: `admin ${name} removed${name === who ? ' (that was you: you are logged out)' : ''}` };
+      },
+      'admins/password': async (p, who) => {
+        // Only one's own password, and only with the current one (a stolen session cannot lock the admin out).
+        const current = typeof p.current === 'string' ? p.current : '';
+        const next = typeof p.password === 'string' ? p.password : '';
+        const confirm = p.confirm === undefined ? next : typeof p.confirm === 'string' ? p.confirm : '';
+        const ip = str(p._ip);
+        const key = `admin:${who}`;
+        if (this.d.throttle.isLockedOut(ip, key)) throw new TooManyError(`too many wrong passwords: wait ${Math.ceil(this.d.config.limits.loginLockoutSeconds / 60)} minutes, then try again`);
+        if (next.length < 8) throw new UserError('the new password must have at least 8 characters: choose a longer one');
+        if (next !== confirm) throw new UserError('the two new passwords differ: type the same one twice');
+        if (!(await this.d.admins.authenticate(who, current))) {
+          await this.failDelay(this.d.throttle.fail(ip, key, 'web-admin'));
+          throw new ForbiddenError('the current password is wrong: type the password you logged in with');
+        }
+        await this.d.admins.setPassword(who, next);
+        this.sessions.destroyAll('admin', who, (p._session as string | undefined) ?? undefined);
+        return { message: 'your admin password was changed; your other sessions were logged out' };
       },
       'aliases/remove': async (p) => {
         const n = await store.removeAlias(need(p.source, 'the alias source'), opt(p.destination));
@@ -234,6 +387,8 @@ export class WebApp {
       queue: (q) => this.queueData(q),
       'queue/show': (q) => this.queueShow(need(q.get('id'), 'id')),
       status: () => this.statusData(),
+      jobs: async () => this.jobs.list().map((j) => jobJson(j)),
+      admins: async () => (await this.d.admins.list()).map((a) => ({ name: a.name, createdAt: a.createdAt.toISOString() })),
     };
   }
 
@@ -256,11 +411,32 @@ export class WebApp {
 
   // ------------------------------------------------------------------------------------------------ plumbing
 
+  /** Over HTTPS: our own listen.https, or a reverse proxy that says so. */
+  private viaHttps(req: HttpRequestInfo): boolean {
+    return req.secure || String(req.headers['x-forwarded-proto'] ?? '').toLowerCase() === 'https';
+  }
+
   private secure(req: HttpRequestInfo): boolean {
     const mode = this.d.config.web.secureCookies;
     if (mode === 'always') return true;
     if (mode === 'never') return false;
-    return String(req.headers['x-forwarded-proto'] ?? '').toLowerCase() === 'https';
+    return this.viaHttps(req);
+  }
+
+  /**
+   * With listen.https on (and web.httpsRedirect), the admin and self-service pages on plain HTTP move to HTTPS:
+   * the redirect target, or null. Everything else on listen.http (ACME http-01, MTA-STS, autoconfig) stays.
+   */
+  httpsRedirect(req: HttpRequestInfo): string | null {
+    const https = this.d.addresses.https;
+    if (!https || !this.d.config.web.httpsRedirect || this.viaHttps(req)) return null;
+    if (!/^\/(admin|account)(\/|$)/.test(req.path)) return null;
+    // The name the browser used (when it is a plain host name or address), else the configured hostname.
+    let host = /^([a-z0-9-]+\.)*[a-z0-9-]+$/.test(req.host) || /^[0-9a-f:.]+$/.test(req.host) ? req.host : this.d.config.hostname;
+    if (host.includes(':')) host = `[${host}]`;
+    const port = https.port === 443 ? '' : `:${https.port}`;
+    const qs = req.query.toString();
+    return `https://${host}${port}${req.path}${qs ? `?${qs}` : ''}`;
   }
 
   private cookie(req: HttpRequestInfo, name: string, value: string, maxAge?: number): string {
@@ -336,6 +512,7 @@ export class WebApp {
   private async route(req: HttpRequestInfo): Promise<HttpResponse> {
     const path = req.path.replace(/\/+$/, '') || '/';
     if (path === '/admin/style.css') return { status: 200, contentType: 'text/css; charset=utf-8', body: CSS, headers: { 'cache-control': 'no-cache' } };
+    if (path === '/admin/jobs.js') return { status: 200, contentType: 'text/javascript; charset=utf-8', body: JOBS_JS, headers: { 'cache-control': 'no-cache' } };
     if (req.method === 'POST') this.checkOrigin(req);
     if (path.startsWith('/account')) return this.routeAccount(req, path);
     if (path === '/admin') return redirect('/admin/status');
@@ -353,24 +530,43 @@ export class WebApp {
     if (path.startsWith('/admin/api/')) {
       const name = path.slice('/admin/api/'.length);
       if (name === 'me') return json(200, { kind: s.kind, name: s.name, csrf: s.csrf });
-      if (req.method === 'POST') {
-        const action = this.actions[name];
-        if (!action) return json(404, { error: `no action ${name}` });
+      if (name === 'jobs/show' && req.method !== 'POST') {
+        const job = this.jobs.get(str(req.query.get('id')));
+        if (!job) return json(404, { error: 'no such job: it finished more than an hour ago or the server restarted; start the action again' });
+        // Generated passwords of an import: once, to the admin who started it.
+        return json(200, jobJson(job, this.jobs.takeSecret(job, s.name)));
+      }
+      if (name === 'jobs/start') {
+        if (req.method !== 'POST') return json(405, { error: 'POST {"action": "...", ...the action\'s fields}' });
+        const action = str(p!.action);
+        if (!this.actions[action]) return json(404, { error: `no action ${action || '(missing "action")'}: see docs/configuration.md (Web admin) for the list` });
         try {
-          const r = await this.runAction(name, p!, s);
-          return json(200, { ok: true, message: r.message, ...(r.data !== undefined ? { result: r.data } : {}) });
+          const job = this.startJob(action, p!, s, '/admin/jobs');
+          return json(202, { ok: true, id: job.id, state: job.state, url: `/admin/jobs/view?id=${job.id}` });
         } catch (err) {
           if (!(err instanceof UserError)) throw err;
+          return json(429, { error: err.message });
+        }
+      }
+      if (req.method === 'POST') {
+        const action = this.actions[name];
+        if (!action) return json(404, { error: `no action ${name}: see docs/configuration.md (Web admin) for the actions` });
+        try {
+          p!._ip = req.remoteAddress;
+          const r = await this.runAction(name, p!, s);
+          return json(200, { ok: true, message: r.message, ...(r.data !== undefined ? { result: r.data } : {}), ...(r.secret ? { secret: r.secret } : {}) });
+        } catch (err) {
+          if (!(err instanceof UserError)) return json(500, { error: this.unexpected(name, s, err) });
           return json(statusOf(err), { error: err.message });
         }
       }
       const view = this.views[name];
-      if (!view) return json(404, { error: `no such resource ${name}` });
+      if (!view) return json(404, { error: `no such resource ${name}: see docs/configuration.md (Web admin) for the API` });
       try {
         return json(200, await view(req.query));
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
-        return json(statusOf(err), { error: err.message });
+        return json(statusOf(err), { error: webAdvice(err.message) });
       }
     }
     if (path.startsWith('/admin/action/')) {
@@ -379,12 +575,22 @@ export class WebApp {
       if (!this.actions[name]) throw new HttpError(404, `no action ${name}`);
       const back = str(p!._return);
       const to = /^\/admin\/[a-z/]*(\?[\w=&%.@+-]*)?$/.test(back) ? back : '/admin/status';
+      if (this.isLong(name, p!)) {
+        try {
+          const job = this.startJob(name, p!, s, to);
+          return redirect(`/admin/jobs/view?id=${job.id}`);
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+          s.flash = { kind: 'error', text: err.message };
+          return redirect(to);
+        }
+      }
       try {
+        p!._ip = req.remoteAddress;
         const r = await this.runAction(name, p!, s);
         s.flash = { kind: 'ok', text: r.message, secret: r.secret };
       } catch (err) {
-        if (!(err instanceof UserError)) throw err;
-        s.flash = { kind: 'error', text: err.message };
+        s.flash = { kind: 'error', text: err instanceof UserError ? err.message : this.unexpected(name, s, err) };
       }
       return redirect(to);
     }
@@ -397,7 +603,7 @@ export class WebApp {
         content = await body();
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
-        content = html`<div class="flash error">${err.message}</div>`;
+        content = html`<div class="flash error">${webAdvice(err.message)}</div>`;
       }
       return htmlPage(page({ title, nav: ADMIN_NAV, current, user: s.name, csrf: s.csrf, flash }, content));
     };
@@ -414,21 +620,56 @@ export class WebApp {
         return render('Aliases', path, () => this.aliasesPage(s));
       case '/admin/queue':
         return render('Queue', path, () => this.queuePage(s, req.query));
+      case '/admin/admins':
+        return render('Admins', path, () => this.adminsPage(s));
+      case '/admin/jobs':
+        return render('Long actions', '/admin/jobs', () => this.jobsPage());
+      case '/admin/jobs/view':
+        return render('Progress', '/admin/jobs', () => this.jobPage(s, need(req.query.get('id'), 'the job id')));
       case '/admin/queue/show':
         return render(`Queued message ${req.query.get('id') ?? ''}`, '/admin/queue', () => this.queueShowPage(s, need(req.query.get('id'), 'the queue id')));
     }
     throw new HttpError(404, 'no such page');
   }
 
-  private async runAction(name: string, p: Params, s: Session): Promise<ActionResult> {
+  /** An error that is not the admin's fault (database down, disk full, a bug): logged in full, summarised for the page. */
+  private unexpected(name: string, s: Session, err: unknown): string {
+    this.d.log.error({ err, admin: s.name, action: name }, `admin ${s.name}: ${name} failed`);
+    return `${name} failed unexpectedly (${(err as Error).message}): nothing or only part of it was done; see the server log (component web), fix the cause and try again`;
+  }
+
+  /** Run as a job with a progress page: the network checks, and queue actions on many messages. */
+  private isLong(name: string, p: Params): boolean {
+    if (SLOW_ACTIONS.has(name)) return true;
+    return name.startsWith('queue/') && (bool(p.filter) || list(p.ids).length > QUEUE_BATCH);
+  }
+
+  private startJob(name: string, p: Params, s: Session, back: string): Job {
+    const title = JOB_TITLES[name]?.(p) ?? name;
+    const job = this.jobs.start({ action: name, title, admin: s.name, back }, async (progress) => {
+      const r = await this.runAction(name, p, s, progress);
+      return { message: r.message, data: r.data, secret: r.secret };
+    });
+    this.d.log.info({ admin: s.name, action: name, job: job.id }, `admin ${s.name} started: ${title}`);
+    return job;
+  }
+
+  private async runAction(name: string, p: Params, s: Session, progress: Progress = () => {}): Promise<ActionResult> {
+    p._session = s.id;
     const logged: Params = {};
-    for (const [k, v] of Object.entries(p)) if (k !== '_csrf' && k !== '_return' && k !== 'password') logged[k] = v;
+    // Passwords (new, current, repeated) and the form's plumbing are never logged.
+    for (const [k, v] of Object.entries(p)) if (!k.startsWith('_') && !['password', 'current', 'confirm'].includes(k)) logged[k] = v;
+    // An import's lines hold passwords: only their number is logged.
+    if (typeof logged.lines === 'string') logged.lines = `${logged.lines.split(/\r?\n/).filter((l) => l.trim()).length} line(s)`;
     try {
-      const r = await this.actions[name]!(p, s.name);
+      const r = await this.actions[name]!(p, s.name, progress);
       this.d.log.info({ admin: s.name, action: name, params: logged }, `admin ${s.name}: ${r.message}`);
       return r;
     } catch (err) {
-      if (err instanceof UserError) this.d.log.info({ admin: s.name, action: name, params: logged, error: err.message }, `admin ${s.name}: ${name} refused`);
+      if (err instanceof UserError) {
+        err.message = webAdvice(err.message);
+        this.d.log.info({ admin: s.name, action: name, params: logged, error: err.message }, `admin ${s.name}: ${name} refused`);
+      }
       throw err;
     }
   }
@@ -467,13 +708,17 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
       this.d.log.info({ ip, [kind === 'admin' ? 'admin' : 'user']: username, web: kind }, `web login failed`);
       return api ? json(status, { error: msg }) : this.loginPage(req, kind, msg, str(p.next));
     };
-    if (!username || !password) return fail('enter the name and the password', 400);
-    if (throttle.isLockedOut(ip, account)) return fail('too many failed logins: try again later', 429);
+    if (!username || !password) return fail(`enter both your ${kind === 'admin' ? 'admin name' : 'mail address'} and your password`, 400);
+    if (throttle.isLockedOut(ip, account)) return fail(`too many failed logins: wait ${Math.ceil(this.d.config.limits.loginLockoutSeconds / 60)} minutes, then try again`, 429);
     const name = kind === 'admin' ? await this.d.admins.authenticate(username, password) : (await this.d.accounts.authenticate(username, password))?.address ?? null;
     if (!name) {
       const delay = throttle.fail(ip, account, `web-${kind}`);
       await this.failDelay(delay);
-      return fail('wrong name or password');
+      return fail(
+        kind === 'admin'
+          ? 'wrong name or password: check both (another admin can set a new password, or run mailwright admin passwd NAME on the server)'
+          : 'wrong address or password: log in with your full mail address; your administrator can set a new password',
+      );
     }
     throttle.succeed(ip, account);
     const old = this.session(req);
@@ -505,19 +750,20 @@ ${error ? html`<div class="flash error" role="alert">${error}</div>` : ''}
       users: users.filter((u) => u.address.toLowerCase().endsWith('@' + d.name)).length,
       check: status.domains[d.name]?.summary ?? null,
       checkedAt: status.domains[d.name]?.checkedAt ?? null,
+      deliverability: this.d.deliverability.deliverabilityResults()[d.name.toLowerCase()]?.report.score ?? null,
     }));
   }
 
   private async records(domain: string): Promise<RecordsReport> {
     const d = await this.d.store.getDomain(domain);
-    if (!d) throw new NotFoundError(`domain ${domain} is not hosted here`);
+    if (!d) throw new NotFoundError(`domain ${domain} is not hosted here: add it on the Domains page first`);
     await this.d.dkim.ensureKeys(d.name);
     return buildRecords(this.d.config, d.name, publicAddresses(this.d.config), await this.d.dkim.dnsRecords(d.name));
   }
 
   private async domainData(domain: string) {
     const r = await this.records(domain);
-    return { records: recordsJson(r), check: this.d.dnsStatus().domains[r.domain] ?? null };
+    return { records: recordsJson(r), check: this.d.dnsStatus().domains[r.domain] ?? null, deliverability: this.d.deliverability.deliverabilityResults()[r.domain] ?? null };
   }
 
   private async queueData(q: URLSearchParams): Promise<QueueListItem[]> {
@@ -600,9 +846,11 @@ ${st.dns.domains.length ? html`<table><tr><th>Domain</th><th>Checked</th><th>pas
     const ds = await this.domainsData();
     const back = '/admin/domains';
     return html`${this.act(s, 'domains/add', html`<label>New domain <input name="name" placeholder="example.com" required></label>`, 'Add domain', back, 'block')}
-<table><tr><th>Domain</th><th>Users</th><th>DNS check</th><th></th></tr>
+${ds.length ? html`<p>${this.act(s, 'domains/check-all', html``, 'Check DNS of all domains', back)} <small>Runs in the background and shows each check as it completes.</small></p>` : ''}
+<table><tr><th>Domain</th><th>Users</th><th>DNS check</th><th>Deliverability</th><th></th></tr>
 ${ds.map((d) => html`<tr><td><a href="/admin/domains/view?name=${encodeURIComponent(d.name)}">${d.name}</a></td><td>${d.users}</td>
 <td>${d.check ? html`<span class="pass">${d.check.pass} pass</span> <span class="warn">${d.check.warn} warn</span> <span class="fail">${d.check.fail} fail</span>` : 'not checked yet'}</td>
+<td>${d.deliverability === null ? 'not tested yet' : html`<span class="${scoreClass(d.deliverability)}">${d.deliverability}/10</span>`}</td>
 <td><a href="/admin/domains/view?name=${encodeURIComponent(d.name)}">DNS records</a> ${this.act(s, 'domains/remove', html`${this.hidden('name', d.name)}<label><input type="checkbox" name="force"> with its users and aliases</label>`, 'Remove', back)}</td></tr>`)}
 </table>${ds.length ? '' : html`<p>No domains yet: add the first one above.</p>`}`;
   }
@@ -619,9 +867,23 @@ ${purposes.map((p) => html`<h3>${p}</h3>${(r.comments[p] ?? []).map((c) => html`
 <h3>All records</h3><pre class="records" id="all-records">${r.records.map((x) => x.zone).join('\n')}</pre>
 <h3>MTA-STS policy (served at ${r.mtaSts.url})</h3><pre>${r.mtaSts.policy}</pre>
 <h2>DNS check</h2>
-${this.act(s, 'domains/check', this.hidden('name', r.domain), 'Check now', back)} <small>Queries the DNS, the blocklists and the certificate; takes a few seconds.</small>
+${this.act(s, 'domains/check', this.hidden('name', r.domain), 'Check now', back)} <small>Queries the DNS, the blocklists and the certificate; takes a few seconds (a progress page shows each check).</small>
 ${check ? html`<p>Checked ${check.checkedAt}: ${check.summary.pass} pass, ${check.summary.warn} warn, ${check.summary.fail} fail.</p>
-<table><tr><th>Check</th><th>Status</th><th>Found</th><th>Fix</th></tr>${check.checks.map((c) => html`<tr><td>${c.title}</td><td class="${c.status}">${c.status}</td><td>${c.message}</td><td>${c.fix ? html`<pre>${c.fix}</pre>` : ''}</td></tr>`)}</table>` : html`<p>Not checked yet.</p>`}`;
+<table><tr><th>Check</th><th>Status</th><th>Found</th><th>Fix</th></tr>${check.checks.map((c) => html`<tr><td>${c.title}</td><td class="${c.status}">${c.status}</td><td>${c.message}</td><td>${c.fix ? html`<pre>${c.fix}</pre>` : ''}</td></tr>`)}</table>` : html`<p>Not checked yet.</p>`}
+${this.deliverabilitySection(s, r.domain, back)}`;
+  }
+
+  /** The deliverability report of a domain: what `mailwright test-deliverability` prints, as a table and as text. */
+  private deliverabilitySection(s: Session, domain: string, back: string): Html {
+    const res = this.d.deliverability.deliverabilityResults()[domain];
+    const addr = this.d.config.deliverability.address ? `${this.d.config.deliverability.address}@${this.d.config.hostname}` : null;
+    const r = res?.report;
+    return html`<h2>Deliverability</h2>
+<p>${this.act(s, 'domains/deliverability', this.hidden('name', domain), 'Test deliverability', back)} <small>Scores a test message from postmaster@${domain} out of 10 as a receiving mail server would (SPF, DKIM, DMARC, PTR, HELO, blocklists, header${this.d.config.deliverability.spamd ? ', SpamAssassin' : ''}), like <code>mailwright test-deliverability</code>.${addr ? html` Or send any message from a mail app to <code>${addr}</code>: its report appears here too.` : ''}</small></p>
+${r ? html`<div id="deliverability"><p><span class="score ${scoreClass(r.score)}" id="deliverability-score">${r.score}/10</span> — ${res!.source === 'web' ? 'test message' : html`message from ${res!.sender} to the test address`}, ${res!.at}; tested as client ${r.tested.ip}, HELO ${r.tested.helo}.</p>
+<table><tr><th>Check</th><th>Status</th><th>Found</th></tr>${r.items.map((i) => html`<tr><td>${i.section}</td><td class="${i.status}">${i.status}</td><td>${i.message}</td></tr>`)}</table>
+${r.deductions.length ? html`<h3>What costs points, and the fix</h3><table id="deductions"><tr><th>Points</th><th>Problem</th><th>Why it matters</th><th>Fix</th></tr>${r.deductions.map((x) => html`<tr><td class="fail">-${x.points}</td><td>${x.what}</td><td>${x.why}</td><td>${x.fix}</td></tr>`)}</table>` : html`<p class="pass">No deductions: this mail should reach the inbox.</p>`}
+<details><summary>The report as text (as the CLI prints it)</summary><pre id="deliverability-text">${r.text}</pre></details></div>` : html`<p>Not tested yet.</p>`}`;
   }
 
   private async usersPage(s: Session, q: URLSearchParams): Promise<Html> {
@@ -631,6 +893,8 @@ ${check ? html`<p>Checked ${check.checkedAt}: ${check.summary.pass} pass, ${chec
     return html`${this.act(s, 'users/add', html`<label>Address <input name="address" type="email" placeholder="user@example.com" required></label>
 <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="empty: generate one"></label>
 <label>Quota <input name="quota" placeholder="e.g. 2G (0 = unlimited)" size="10"></label>`, 'Add user', back, 'block')}
+<details><summary>Import many users</summary>${this.act(s, 'users/import', html`<label>One user per line: <code>address,password,quota</code> (an empty password is generated and shown once on the progress page; an empty quota is unlimited)<br>
+<textarea name="lines" rows="6" cols="70" required placeholder="alice@example.com,,2G&#10;bob@example.com,a-good-password,"></textarea></label>`, 'Import users', back, 'block')}</details>
 <table><tr><th>Address</th><th>Quota</th><th>State</th><th>Actions</th></tr>
 ${users.map((u) => html`<tr><td>${u.address}</td><td>${u.quotaBytes ? fmtBytes(u.quotaBytes) : 'unlimited'}</td><td>${u.enabled ? 'enabled' : html`<span class="warn">disabled</span>`}</td><td>
 ${this.act(s, 'users/password', html`${this.hidden('address', u.address)}<input name="password" type="password" autocomplete="new-password" placeholder="new password (empty: generate)">`, 'Set password', back)}
@@ -658,6 +922,7 @@ ${aliases.length ? '' : html`<p>No aliases yet.</p>`}`;
 <label>Recipient domain <input name="domain" value="${q.get('domain') ?? ''}"></label>
 <label>State <select name="state"><option value="">any</option>${QUEUE_STATES.map((x) => html`<option${x === st ? raw(' selected') : ''}>${x}</option>`)}</select></label><button>Filter</button></form>
 <p>${items.length} message(s). ${this.act(s, 'queue/flush', html``, 'Retry all deferred now', back)}</p>
+${items.length > 1 ? html`<p class="bulk">All ${items.length} shown: ${(['flush', 'hold', 'release', 'delete'] as const).map((c) => this.act(s, `queue/${c}`, html`${this.hidden('filter', '1')}${this.hidden('fsender', q.get('sender') ?? '')}${this.hidden('fdomain', q.get('domain') ?? '')}${this.hidden('fstate', q.get('state') ?? '')}`, { flush: 'Retry all shown', hold: 'Hold all shown', release: 'Release all shown', delete: 'Delete all shown' }[c], back, c === 'delete' ? 'danger' : ''))} <small>(runs in the background with a progress page)</small></p>` : ''}
 <table><tr><th>Queue id</th><th>Arrival</th><th>Sender</th><th>Recipients</th><th>State</th><th>Size</th><th>Attempts</th><th>Last error</th><th>Actions</th></tr>
 ${items.map((i) => html`<tr><td><a href="/admin/queue/show?id=${encodeURIComponent(i.id)}">${i.id}</a></td><td>${i.arrival}</td><td>${i.sender || '<>'}</td>
 <td>${i.recipients.filter((r) => r.status === 'pending').map((r) => html`<div>${r.address}</div>`)}</td><td>${i.state}</td><td>${fmtBytes(i.size)}</td><td>${i.attempts}</td><td>${i.lastError ?? ''}</td>
@@ -685,6 +950,41 @@ ${items.map((i) => html`<tr><td><a href="/admin/queue/show?id=${encodeURICompone
 <h2>Header</h2><pre>${r.header}</pre>`;
   }
 
+  private async adminsPage(s: Session): Promise<Html> {
+    const admins = await this.d.admins.list();
+    const back = '/admin/admins';
+    return html`<p>Web admins are separate from mail users (the same accounts as <code>mailwright admin list</code>).</p>
+${this.act(s, 'admins/add', html`<label>Name <input name="name" placeholder="alice" required pattern="[A-Za-z0-9][A-Za-z0-9._@\\-]{0,63}"></label>
+<label>Password <input name="password" type="password" autocomplete="new-password" placeholder="empty: generate one"></label>`, 'Add admin', back, 'block')}
+<table id="admins"><tr><th>Admin</th><th>Since</th><th></th></tr>${admins.map((a) => html`<tr><td>${a.name}${a.name === s.name ? html` <small>(you)</small>` : ''}</td><td>${a.createdAt.toISOString()}</td>
+<td>${admins.length > 1 ? this.act(s, 'admins/remove', this.hidden('name', a.name), a.name === s.name ? 'Remove myself' : 'Remove', back, 'danger') : html`<small>the last admin cannot be removed</small>`}</td></tr>`)}</table>
+<h2>Change your password</h2>
+${this.act(s, 'admins/password', html`<label>Current password <input name="current" type="password" autocomplete="current-password" required></label>
+<label>New password <input name="password" type="password" autocomplete="new-password" minlength="8" required></label>
+<label>Repeat <input name="confirm" type="password" autocomplete="new-password" minlength="8" required></label>`, 'Change my password', back, 'block')}`;
+  }
+
+  private async jobsPage(): Promise<Html> {
+    const jobs = this.jobs.list();
+    return html`<p>DNS checks, deliverability tests and queue actions on many messages run here in the background; each shows its steps as they complete.</p>
+${jobs.length ? html`<table><tr><th>Started</th><th>Action</th><th>By</th><th>State</th><th>Outcome</th></tr>${jobs.map((j) => html`<tr><td>${j.startedAt}</td><td><a href="/admin/jobs/view?id=${j.id}">${j.title}</a></td><td>${j.admin}</td><td class="${jobClass(j)}">${j.state}</td><td>${j.message ?? ''}</td></tr>`)}</table>` : html`<p>None in the last hour.</p>`}`;
+  }
+
+  private async jobPage(s: Session, id: string): Promise<Html> {
+    const j = this.jobs.get(id);
+    if (!j) throw new NotFoundError('no such job: it finished more than an hour ago or the server restarted; start the action again');
+    const secret = this.jobs.takeSecret(j, s.name);
+    return html`<div id="job" data-id="${j.id}" data-state="${j.state}">
+<h2 id="job-title">${j.title}</h2>
+<p>Started ${j.startedAt} by ${j.admin}. <span id="job-state" class="${jobClass(j)}">${j.state === 'running' ? 'running…' : j.state}</span></p>
+<ol id="job-steps">${j.steps.map((st) => html`<li class="${st.status}">${st.text}</li>`)}</ol>
+<div id="job-result" class="flash ${j.state === 'failed' ? 'error' : 'ok'}"${j.message ? '' : raw(' hidden')}>${j.message ?? ''}</div>
+<div id="job-secret"${secret ? '' : raw(' hidden')}><pre class="secret">${secret ?? ''}</pre><small>Generated passwords, shown once: copy them now.</small></div>
+<noscript><p>This page updates itself with JavaScript; without it, reload the page to see new steps.</p></noscript>
+<p><a id="job-back" href="${j.back}">Back</a> · <a href="/admin/jobs">All long actions</a></p></div>
+<script src="/admin/jobs.js"></script>`;
+  }
+
   // ------------------------------------------------------------------------------------------------ self-service
 
   private async routeAccount(req: HttpRequestInfo, path: string): Promise<HttpResponse> {
@@ -703,13 +1003,13 @@ ${items.map((i) => html`<tr><td><a href="/admin/queue/show?id=${encodeURICompone
       const current = typeof p!.current === 'string' ? p!.current : '';
       const next = typeof p!.password === 'string' ? p!.password : '';
       const confirm = p!.confirm === undefined ? next : typeof p!.confirm === 'string' ? p!.confirm : '';
-      if (this.d.throttle.isLockedOut(req.remoteAddress, `user:${s.name.toLowerCase()}`)) result = { ok: false, message: 'too many failed attempts: try again later', status: 429 };
-      else if (next.length < 8) result = { ok: false, message: 'the new password must have at least 8 characters', status: 400 };
-      else if (next !== confirm) result = { ok: false, message: 'the two new passwords differ', status: 400 };
+      if (this.d.throttle.isLockedOut(req.remoteAddress, `user:${s.name.toLowerCase()}`)) result = { ok: false, message: `too many wrong passwords: wait ${Math.ceil(this.d.config.limits.loginLockoutSeconds / 60)} minutes, then try again`, status: 429 };
+      else if (next.length < 8) result = { ok: false, message: 'the new password must have at least 8 characters: choose a longer one', status: 400 };
+      else if (next !== confirm) result = { ok: false, message: 'the two new passwords differ: type the same one twice', status: 400 };
       else if (!(await this.d.accounts.authenticate(s.name, current))) {
         const delay = this.d.throttle.fail(req.remoteAddress, `user:${s.name.toLowerCase()}`, 'web-user');
         await this.failDelay(delay);
-        result = { ok: false, message: 'the current password is wrong', status: 403 };
+        result = { ok: false, message: 'the current password is wrong: type the password you use in your mail app now', status: 403 };
       } else {
         await this.d.accounts.setPassword(s.name, next);
         this.sessions.destroyAll('user', s.name, s.id);
@@ -773,6 +1073,30 @@ ${me.servers.length ? html`<table><tr><th>Service</th><th>Server</th><th>Port</t
 ${me.links.length ? html`<ul>${me.links.map((l) => html`<li><a href="${l.href}">${l.label}</a></li>`)}</ul>` : ''}
 <p><small>Most apps (Thunderbird, Outlook, Apple Mail) find these settings themselves from your address.</small></p>`;
   }
+}
+
+const JOB_TITLES: Record<string, (p: Params) => string> = {
+  'domains/check': (p) => `DNS check of ${str(p.name)}`,
+  'domains/check-all': () => 'DNS check of every domain',
+  'domains/deliverability': (p) => `Deliverability test of ${str(p.name)}`,
+  'users/import': () => 'Import users',
+  'queue/flush': () => 'Retry queued messages now',
+  'queue/hold': () => 'Hold queued messages',
+  'queue/release': () => 'Release held messages',
+  'queue/delete': () => 'Delete queued messages',
+  'queue/requeue': () => 'Requeue messages',
+};
+
+function jobJson(j: Job, secret?: string) {
+  return { id: j.id, action: j.action, title: j.title, admin: j.admin, state: j.state, startedAt: j.startedAt, finishedAt: j.finishedAt, steps: j.steps, message: j.message, result: j.result, back: j.back, ...(secret ? { secret } : {}) };
+}
+
+function scoreClass(score: number): string {
+  return score >= 9 ? 'pass' : score >= 6 ? 'warn' : 'fail';
+}
+
+function jobClass(j: Job): string {
+  return j.state === 'failed' ? 'fail' : j.state === 'done' ? 'pass' : 'warn';
 }
 
 function json(status: number, body: unknown): HttpResponse {

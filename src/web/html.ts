@@ -77,4 +77,60 @@ form.danger button{background:#b52a2a;border-color:#8f1f1f}pre{background:#0f172
 .pass{color:#1c7a33;font-weight:600}.warn{color:#a86500;font-weight:600}.fail{color:#b52a2a;font-weight:600}
 .login{max-width:22rem;margin:3rem auto;background:#fff;padding:1.2rem;border:1px solid #d8dce3}.login form{display:flex;flex-direction:column;align-items:stretch}
 small{color:#566}
+#job-steps li.pass::marker{color:#1c7a33}#job-steps li.fail{color:#b52a2a}#job-steps li.warn{color:#a86500}
+.score{font-size:1.6rem;font-weight:700}
+`;
+
+/**
+ * The progress page's script (/admin/jobs.js; the CSP allows scripts from 'self' only): polls the job every half
+ * second and shows each new step, then the outcome. Text is set with textContent (never parsed as HTML).
+ */
+export const JOBS_JS = `(function () {
+  var el = document.getElementById('job');
+  if (!el) return;
+  var id = el.getAttribute('data-id');
+  var steps = document.getElementById('job-steps');
+  var state = document.getElementById('job-state');
+  var result = document.getElementById('job-result');
+  function render(j) {
+    while (steps.children.length < j.steps.length) {
+      var s = j.steps[steps.children.length];
+      var li = document.createElement('li');
+      li.className = s.status;
+      li.textContent = s.text;
+      steps.appendChild(li);
+    }
+    el.setAttribute('data-state', j.state);
+    state.textContent = j.state === 'running' ? 'running\u2026' : j.state;
+    state.className = j.state === 'failed' ? 'fail' : j.state === 'done' ? 'pass' : 'warn';
+    if (j.secret) {
+      var box = document.getElementById('job-secret');
+      box.querySelector('pre').textContent = j.secret;
+      box.hidden = false;
+    }
+    if (j.message) {
+      result.textContent = j.message;
+      result.className = 'flash ' + (j.state === 'failed' ? 'error' : 'ok');
+      result.hidden = false;
+    }
+  }
+  function poll() {
+    fetch('/admin/api/jobs/show?id=' + encodeURIComponent(id), { credentials: 'same-origin', headers: { accept: 'application/json' } })
+      .then(function (r) { return r.json().then(function (b) { return { ok: r.ok, body: b }; }); })
+      .then(function (r) {
+        if (!r.ok) {
+          state.textContent = r.body.error || 'the progress could not be read: reload the page';
+          state.className = 'fail';
+          return;
+        }
+        render(r.body);
+        if (r.body.state === 'running') setTimeout(poll, 500);
+      })
+      .catch(function () {
+        state.textContent = 'the server did not answer: reload the page to see the progress';
+        state.className = 'fail';
+      });
+  }
+  if (el.getAttribute('data-state') === 'running') poll();
+})();
 `;

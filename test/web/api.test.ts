@@ -125,7 +125,7 @@ test('domains: add (DKIM keys made), list, DNS records, check with fixes, remove
   assert.equal(add.status, 200, add.text);
   assert.equal((await c.post('/admin/api/domains/add', { name: 'example.test' })).status, 409);
   assert.equal((await c.post('/admin/api/domains/add', { name: 'not a domain' })).status, 400);
-  assert.equal((await c.post('/admin/api/domains/add', {})).json.error, 'the domain name is missing');
+  assert.equal((await c.post('/admin/api/domains/add', {})).json.error, 'the domain name is missing: fill it in and try again');
   const list = await c.get('/admin/api/domains');
   assert.deepEqual(list.json.map((d: { name: string }) => d.name), ['example.test']);
   const show = await c.get('/admin/api/domains/show?name=example.test');

@@ -12,19 +12,23 @@ import { AdminStore } from '../../src/web/admins.js';
 import { openDatabase } from '../../src/store/sql/db.js';
 import { forgetEnsured } from '../../src/store/maildir/maildir.js';
 import { HOSTNAME, LogCapture, tempDir } from '../helpers/server.js';
-import { startDnsServer } from '../helpers/dns-server.js';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 
 export { HOSTNAME, LogCapture };
 
 export interface WebServer {
   server: RunningServer;
   base: string;
+  /** https://127.0.0.1:PORT when listen.https is on. */
+  httpsBase: string | null;
   dataDir: string;
   log: LogCapture;
+  /** The private DNS server the Mailwright server asks (set records while it runs). */
+  dns: TestDnsServer;
   stop(): Promise<void>;
 }
 
-export async function startWebServer(o: { web?: Record<string, unknown> } = {}): Promise<WebServer> {
+export async function startWebServer(o: { web?: Record<string, unknown>; https?: boolean; config?: Record<string, unknown> } = {}): Promise<WebServer> {
   const dataDir = tempDir('mw-web-');
   const dns = await startDnsServer({
     'example.test': { MX: [{ exchange: HOSTNAME, priority: 10 }], TXT: ['v=spf1 mx ip4:192.0.2.10 -all'] },
@@ -34,7 +38,7 @@ export async function startWebServer(o: { web?: Record<string, unknown> } = {}):
     {
       hostname: HOSTNAME,
       dataDir,
-      listen: { smtp: '127.0.0.1:0', http: '127.0.0.1:0', imap: '127.0.0.1:0', submission: '127.0.0.1:0' },
+      listen: { smtp: '127.0.0.1:0', http: '127.0.0.1:0', imap: '127.0.0.1:0', submission: '127.0.0.1:0', ...(o.https ? { https: '127.0.0.1:0' } : {}) },
       smtp: { reverseLookup: false },
       dns: { servers: dns.servers, timeoutMs: 500 },
       dnsbl: { zones: ['zen.example-bl.test'] },
@@ -43,6 +47,7 @@ export async function startWebServer(o: { web?: Record<string, unknown> } = {}):
       queue: { retryBaseSeconds: 3600 },
       ...(o.web ? { web: o.web } : {}),
       log: { level: 'info' },
+      ...o.config,
     },
     'test',
   );
@@ -50,11 +55,14 @@ export async function startWebServer(o: { web?: Record<string, unknown> } = {}):
   const server = await startServer(config, createLogger('info', log));
   server.web!.failDelay = async () => {};
   const a = server.addresses.http!;
+  const h = server.addresses.https;
   return {
     server,
     base: `http://${a.host}:${a.port}`,
+    httpsBase: h ? `https://${h.host}:${h.port}` : null,
     dataDir,
     log,
+    dns,
     async stop() {
       await server.stop();
       await dns.close();

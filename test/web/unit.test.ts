@@ -12,6 +12,8 @@ import { openDatabase } from '../../src/store/sql/db.js';
 import { AdminStore } from '../../src/web/admins.js';
 import { SessionStore, sameToken } from '../../src/web/sessions.js';
 import { html, escapeHtml, raw } from '../../src/web/html.js';
+import { runInit } from '../../src/cli/init.js';
+import { join } from 'node:path';
 
 test('mailwright admin add (generated and from stdin), list, passwd, remove; errors', async () => {
   const dir = tempDir('mw-web-cli-');
@@ -90,4 +92,24 @@ test('html escapes every interpolated value unless it is markup', () => {
   assert.equal(html`${[evil, raw('<b>')]}`.value, escapeHtml(evil) + '<b>');
   assert.equal(html`${html`<i>${'<'}</i>`}`.value, '<i>&lt;</i>');
   assert.equal(html`${null}${undefined}${false}${0}`.value, '0');
+});
+
+test('listen.https: on loopback 8443 in the development defaults; on 443 in the production config of `mailwright init`', async () => {
+  const dev = loadConfig(undefined);
+  assert.equal(dev.listen.https, '127.0.0.1:8443');
+  assert.equal(dev.web.httpsRedirect, true);
+  assert.equal(dev.web.hstsMaxAgeSeconds, 31536000);
+  const dir = tempDir('mw-web-init-');
+  try {
+    const out = join(dir, 'mailwright.yaml');
+    let printed = '';
+    await runInit({ hostname: 'mail.example.com', domain: 'example.com', dataDir: '/var/lib/mailwright', output: out }, { out: (s: string) => (printed += s + '\n'), err: () => {} } as never);
+    const c = loadConfig(out);
+    assert.equal(c.listen.https, '0.0.0.0:443');
+    assert.equal(c.listen.http, '0.0.0.0:80');
+    assert.deepEqual(c.metrics.allow, ['127.0.0.1/32', '::1/128'], 'public HTTP(S) listeners: metrics stay local');
+    assert.match(printed, /https:\/\/mail\.example\.com\/admin\//);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
