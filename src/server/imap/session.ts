@@ -139,6 +139,7 @@ export class ImapSession {
       caps.push('WITHIN');
       caps.push(`APPENDLIMIT=${this.ctx.limits.maxAppendSize}`);
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
+      caps.push('LIST-EXTENDED', 'LIST-STATUS');
     }
     return caps;
   }
