@@ -262,11 +262,17 @@ export interface QuotaCommand extends Base {
   readonly limits?: ReadonlyArray<readonly [string, number]>;
 }
 
+/** RFC 4978 §3 COMPRESS: the algorithm, upper case (only DEFLATE is defined). */
+export interface CompressCommand extends Base {
+  readonly name: 'COMPRESS';
+  readonly algorithm: string;
+}
+
 export type ImapCommand =
   | SimpleCommand | AuthenticateCommand | LoginCommand | SelectCommand | CreateCommand | MailboxCommand
   | RenameCommand | ListCommand | StatusCommand | AppendCommand | ExpungeCommand | SearchCommand
   | FetchCommand | StoreCommand | CopyCommand | IdCommand | EnableCommand
-  | SortCommand | ThreadCommand | QuotaCommand;
+  | SortCommand | ThreadCommand | QuotaCommand | CompressCommand;
 
 export type ImapCommandName = ImapCommand['name'];
 

@@ -12,6 +12,7 @@ import { SEARCH } from './search.js';
 import { SORT } from './sort.js';
 import { THREAD } from './thread.js';
 import { GETQUOTA, GETQUOTAROOT, SETQUOTA } from './quota.js';
+import { COMPRESS } from './compress.js';
 
 export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   CAPABILITY,
@@ -49,4 +50,5 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   GETQUOTA,
   GETQUOTAROOT,
   SETQUOTA,
+  COMPRESS,
 };
