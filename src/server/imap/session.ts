@@ -144,6 +144,7 @@ export class ImapSession {
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
       caps.push('LIST-EXTENDED', 'LIST-STATUS');
       caps.push('COMPRESS=DEFLATE');
+      caps.push('BINARY');
     }
     return caps;
   }
