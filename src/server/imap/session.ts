@@ -144,7 +144,7 @@ export class ImapSession {
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
       caps.push('LIST-EXTENDED', 'LIST-STATUS');
       caps.push('COMPRESS=DEFLATE');
-      caps.push('BINARY');
+      caps.push('BINARY', 'MULTIAPPEND', 'CATENATE');
     }
     return caps;
   }
