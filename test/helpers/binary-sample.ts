@@ -1,4 +1,4 @@
-/** A MIME message for BINARY and CATENATE tests, the one the Dovecot comparisons were recorded with the Dovecot comparison was recorded with: QP, base64, unknown CTE, message/rfc822, 7bit. */
+/** A MIME message for BINARY and CATENATE tests (the Dovecot comparisons use it): QP, base64, unknown CTE, message/rfc822, 7bit. */
 export const MSG = Buffer.from(
   [
     'From: a@x', 'Subject: bin', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary=BB', '',
