@@ -16,7 +16,7 @@ const SPECIAL = [['Archive', '\\Archive'], ['Drafts', '\\Drafts'], ['Junk', '\\J
 export interface Dovecot {
   port: number;
   dir: string;
-  stop(): void;
+  stop(): Promise<void>;
 }
 
 function freePort(): Promise<number> {
@@ -100,17 +100,22 @@ protocol imap {
   return {
     port,
     dir,
-    stop() {
+    /** SIGTERM the master, wait (up to 3 s) until it is gone, then remove its directory. */
+    async stop() {
       const pidFile = join(dir, 'run', 'master.pid');
       if (existsSync(pidFile)) {
         const pid = Number(readFileSync(pidFile, 'utf8').trim());
         try {
           process.kill(pid, 'SIGTERM');
+          for (let i = 0; i < 60; i++) {
+            process.kill(pid, 0); // throws once the process is gone
+            await new Promise((r) => setTimeout(r, 50));
+          }
         } catch {
-          /* already gone */
+          /* gone */
         }
       }
-      setTimeout(() => rmSync(dir, { recursive: true, force: true }), 500).unref();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
