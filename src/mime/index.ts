@@ -13,4 +13,6 @@ export { extractSection, parseSection, findPart, partial, rfc822Header, rfc822Te
 export type { SectionSpec, SectionText } from './section.js';
 export { decodedHeaderValue, headerText, bodyText, decodePartText, matchesText, foldCase, unicodeCasemap, MAX_TEXT_CHARS } from './text.js';
 export { imapString, nstring, literal } from './imapstring.js';
+export { binaryContent, decodeBase64Body } from './binary.js';
+export type { BinaryContent } from './binary.js';
 export type { RawParam } from './headers.js';

@@ -15,6 +15,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
+import { Duplex } from 'node:stream';
+import zlib from 'node:zlib';
 
 export interface Response {
   /** Lines starting with "* ". */
@@ -279,6 +281,40 @@ export class ImapClient {
     this.socket = s;
     this.buf = Buffer.alloc(0);
     this.hook(s);
+  }
+
+  /**
+   * COMPRESS DEFLATE (RFC 4978): on OK, every later byte both ways goes through raw DEFLATE (zlib windowBits -15),
+   * each client write flushed with Z_SYNC_FLUSH. Independent of the server's implementation (plain node:zlib).
+   */
+  async compress(tag = this.tag()): Promise<Response> {
+    const r = await this.send(tag, 'COMPRESS DEFLATE');
+    if (!r.tagged.startsWith(`${tag} OK`)) return r;
+    const raw = this.socket;
+    raw.removeAllListeners('data'); // 'close' stays: closedPromise listens there
+    const inflate = zlib.createInflateRaw();
+    const deflate = zlib.createDeflateRaw();
+    const z = new Duplex({
+      read() {},
+      write(chunk: Buffer, _enc, cb) {
+        deflate.write(chunk);
+        deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => cb());
+      },
+      destroy(err, cb) {
+        raw.destroy();
+        cb(err);
+      },
+    });
+    raw.on('data', (d: Buffer) => inflate.write(d));
+    inflate.on('data', (d: Buffer) => z.push(d));
+    inflate.on('error', (err) => z.destroy(err));
+    deflate.on('data', (d: Buffer) => raw.write(d));
+    raw.on('close', () => z.destroy());
+    raw.on('error', () => z.destroy());
+    this.socket = z as unknown as net.Socket;
+    this.buf = Buffer.alloc(0);
+    this.hook(z as unknown as net.Socket);
+    return r;
   }
 
   /** Wait until the server closes the connection; returns the lines it sent meanwhile. */

@@ -1,6 +1,6 @@
 /**
  * Parsing of extension commands beside parser.ts: SORT and THREAD (RFC 5256 §5, RFC 5957 display sort keys) and
- * GETQUOTA / GETQUOTAROOT / SETQUOTA (RFC 9208 §7). Called by parseArguments for names it does not know;
+ * GETQUOTA / GETQUOTAROOT / SETQUOTA (RFC 9208 §7), COMPRESS (RFC 4978 §5). Called by parseArguments for names it does not know;
  * returns undefined for a name that is not one of these. Failures are ImapParseError via lx.fail.
  */
 import type { Lexer } from './lexer.js';
@@ -75,6 +75,10 @@ export function parseExtension(lx: Lexer, tag: string, name: string, uid: boolea
       );
       return { tag, name, root, limits };
     }
+    case 'COMPRESS':
+      // RFC 4978 §5 compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE" (any atom parses; the handler decides)
+      lx.sp('compression algorithm');
+      return { tag, name, algorithm: lx.atom('compression algorithm').toUpperCase() };
     default:
       return undefined;
   }

@@ -24,7 +24,7 @@ import {
 import { readFetchItems, readFetchModifiers } from './fetch.js';
 import { readSearchProgram } from './search.js';
 import type {
-  AppendHead, AppendMessage, ImapCommand, QresyncParameter, StatusAttribute,
+  AppendHead, AppendMessage, CatenatePart, ImapCommand, QresyncParameter, StatusAttribute,
 } from './types.js';
 import { ImapParseError } from './errors.js';
 import { parseExtension, EXT_UID_COMMANDS } from './ext-parser.js';
@@ -39,6 +39,9 @@ const STATUS_ATTS = new Set<StatusAttribute>([
 const LIST_SELECT_OPTS = new Set(['SUBSCRIBED', 'REMOTE', 'RECURSIVEMATCH', 'SPECIAL-USE']);
 const LIST_RETURN_OPTS = new Set(['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE', 'STATUS', 'MYRIGHTS']);
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** Bounds on untrusted input: messages in one MULTIAPPEND (RFC 3502), parts of one CATENATE (RFC 4469). */
+export const MAX_APPEND_MESSAGES = 1000;
+export const MAX_CATENATE_PARTS = 256;
 
 /** Parse one complete command. Throws ImapParseError for anything malformed. */
 export function parseCommand(raw: RawCommand, options: ParseOptions = {}): ImapCommand {
@@ -345,7 +348,7 @@ function parseStore(lx: Lexer, tag: string, uid: boolean): ImapCommand {
 
 /**
  * RFC 3501 §9 append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal;
- * RFC 3502 MULTIAPPEND repeats the message part; RFC 3516 allows literal8.
+ * RFC 3502 MULTIAPPEND repeats the message part; RFC 3516 allows literal8; RFC 4469 CATENATE (parts).
  * With `head` true the command ends with a pending literal: returns its AppendHead, or null when
  * the pending literal is the mailbox name itself.
  */
@@ -355,6 +358,7 @@ function parseAppend(lx: Lexer, tag: string, options: ParseOptions, head: boolea
   const mailbox = readMailbox(lx, options);
   const messages: AppendMessage[] = [];
   do {
+    if (messages.length >= MAX_APPEND_MESSAGES) lx.fail(`Too many messages in one APPEND (at most ${MAX_APPEND_MESSAGES})`);
     lx.sp('message literal');
     let flags: string[] = [];
     let internalDate: Date | undefined;
@@ -366,15 +370,60 @@ function parseAppend(lx: Lexer, tag: string, options: ParseOptions, head: boolea
       internalDate = readDateTime(lx);
       lx.sp('message literal');
     }
+    const date = internalDate ? { internalDate } : {};
+    if (!lx.atLiteral() && nextWordIs(lx, 'CATENATE')) {
+      // RFC 4469 §5 append-data =/ "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+      // cat-part = text-literal / url; text-literal = "TEXT" SP literal; url = "URL" SP astring
+      lx.atom('CATENATE');
+      lx.sp('CATENATE parts');
+      lx.expect(0x28, '"(" for CATENATE parts');
+      lx.enter();
+      const parts: CatenatePart[] = [];
+      for (;;) {
+        if (parts.length >= MAX_CATENATE_PARTS) lx.fail(`Too many CATENATE parts (at most ${MAX_CATENATE_PARTS})`);
+        const kind = lx.atom('CATENATE part').toUpperCase();
+        lx.sp(kind === 'URL' ? 'URL' : 'literal');
+        if (kind === 'URL') {
+          if (head && lx.atPendingLiteral()) return null; // a URL sent as a literal: buffered like any other
+          parts.push({ type: 'URL', url: lx.astringText('URL') });
+        } else if (kind === 'TEXT') {
+          if (!lx.atLiteral()) lx.fail('Expected a literal after TEXT');
+          const t = lx.literalToken();
+          if (t.value === 'pending') {
+            return {
+              tag, mailbox, flags, ...date, messageIndex: messages.length, binary: t.binary, previous: messages,
+              catenate: { index: parts.length, before: parts },
+            };
+          }
+          parts.push({ type: 'TEXT', literal: t.value, binary: t.binary });
+        } else {
+          lx.fail(`Unknown CATENATE part "${kind.slice(0, 30)}"`);
+        }
+        if (lx.take(0x29)) break;
+        lx.sp('CATENATE part');
+      }
+      lx.leave();
+      messages.push({ flags, ...date, literal: null, binary: false, catenate: parts });
+      continue;
+    }
     if (!lx.atLiteral()) lx.fail('Expected message literal');
     const t = lx.literalToken();
     if (t.value === 'pending') {
-      return { tag, mailbox, flags, ...(internalDate ? { internalDate } : {}), messageIndex: messages.length, binary: t.binary };
+      return { tag, mailbox, flags, ...date, messageIndex: messages.length, binary: t.binary, previous: messages };
     }
-    messages.push({ flags, ...(internalDate ? { internalDate } : {}), literal: t.value, binary: t.binary });
+    messages.push({ flags, ...date, literal: t.value, binary: t.binary });
   } while (!lx.eof());
   if (head) lx.fail('APPEND head has no pending literal');
   return { tag, name: 'APPEND', mailbox, messages };
+}
+
+/** Is the next word (followed by SP) `word`, in any case? Does not consume. */
+function nextWordIs(lx: Lexer, word: string): boolean {
+  for (let i = 0; i < word.length; i++) {
+    const c = lx.peek(i);
+    if (c < 0 || String.fromCharCode(c).toUpperCase() !== word[i]) return false;
+  }
+  return lx.peek(word.length) === 0x20;
 }
 
 /**

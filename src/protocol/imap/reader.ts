@@ -214,6 +214,14 @@ export class CommandReader {
     if (this.segments.length > 0 || this.lineParts.length > 0) this.discarding = true;
   }
 
+  /** Remove and return the bytes pushed but not yet processed (after COMPRESS they are compressed data). */
+  takeInput(): Buffer[] {
+    const out = this.input.map((b, i) => (i === 0 ? b.subarray(this.inputOffset) : b));
+    this.input = [];
+    this.inputOffset = 0;
+    return out;
+  }
+
   /** Drop all unprocessed input and any partial command (after STARTTLS; RFC 3501 §6.2.1). */
   reset(): void {
     this.input = [];

@@ -103,14 +103,21 @@ export interface StatusCommand extends Base {
   readonly items: readonly StatusAttribute[];
 }
 
-/** One message of APPEND (RFC 3501 §6.3.11; RFC 3502 MULTIAPPEND gives several). */
+/** One part of a CATENATE list (RFC 4469 §5 cat-part): literal text or an IMAP URL (RFC 5092) to copy from. */
+export type CatenatePart =
+  | { readonly type: 'URL'; readonly url: string }
+  | { readonly type: 'TEXT'; readonly literal: Buffer | StreamedLiteral; readonly binary: boolean };
+
+/** One message of APPEND (RFC 3501 §6.3.11; RFC 3502 MULTIAPPEND gives several; RFC 4469 CATENATE). */
 export interface AppendMessage {
   readonly flags: readonly string[];
   readonly internalDate?: Date;
-  /** The message bytes when buffered, or the placeholder of a literal the reader streamed. */
-  readonly literal: Buffer | StreamedLiteral;
+  /** The message bytes when buffered, or the placeholder of a literal the reader streamed; null with CATENATE. */
+  readonly literal: Buffer | StreamedLiteral | null;
   /** Sent as literal8 `~{N}` (RFC 3516 §4.4). */
   readonly binary: boolean;
+  /** RFC 4469 CATENATE: the parts the message is made of (then `literal` is null). */
+  readonly catenate?: readonly CatenatePart[];
 }
 
 export interface AppendCommand extends Base {
@@ -262,11 +269,17 @@ export interface QuotaCommand extends Base {
   readonly limits?: ReadonlyArray<readonly [string, number]>;
 }
 
+/** RFC 4978 §3 COMPRESS: the algorithm, upper case (only DEFLATE is defined). */
+export interface CompressCommand extends Base {
+  readonly name: 'COMPRESS';
+  readonly algorithm: string;
+}
+
 export type ImapCommand =
   | SimpleCommand | AuthenticateCommand | LoginCommand | SelectCommand | CreateCommand | MailboxCommand
   | RenameCommand | ListCommand | StatusCommand | AppendCommand | ExpungeCommand | SearchCommand
   | FetchCommand | StoreCommand | CopyCommand | IdCommand | EnableCommand
-  | SortCommand | ThreadCommand | QuotaCommand;
+  | SortCommand | ThreadCommand | QuotaCommand | CompressCommand;
 
 export type ImapCommandName = ImapCommand['name'];
 
@@ -279,4 +292,8 @@ export interface AppendHead {
   /** 0 for the first message; MULTIAPPEND (RFC 3502) counts up. */
   readonly messageIndex: number;
   readonly binary: boolean;
+  /** The complete messages before this one (MULTIAPPEND). */
+  readonly previous?: readonly AppendMessage[];
+  /** RFC 4469: the pending literal is the TEXT part `index` of a CATENATE list; `before` are the parts before it. */
+  readonly catenate?: { readonly index: number; readonly before: readonly CatenatePart[] };
 }

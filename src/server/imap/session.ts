@@ -37,6 +37,7 @@ import { isLoopback } from '../../dns/resolver.js';
 import type { User } from '../../store/types.js';
 import type { SelectedMailbox } from './selected.js';
 import { AppendInProgress, startAppend } from './commands/append.js';
+import { DeflateStream } from '../net/deflate.js';
 
 export type ImapState = 'notauth' | 'auth' | 'selected' | 'logout';
 
@@ -49,6 +50,8 @@ export class ImapSession {
   readonly enabled = new Set<string>();
   socket: Socket;
   tls: boolean;
+  /** COMPRESS=DEFLATE (RFC 4978) is active: `socket` is the DeflateStream over the connection. */
+  compressed = false;
   readonly remoteAddress: string;
   private reader: CommandReader;
   private events: ReaderEvent[] = [];
@@ -139,6 +142,9 @@ export class ImapSession {
       caps.push('WITHIN');
       caps.push(`APPENDLIMIT=${this.ctx.limits.maxAppendSize}`);
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
+      caps.push('LIST-EXTENDED', 'LIST-STATUS');
+      caps.push('COMPRESS=DEFLATE');
+      caps.push('BINARY', 'MULTIAPPEND', 'CATENATE');
     }
     return caps;
   }
@@ -396,6 +402,18 @@ export class ImapSession {
     this.tls = true;
     this.reader = this.newReader();
     this.attach(sock);
+  }
+
+  /** COMPRESS DEFLATE (RFC 4978 §3-4): the tagged OK goes out uncompressed, then both directions are deflated. */
+  startCompression(tag: string): void {
+    const raw = this.socket;
+    raw.removeListener('data', this.onData);
+    this.write(taggedResponse(tag, 'OK', 'DEFLATE active'));
+    // Bytes the client sent after the command are already compressed.
+    const z = new DeflateStream(raw, this.reader.takeInput());
+    this.socket = z as unknown as Socket;
+    this.compressed = true;
+    this.attach(this.socket);
   }
 
   /** Called after a successful LOGIN/AUTHENTICATE. */

@@ -1894,6 +1894,83 @@ export class Mailbox {
   }
 
   /**
+   * MULTIAPPEND / CATENATE (RFC 3502, RFC 4469): an empty file in this mailbox's tmp/ to be filled by the caller and
+   * committed with appendStaged (or removed with its abort()).
+   */
+  async stageFile(): Promise<MaildirTmpFile> {
+    if (this.st.deleted) throw new MailStoreError('NONEXISTENT', `mailbox ${this.st.name} was deleted`);
+    return MaildirTmpFile.create(this.st.loc.root).catch(async (err) => {
+      if (!isErr(err, 'ENOENT')) throw err;
+      await makeMaildir(this.st.loc.root);
+      return MaildirTmpFile.create(this.st.loc.root);
+    });
+  }
+
+  /**
+   * Commit staged files as new messages, all or none (RFC 3502 §6.3.11): each file fsynced and given its
+   * INTERNALDATE, the quota checked for the total, then under the mailbox lock every file renamed into cur/, cur/
+   * fsynced, and one index transaction (consecutive UIDs, one MODSEQ). On any error nothing remains: renamed files
+   * are unlinked and the tmp files removed. Throws OVERQUOTA, BADFLAG, NONEXISTENT.
+   */
+  async appendStaged(
+    items: ReadonlyArray<{ file: MaildirTmpFile; flags?: Iterable<string>; internalDate?: Date }>,
+    opts: { origin?: unknown } = {},
+  ): Promise<AppendResult[]> {
+    const renamed: string[] = [];
+    try {
+      const prepared = items.map((it) => {
+        const fl = wrapFlags(it.flags ?? []);
+        const date = it.internalDate && !Number.isNaN(it.internalDate.getTime()) ? it.internalDate : new Date();
+        return { file: it.file, fl, date };
+      });
+      if (this.st.deleted) throw new MailStoreError('NONEXISTENT', `mailbox ${this.st.name} was deleted`);
+      let total = 0;
+      for (const p of prepared) {
+        await p.file.finish();
+        await fsp.utimes(p.file.tmpPath, p.date, p.date);
+        total += p.file.size;
+      }
+      await this.store.quotaCheck(this.st, total);
+      return await this.store.locked(this.st, async () => {
+        try {
+          const rows: NewRow[] = [];
+          await this.store.ownCurChange(this.st, async () => {
+            for (const p of prepared) {
+              const base = p.file.finalName;
+              const mdflags = sysflagsToLetters(p.fl.sysflags);
+              const dest = join(this.st.loc.curDir, `${base}:2,${mdflags}`);
+              await fsp.rename(p.file.tmpPath, dest);
+              renamed.push(dest);
+              rows.push({
+                base, mdflags, sysflags: p.fl.sysflags, keywords: keywordsToColumn(p.fl.keywords), internaldate: p.date.getTime(),
+                size: p.file.size, envelope: null, bodystructure: null,
+              });
+            }
+            await fsyncDir(this.st.loc.curDir);
+          });
+          const parse = this.store.parser();
+          if (parse) {
+            for (let i = 0; i < rows.length; i++) {
+              const parsed: ParsedCache = await parse(renamed[i]!).catch(() => ({}));
+              rows[i]!.envelope = parsed.envelope ?? null;
+              rows[i]!.bodystructure = parsed.bodystructure ?? null;
+            }
+          }
+          const c = await this.store.commit(this.st, { inserts: rows });
+          this.store.emitFor(this.st, 'append', c.modseq, c.uidNext, opts.origin);
+          return rows.map((_, i) => ({ uid: c.firstUid + i, uidValidity: this.st.uidValidity, modseq: c.modseq }));
+        } catch (err) {
+          await this.store.ownCurChange(this.st, () => Promise.all(renamed.map((d) => fsp.unlink(d).catch(() => {})))).catch(() => {});
+          throw err;
+        }
+      });
+    } catch (err) {
+      await Promise.all(items.map((it) => it.file.abort().catch(() => {})));
+      throw err;
+    }
+  }
+
+  /**
    * STORE: change flags of `uids` (mode add/remove/replace). With `unchangedSince` (CONDSTORE), messages whose
    * modseq is greater are left alone and reported in `modified`. Files are renamed to the new ":2," letters and the
    * index is updated in one transaction with one new MODSEQ. UIDs that do not exist are ignored.

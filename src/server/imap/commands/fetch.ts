@@ -1,6 +1,7 @@
 /**
  * FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2): FLAGS, INTERNALDATE, RFC822.SIZE, RFC822, RFC822.HEADER,
- * RFC822.TEXT, ENVELOPE, BODY, BODYSTRUCTURE, UID, BODY[section]<partial> and BODY.PEEK.
+ * RFC822.TEXT, ENVELOPE, BODY, BODYSTRUCTURE, UID, BODY[section]<partial> and BODY.PEEK; BINARY[section]<partial>,
+ * BINARY.PEEK and BINARY.SIZE (RFC 3516, ./binary-fetch.ts).
  * Messages are handled in pages so a FETCH 1:* over 100,000 messages keeps memory flat; responses are written with
  * backpressure, in chunks of ~64 KB (not one socket write per message). Metadata-only items never touch the message
  * file; files are read from the record's path (no index query per message) with short blocking reads, giving the
@@ -28,6 +29,7 @@ import { SELECTED, type Handler } from './types.js';
 import { resolveTargets, type Target } from '../messages.js';
 import type { ImapSession } from '../session.js';
 import { ResponseBatch, TimeSlice } from '../prefetch.js';
+import { binaryItem } from './binary-fetch.js';
 
 const PAGE = 500;
 /** Parse results written to the index per transaction. */
@@ -224,8 +226,8 @@ function fetchOne(
     parts.push(first ? `${name} ${value}` : ` ${name} ${value}`);
     first = false;
   };
-  const addLiteral = (name: string, data: Buffer) => {
-    parts.push(`${first ? '' : ' '}${name} {${data.length}}\r\n`, data);
+  const addLiteral = (name: string, data: Buffer, literal8 = false) => {
+    parts.push(`${first ? '' : ' '}${name} ${literal8 ? '~' : ''}{${data.length}}\r\n`, data);
     first = false;
     binary = true;
   };
@@ -283,14 +285,13 @@ function fetchOne(
         break;
       }
       case 'BINARY[]':
-      case 'BINARY.SIZE':
-        // BINARY (RFC 3516) comes with part 2; answer as the undecoded section for now.
-        {
-          const data = extractSection(file(), getTree(), { part: [...a.part], text: null });
-          if (a.type === 'BINARY.SIZE') add(fetchItemName(a), String(data.length));
-          else addLiteral(fetchItemName(a), data);
-        }
+      case 'BINARY.SIZE': {
+        // RFC 3516 §4.2-4.3: decoded content (./binary-fetch.ts); literal8 when decoded or holding NUL.
+        const b = binaryItem(file(), getTree(), a);
+        if (b.literal) addLiteral(b.name, b.literal, b.literal8);
+        else add(b.name, b.value);
         break;
+      }
     }
   }
   if (o.addFlags) add('FLAGS', flagsText(flags));

@@ -3,7 +3,8 @@ import type { ImapCommandName } from '../../../protocol/imap/index.js';
 import type { Handler } from './types.js';
 import { CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE } from './any-state.js';
 import { STARTTLS, LOGIN, AUTHENTICATE } from './auth.js';
-import { SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, STATUS } from './mailboxes.js';
+import { SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, STATUS } from './mailboxes.js';
+import { LIST, LSUB } from './list.js';
 import { APPEND } from './append.js';
 import { CHECK, CLOSE, UNSELECT, EXPUNGE, STORE, COPY, MOVE, IDLE } from './selected-state.js';
 import { FETCH } from './fetch.js';
@@ -11,6 +12,7 @@ import { SEARCH } from './search.js';
 import { SORT } from './sort.js';
 import { THREAD } from './thread.js';
 import { GETQUOTA, GETQUOTAROOT, SETQUOTA } from './quota.js';
+import { COMPRESS } from './compress.js';
 
 export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   CAPABILITY,
@@ -48,4 +50,5 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   GETQUOTA,
   GETQUOTAROOT,
   SETQUOTA,
+  COMPRESS,
 };

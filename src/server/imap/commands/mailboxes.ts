@@ -6,7 +6,6 @@
  */
 import type {
   CreateCommand,
-  ListCommand,
   MailboxCommand,
   RenameCommand,
   SelectCommand,
@@ -138,48 +137,7 @@ export function patternToRegExp(reference: string, pattern: string): RegExp {
   return new RegExp(`^${re}$`, 'su');
 }
 
-export const LIST: Handler<ListCommand> = {
-  states: AUTHED,
-  async run(s, cmd) {
-    const word = cmd.name;
-    const entries = await s.ctx.mail.listMailboxes(s.user!);
-    const lsub = cmd.name === 'LSUB' || cmd.selectionOptions.includes('SUBSCRIBED');
-    for (const pattern of cmd.patterns) {
-      if (pattern === '' && cmd.name === 'LIST') {
-        // RFC 3501 §6.3.8: the hierarchy delimiter and root name.
-        s.write('* LIST (\\Noselect) "/" ""\r\n');
-        continue;
-      }
-      const re = patternToRegExp(cmd.reference, pattern);
-      const seen = new Set<string>();
-      for (const e of entries) {
-        if (!re.test(e.name)) continue;
-        if (lsub && !e.subscribed) continue;
-        seen.add(e.name);
-        const attrs = [...e.attributes];
-        if (cmd.name === 'LIST' && cmd.selectionOptions.includes('SUBSCRIBED')) attrs.push('\\Subscribed');
-        s.write(Buffer.concat([Buffer.from(`* ${word} (${attrs.join(' ')}) "/" `), mailboxNameOut(s, e.name), Buffer.from('\r\n')]));
-      }
-      // RFC 3501 §6.3.9: with "%", a subscribed child implies its parent is listed as \Noselect in LSUB.
-      if (cmd.name === 'LSUB' && pattern.includes('%')) {
-        for (const e of entries) {
-          if (!e.subscribed) continue;
-          const parts = e.name.split('/');
-          for (let i = 1; i < parts.length; i++) {
-            const parent = parts.slice(0, i).join('/');
-            if (!seen.has(parent) && re.test(parent)) {
-              seen.add(parent);
-              s.write(Buffer.concat([Buffer.from(`* LSUB (\\Noselect) "/" `), mailboxNameOut(s, parent), Buffer.from('\r\n')]));
-            }
-          }
-        }
-      }
-    }
-    return `${word} completed`;
-  },
-};
-
-export const LSUB = LIST;
+// LIST and LSUB: ./list.ts (LIST-EXTENDED, LIST-STATUS).
 
 export const STATUS: Handler<StatusCommand> = {
   states: AUTHED,
