@@ -123,6 +123,12 @@ export class ImapSession {
     if (this.autologout) clearTimeout(this.autologout);
     const ms = this.state === 'notauth' ? this.ctx.limits.preAuthTimeoutMs : this.ctx.limits.autologoutMs;
     this.autologout = setTimeout(() => {
+      // A command the server is still working on (a LOGIN's password check on a busy machine) is not idleness;
+      // one stuck because the client does not read its output is, and ends here.
+      if (this.running && !this.idleTag && this.socket.writableLength === 0) {
+        this.touch();
+        return;
+      }
       this.write(untaggedStatus('BYE', 'Autologout; idle for too long'));
       this.close();
     }, ms);
