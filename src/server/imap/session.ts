@@ -40,6 +40,9 @@ import { AppendInProgress, startAppend } from './commands/append.js';
 
 export type ImapState = 'notauth' | 'auth' | 'selected' | 'logout';
 
+/** Commands after which CONTEXT=SEARCH/SORT results are re-checked for this session's own changes. */
+const MUTATING = new Set(['STORE', 'FETCH', 'COPY', 'MOVE', 'APPEND', 'EXPUNGE', 'NOOP', 'CHECK']);
+
 export class ImapSession {
   readonly id = randomBytes(6).toString('hex').toUpperCase();
   state: ImapState = 'notauth';
@@ -139,6 +142,8 @@ export class ImapSession {
       caps.push('WITHIN');
       caps.push(`APPENDLIMIT=${this.ctx.limits.maxAppendSize}`);
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
+      // RFC 7162 CONDSTORE QRESYNC; RFC 4731 ESEARCH; RFC 5182 SEARCHRES; RFC 5267 ESORT CONTEXT=SEARCH CONTEXT=SORT.
+      caps.push('CONDSTORE', 'QRESYNC', 'ESEARCH', 'ESORT', 'SEARCHRES', 'CONTEXT=SEARCH', 'CONTEXT=SORT');
     }
     return caps;
   }
@@ -300,6 +305,7 @@ export class ImapSession {
         this.append = null;
       }
       if (isImapParseError(err)) {
+        if (err.resetsSearchResult && this.selected) this.selected.saved = new Set(); // RFC 5182 §2.1
         this.write(parseErrorResponse(err));
         return;
       }
@@ -320,9 +326,11 @@ export class ImapSession {
       if (this.closed && cmd.name !== 'LOGOUT') return;
       if (text === null) return; // the handler answered itself (IDLE, LOGOUT, STARTTLS)
       // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH.
+      // RFC 5267 §4: live SEARCH/SORT contexts see this session's own changes too.
+      if (this.selected && this.selected.contexts.size && MUTATING.has(cmd.name)) await this.selected.afterChanges?.(this);
       if (this.selected && this.selected.dirty) {
         const noExpunge = (cmd.name === 'FETCH' || cmd.name === 'STORE' || cmd.name === 'SEARCH') && !(cmd as { uid?: boolean }).uid;
-        await this.selected.reportChanges(this, { expunges: !noExpunge });
+        await this.selected.reportChanges(this, { expunges: !noExpunge, uid: Boolean((cmd as { uid?: boolean }).uid) });
       }
       this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, typeof text === 'string' ? undefined : text.code));
     } catch (err) {
