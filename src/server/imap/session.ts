@@ -326,12 +326,13 @@ export class ImapSession {
       if (this.closed && cmd.name !== 'LOGOUT') return;
       if (text === null) return; // the handler answered itself (IDLE, LOGOUT, STARTTLS)
       // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH.
-      // RFC 5267 §4: live SEARCH/SORT contexts see this session's own changes too.
-      if (this.selected && this.selected.contexts.size && MUTATING.has(cmd.name)) await this.selected.afterChanges?.(this);
       if (this.selected && this.selected.dirty) {
         const noExpunge = (cmd.name === 'FETCH' || cmd.name === 'STORE' || cmd.name === 'SEARCH') && !(cmd as { uid?: boolean }).uid;
         await this.selected.reportChanges(this, { expunges: !noExpunge, uid: Boolean((cmd as { uid?: boolean }).uid) });
       }
+      // RFC 5267 §4: live SEARCH/SORT contexts see this session's own changes too (after the updates above, so
+      // new messages are already known).
+      if (this.selected && this.selected.contexts.size && MUTATING.has(cmd.name)) await this.selected.afterChanges?.(this);
       this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, typeof text === 'string' ? undefined : text.code));
     } catch (err) {
       this.writeError(tag, err, cmd.name);
