@@ -9,7 +9,7 @@
  *   await dc.stop();
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chownSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import { freePort, readPasswd, processTree, waitGone, sleep } from './proc.mjs';
@@ -81,6 +81,8 @@ async function greets(port) {
  */
 export async function startDovecot({ dir, users, limit = 200 }) {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755); // Dovecot's auth process (user dovecot) reads the passwd file in here; mkdtemp gives 0700
+
   const owner = readPasswd('nobody') ?? { uid: 65534, gid: 65534 };
   const port = await freePort();
   const lines = [];

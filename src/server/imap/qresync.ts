@@ -50,19 +50,20 @@ export function flagsFetch(
  * Forget expunged UIDs from the session's view and tell the client: `* n EXPUNGE` per message (descending, each
  * shifts only those above it; RFC 3501 §7.4.1) or, with QRESYNC, one `* VANISHED uid-set` (RFC 7162 §3.2.10).
  */
-export function reportExpunged(s: ImapSession, sel: SelectedMailbox, uids: readonly number[]): void {
+export function reportExpunged(s: ImapSession, sel: SelectedMailbox, uids: readonly number[]): boolean {
   const known = uids.filter((u) => sel.seqOf(u) > 0);
-  if (!known.length) return;
+  if (!known.length) return false;
   if (qresyncOn(s)) {
     for (const u of known) sel.removeSeq(sel.seqOf(u));
     s.write(`* VANISHED ${compressSequenceSet(known)}\r\n`);
-    return;
+    return true;
   }
   const seqs = known.map((u) => sel.seqOf(u)).sort((a, b) => b - a);
   for (const n of seqs) {
     sel.removeSeq(n);
     s.write(`* ${n} EXPUNGE\r\n`);
   }
+  return true;
 }
 
 /** Tagged OK text for EXPUNGE/UID EXPUNGE/MOVE: RFC 7162 §3.2.? HIGHESTMODSEQ response code once CONDSTORE is on. */

@@ -35,6 +35,11 @@ export class SelectedMailbox {
    * (§2.1: a new SelectedMailbox starts empty). Kept as UIDs, so expunged messages drop out by themselves.
    */
   saved: ReadonlySet<number> = new Set();
+  /**
+   * Set when reportChanges sent EXPUNGE/VANISHED for other sessions' expunges; the dispatcher then adds
+   * [HIGHESTMODSEQ n] to the tagged OK once CONDSTORE is on (as Dovecot does) and clears it.
+   */
+  expungesReported = false;
   /** RFC 5267 §4 CONTEXT=SEARCH/SORT: searches whose results the client asked to keep updated, by tag. */
   readonly contexts = new Map<string, SearchContext>();
 
@@ -134,7 +139,7 @@ export class SelectedMailbox {
         // EXPUNGE per message, or one VANISHED with QRESYNC (RFC 7162 §3.2.10). CONTEXT updates first learn
         // where the messages were (RFC 5267 §4.3 REMOVEFROM).
         if (this.contexts.size) await this.beforeExpunge?.(s, ch.expunged);
-        reportExpunged(s, this, ch.expunged);
+        if (reportExpunged(s, this, ch.expunged)) this.expungesReported = true;
       } else {
         pendingExpunge = ch.expunged.some((u) => this.seqOf(u) > 0);
       }

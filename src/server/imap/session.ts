@@ -333,7 +333,14 @@ export class ImapSession {
       // RFC 5267 §4: live SEARCH/SORT contexts see this session's own changes too (after the updates above, so
       // new messages are already known).
       if (this.selected && this.selected.contexts.size && MUTATING.has(cmd.name)) await this.selected.afterChanges?.(this);
-      this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, typeof text === 'string' ? undefined : text.code));
+      let code = typeof text === 'string' ? undefined : text.code;
+      if (this.selected?.expungesReported) {
+        // Other sessions' expunges were just reported: with CONDSTORE the client also learns the new
+        // HIGHESTMODSEQ in the tagged OK (Dovecot's behaviour; RFC 7162 §3.1.2.1 allows it on any OK).
+        this.selected.expungesReported = false;
+        if (code === undefined && this.enabled.has('CONDSTORE')) code = `HIGHESTMODSEQ ${(await this.selected.mailbox.counters()).highestModseq}`;
+      }
+      this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, code));
     } catch (err) {
       this.writeError(tag, err, cmd.name);
     } finally {
