@@ -59,7 +59,7 @@ export const FETCH: Handler<FetchCommand> = {
     if (cmd.vanished && !qresyncOn(s)) throw bad('QRESYNC not enabled');
     // RFC 7162 §3.1: FETCH MODSEQ and FETCH (CHANGEDSINCE) are CONDSTORE enabling commands.
     if (cmd.changedSince !== undefined || cmd.items.some((i) => i.type === 'MODSEQ')) await enableCondstore(s);
-    const targets = resolveTargets(sel, cmd.sequenceSet, cmd.uid);
+    let targets = resolveTargets(sel, cmd.sequenceSet, cmd.uid);
     // RFC 3501 §7.4.1: no EXPUNGE while answering FETCH (UID FETCH may).
     await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
     const items = [...cmd.items];
@@ -70,6 +70,18 @@ export const FETCH: Handler<FetchCommand> = {
     // RFC 7162 §3.2.6: UID FETCH (CHANGEDSINCE n VANISHED): first the UIDs of the set expunged since n.
     if (cmd.vanished && changedSince !== undefined) {
       await sendVanishedEarlier(s, sel, cmd.sequenceSet.kind === 'saved' ? savedAsSet(sel) : cmd.sequenceSet, BigInt(changedSince));
+    }
+    // CHANGEDSINCE: find the changed messages with the modseq index first (usually few), then keep the targets
+    // among them, instead of reading every target's row.
+    if (changedSince !== undefined && targets.length > PAGE) {
+      const changed = new Set<number>();
+      for (let after = 0; ; ) {
+        const page = await sel.mailbox.listMessages({ changedSince, afterUid: after, limit: 5000 });
+        for (const r of page) changed.add(r.uid);
+        if (page.length < 5000) break;
+        after = page[page.length - 1]!.uid;
+      }
+      targets = targets.filter((t) => changed.has(t.uid));
     }
     const condstore = condstoreOn(s);
     const hasModseq = items.some((i) => i.type === 'MODSEQ');
