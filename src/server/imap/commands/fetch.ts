@@ -73,15 +73,16 @@ export const FETCH: Handler<FetchCommand> = {
     }
     // CHANGEDSINCE: find the changed messages with the modseq index first (usually few), then keep the targets
     // among them, instead of reading every target's row.
-    if (changedSince !== undefined && targets.length > PAGE) {
-      const changed = new Set<number>();
+    let changedRecs: Map<number, MessageRecord> | null = null;
+    if (changedSince !== undefined) {
+      changedRecs = new Map();
       for (let after = 0; ; ) {
         const page = await sel.mailbox.listMessages({ changedSince, afterUid: after, limit: 5000 });
-        for (const r of page) changed.add(r.uid);
+        for (const r of page) changedRecs.set(r.uid, r);
         if (page.length < 5000) break;
         after = page[page.length - 1]!.uid;
       }
-      targets = targets.filter((t) => changed.has(t.uid));
+      targets = targets.filter((t) => changedRecs!.has(t.uid));
     }
     const condstore = condstoreOn(s);
     const hasModseq = items.some((i) => i.type === 'MODSEQ');
@@ -103,7 +104,9 @@ export const FETCH: Handler<FetchCommand> = {
     const slice = new TimeSlice();
     for (let i = 0; i < targets.length; i += PAGE) {
       const page = targets.slice(i, i + PAGE);
-      const recs = await mbx.listMessages({ uids: page.map((t) => t.uid), ...(changedSince !== undefined ? { changedSince } : {}) });
+      const recs = changedRecs
+        ? page.map((t) => changedRecs!.get(t.uid)!)
+        : await mbx.listMessages({ uids: page.map((t) => t.uid) });
       const byUid = new Map<number, MessageRecord>(recs.map((r) => [r.uid, r]));
       let newlySeen = new Map<number, string[]>();
       const seenModseq = new Map<number, number>();
