@@ -126,6 +126,8 @@ test('CONTEXT=SEARCH: UPDATE sends ADDTO/REMOVEFROM for own and other sessions\'
   await other.send('b2', 'STORE 2 -FLAGS (\\Flagged)');
   const n2 = await c.send('a4', 'NOOP');
   assert.ok(n2.untagged.includes('* ESEARCH (TAG "a1") UID REMOVEFROM (0 2)'), n2.untagged.join('\n'));
+  // The tag of a live context cannot start another one.
+  assert.match((await c.send('a1', 'SEARCH RETURN (UPDATE) ALL')).tagged, /^a1 BAD /);
   assert.match((await c.send('a5', 'CANCELUPDATE "a1"')).tagged, /^a5 OK /);
   await other.send('b3', 'STORE 6 +FLAGS (\\Flagged)');
   const n3 = await c.send('a6', 'NOOP');

@@ -14,7 +14,7 @@ import { parseStructure, decodedHeaderValue, headerText, bodyText, matchesText a
 import { decodeEncodedWords } from '../../../mime/headers.js';
 import { TimeSlice } from '../prefetch.js';
 import { SELECTED, type Handler } from './types.js';
-import { ImapCommandError } from '../errors.js';
+import { ImapCommandError, bad } from '../errors.js';
 import { enableCondstore } from '../qresync.js';
 import { esearchLine, saveResult } from './esearch.js';
 import { addContext } from '../context-update.js';
@@ -276,6 +276,8 @@ export const SEARCH: Handler<SearchCommand> = {
   states: SELECTED,
   async run(s, cmd) {
     const sel = s.selected!;
+    // RFC 5267 §4.3: UPDATE under a tag that already names a live context is BAD.
+    if (cmd.returnOptions?.includes('UPDATE') && sel.contexts.has(cmd.tag)) throw bad(`Tag ${cmd.tag} is already in use by an updating search`);
     const modseqKey = usesModseq(cmd.criteria);
     if (modseqKey) await enableCondstore(s);
     await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });

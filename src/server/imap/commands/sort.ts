@@ -15,6 +15,7 @@ import { esearchLine, saveResult } from './esearch.js';
 import { addContext } from '../context-update.js';
 import { enableCondstore } from '../qresync.js';
 import { SELECTED, type Handler } from './types.js';
+import { bad } from '../errors.js';
 import type { SelectedMailbox } from '../selected.js';
 import type { MessageRecord } from '../../../store/mail/index.js';
 
@@ -161,6 +162,8 @@ export const SORT: Handler<SortCommand> = {
   states: SELECTED,
   async run(s, cmd) {
     const sel = s.selected!;
+    // RFC 5267 §4.3: UPDATE under a tag that already names a live context is BAD.
+    if (cmd.returnOptions?.includes('UPDATE') && sel.contexts.has(cmd.tag)) throw bad(`Tag ${cmd.tag} is already in use by an updating search`);
     const modseqKey = usesModseq(cmd.criteria);
     if (modseqKey) await enableCondstore(s);
     await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
