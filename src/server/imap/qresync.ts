@@ -66,7 +66,7 @@ export function reportExpunged(s: ImapSession, sel: SelectedMailbox, uids: reado
   return true;
 }
 
-/** Tagged OK text for EXPUNGE/UID EXPUNGE/MOVE: RFC 7162 §3.2.? HIGHESTMODSEQ response code once CONDSTORE is on. */
+/** Tagged OK text for EXPUNGE/UID EXPUNGE/MOVE: HIGHESTMODSEQ response code (RFC 7162 §3.2.7 EXPUNGE, §3.2.9 UID EXPUNGE) once CONDSTORE is on, as Dovecot. */
 export async function highestModseqCode(s: ImapSession, sel: SelectedMailbox): Promise<string | undefined> {
   if (!condstoreOn(s)) return undefined;
   return `HIGHESTMODSEQ ${(await sel.mailbox.counters()).highestModseq}`;

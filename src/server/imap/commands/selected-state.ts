@@ -60,7 +60,7 @@ export const EXPUNGE: Handler<ExpungeCommand> = {
     // EXPUNGE responses, or VANISHED with QRESYNC (RFC 7162 §3.2.10).
     reportExpunged(s, sel, gone);
     sel.ownChange(before, (await sel.mailbox.counters()).highestModseq);
-    // RFC 7162 §3.1.10? (Dovecot): the tagged OK carries HIGHESTMODSEQ once CONDSTORE is on.
+    // RFC 7162 §3.2.7/§3.2.9 (and Dovecot with CONDSTORE alone): the tagged OK carries HIGHESTMODSEQ.
     return { text: 'EXPUNGE completed', code: await highestModseqCode(s, sel) };
   },
 };
