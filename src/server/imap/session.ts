@@ -41,6 +41,9 @@ import { DeflateStream } from '../net/deflate.js';
 
 export type ImapState = 'notauth' | 'auth' | 'selected' | 'logout';
 
+/** Commands after which CONTEXT=SEARCH/SORT results are re-checked for this session's own changes. */
+const MUTATING = new Set(['STORE', 'FETCH', 'COPY', 'MOVE', 'APPEND', 'EXPUNGE', 'NOOP', 'CHECK']);
+
 export class ImapSession {
   readonly id = randomBytes(6).toString('hex').toUpperCase();
   state: ImapState = 'notauth';
@@ -145,6 +148,8 @@ export class ImapSession {
       caps.push('LIST-EXTENDED', 'LIST-STATUS');
       caps.push('COMPRESS=DEFLATE');
       caps.push('BINARY', 'MULTIAPPEND', 'CATENATE');
+      // RFC 7162 CONDSTORE QRESYNC; RFC 4731 ESEARCH; RFC 5182 SEARCHRES; RFC 5267 ESORT CONTEXT=SEARCH CONTEXT=SORT.
+      caps.push('CONDSTORE', 'QRESYNC', 'ESEARCH', 'ESORT', 'SEARCHRES', 'CONTEXT=SEARCH', 'CONTEXT=SORT');
     }
     return caps;
   }
@@ -306,6 +311,7 @@ export class ImapSession {
         this.append = null;
       }
       if (isImapParseError(err)) {
+        if (err.resetsSearchResult && this.selected) this.selected.saved = new Set(); // RFC 5182 §2.1
         this.write(parseErrorResponse(err));
         return;
       }
@@ -328,9 +334,19 @@ export class ImapSession {
       // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH.
       if (this.selected && this.selected.dirty) {
         const noExpunge = (cmd.name === 'FETCH' || cmd.name === 'STORE' || cmd.name === 'SEARCH') && !(cmd as { uid?: boolean }).uid;
-        await this.selected.reportChanges(this, { expunges: !noExpunge });
+        await this.selected.reportChanges(this, { expunges: !noExpunge, uid: Boolean((cmd as { uid?: boolean }).uid) });
       }
-      this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, typeof text === 'string' ? undefined : text.code));
+      // RFC 5267 §4: live SEARCH/SORT contexts see this session's own changes too (after the updates above, so
+      // new messages are already known).
+      if (this.selected && this.selected.contexts.size && MUTATING.has(cmd.name)) await this.selected.afterChanges?.(this);
+      let code = typeof text === 'string' ? undefined : text.code;
+      if (this.selected?.expungesReported) {
+        // Other sessions' expunges were just reported: with CONDSTORE the client also learns the new
+        // HIGHESTMODSEQ in the tagged OK (Dovecot's behaviour; RFC 7162 §3.1.2.1 allows it on any OK).
+        this.selected.expungesReported = false;
+        if (code === undefined && this.enabled.has('CONDSTORE')) code = `HIGHESTMODSEQ ${(await this.selected.mailbox.counters()).highestModseq}`;
+      }
+      this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, code));
     } catch (err) {
       this.writeError(tag, err, cmd.name);
     } finally {

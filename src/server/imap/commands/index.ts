@@ -10,6 +10,7 @@ import { CHECK, CLOSE, UNSELECT, EXPUNGE, STORE, COPY, MOVE, IDLE } from './sele
 import { FETCH } from './fetch.js';
 import { SEARCH } from './search.js';
 import { SORT } from './sort.js';
+import { CANCELUPDATE } from './context.js';
 import { THREAD } from './thread.js';
 import { GETQUOTA, GETQUOTAROOT, SETQUOTA } from './quota.js';
 import { COMPRESS } from './compress.js';
@@ -46,6 +47,7 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   FETCH,
   SEARCH,
   SORT,
+  CANCELUPDATE,
   THREAD,
   GETQUOTA,
   GETQUOTAROOT,
