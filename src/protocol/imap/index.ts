@@ -18,3 +18,4 @@ export * from './sequence.js';
 export * from './utf7.js';
 export * from './datetime.js';
 export { normalizeFlag } from './args.js';
+export * from './notify-parser.js';

@@ -28,6 +28,10 @@ export class SelectedMailbox {
   private unwatch: () => void;
   /** Called when a change arrives (IDLE uses it to report at once). */
   onChange: (() => void) | null = null;
+  /** The last report held back expunges (they come at the next command that allows them). */
+  expungePending = false;
+  /** NOTIFY hook (notify.ts): after "* n EXISTS", with the new UIDs (MessageNew fetch-att, RFC 5465 §5.2). */
+  onAdded: ((s: ImapSession, uids: readonly number[]) => Promise<void>) | null = null;
 
   constructor(
     readonly store: MailStore,
@@ -142,13 +146,16 @@ export class SelectedMailbox {
       s.write(`* ${this.uids.length} EXISTS\r\n`);
     }
     this.uidNext = Math.max(this.uidNext, ch.uidNext);
+    this.expungePending = pendingExpunge;
     if (pendingExpunge) {
       // Come back for the expunges at the next command that allows them: lastModseq stays where it was, so they
       // are returned again (flag changes then repeat, which clients accept).
       this.dirty = true;
+      if (added.length && this.onAdded) await this.onAdded(s, added.map((r) => r.uid));
       return;
     }
     this.lastModseq = ch.highestModseq;
+    if (added.length && this.onAdded) await this.onAdded(s, added.map((r) => r.uid));
   }
 
   /**

@@ -37,6 +37,7 @@ import { isLoopback } from '../../dns/resolver.js';
 import type { User } from '../../store/types.js';
 import type { SelectedMailbox } from './selected.js';
 import { AppendInProgress, startAppend } from './commands/append.js';
+import type { NotifyState } from './notify.js';
 
 export type ImapState = 'notauth' | 'auth' | 'selected' | 'logout';
 
@@ -62,6 +63,8 @@ export class ImapSession {
   /** The APPEND being streamed, if any. */
   append: AppendInProgress | null = null;
   private autologout: NodeJS.Timeout | null = null;
+  /** NOTIFY SET state (RFC 5465, notify.ts); null after NOTIFY NONE or overflow. */
+  notify: NotifyState | null = null;
 
   constructor(
     socket: Socket,
@@ -139,8 +142,19 @@ export class ImapSession {
       caps.push('WITHIN');
       caps.push(`APPENDLIMIT=${this.ctx.limits.maxAppendSize}`);
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
+      caps.push('NOTIFY');
     }
     return caps;
+  }
+
+  /** A command runs (or waits for a continuation / APPEND data): unsolicited responses must wait. */
+  get busy(): boolean {
+    return this.running || this.lineWaiter !== null || this.append !== null;
+  }
+
+  /** In IDLE, where unsolicited responses are welcome. */
+  get idling(): boolean {
+    return this.idleTag !== null;
   }
 
   authAllowed(): boolean {
@@ -193,6 +207,8 @@ export class ImapSession {
     this.lineWaiter?.(null);
     this.selected?.close();
     this.selected = null;
+    this.notify?.close();
+    this.notify = null;
     void this.append?.abort();
     this.append = null;
   }
@@ -218,6 +234,7 @@ export class ImapSession {
     } finally {
       this.running = false;
     }
+    this.notify?.kick();
     this.drainIfIdle();
     if (!this.closed) {
       this.reader.resume();
@@ -316,14 +333,17 @@ export class ImapSession {
       if (!h.states.includes(this.state)) {
         throw new ImapCommandError('BAD', `${cmd.name} is not allowed ${this.state === 'notauth' ? 'before authentication' : this.state === 'auth' ? 'without a selected mailbox' : 'now'}`);
       }
+      this.notify?.beginCommand(cmd);
       const text = await h.run(this, cmd as never);
       if (this.closed && cmd.name !== 'LOGOUT') return;
       if (text === null) return; // the handler answered itself (IDLE, LOGOUT, STARTTLS)
-      // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH.
+      // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH
+      // (unless NOTIFY SELECTED MessageExpunge is on: then the client uses no MSNs, RFC 5465 §5.3).
       if (this.selected && this.selected.dirty) {
         const noExpunge = (cmd.name === 'FETCH' || cmd.name === 'STORE' || cmd.name === 'SEARCH') && !(cmd as { uid?: boolean }).uid;
-        await this.selected.reportChanges(this, { expunges: !noExpunge });
+        await this.selected.reportChanges(this, { expunges: !noExpunge || this.notify?.immediateExpunge === true });
       }
+      if (this.notify) await this.notify.beforeTagged();
       this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, typeof text === 'string' ? undefined : text.code));
     } catch (err) {
       this.writeError(tag, err, cmd.name);

@@ -11,6 +11,7 @@ import { SEARCH } from './search.js';
 import { SORT } from './sort.js';
 import { THREAD } from './thread.js';
 import { GETQUOTA, GETQUOTAROOT, SETQUOTA } from './quota.js';
+import { NOTIFY } from './notify.js';
 
 export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   CAPABILITY,
@@ -48,4 +49,5 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   GETQUOTA,
   GETQUOTAROOT,
   SETQUOTA,
+  NOTIFY,
 };
