@@ -127,8 +127,8 @@ export class NotifyState {
         case 'PERSONAL': // §6.2: every mailbox of the user (one personal namespace, no shared ones)
           match = true;
           break;
-        case 'INBOXES': // §6.3: mailboxes that receive mail: only INBOX here (no delivery into folders)
-          match = name === 'INBOX';
+        case 'INBOXES': // §6.3: the mailboxes SMTP delivers into: INBOX, and Junk for mail classified as junk
+          match = name === 'INBOX' || name === 'Junk';
           break;
         case 'SUBSCRIBED': // §6.4
           match = subscribed;
@@ -339,10 +339,11 @@ export class NotifyState {
     } catch {
       return; // deleted meanwhile: the MailboxName event tells
     }
-    let items = `MESSAGES ${st.messages} UIDNEXT ${st.uidNext} UNSEEN ${st.unseen}`;
-    if (uidValidity) items += ` UIDVALIDITY ${st.uidValidity}`;
-    if (this.s.enabled.has('CONDSTORE') || this.s.enabled.has('QRESYNC')) items += ` HIGHESTMODSEQ ${st.highestModseq}`;
-    this.s.write(Buffer.concat([Buffer.from('* STATUS '), mailboxNameOut(this.s, name), Buffer.from(` (${items})\r\n`)]));
+    // Dovecot's order; UIDVALIDITY in the STATUS of NOTIFY SET STATUS (§3.1 MUST) and after a UIDVALIDITY change.
+    const items = [`MESSAGES ${st.messages}`, `UIDNEXT ${st.uidNext}`, ...(uidValidity ? [`UIDVALIDITY ${st.uidValidity}`] : []), `UNSEEN ${st.unseen}`].join(' ');
+    // §5.2: HIGHESTMODSEQ when CONDSTORE / QRESYNC is enabled (ENABLE, or a CONDSTORE-enabling command).
+    const modseq = this.s.enabled.has('CONDSTORE') || this.s.enabled.has('QRESYNC') ? ` HIGHESTMODSEQ ${st.highestModseq}` : '';
+    this.s.write(Buffer.concat([Buffer.from('* STATUS '), mailboxNameOut(this.s, name), Buffer.from(` (${items}${modseq})\r\n`)]));
   }
 
   /** Session hook: a command starts. Remembers the names of this session's own mailbox-list changes. */
@@ -374,6 +375,11 @@ export class NotifyState {
   kick(): void {
     this.ownNames = null;
     if (this.pendingLists.length || this.pendingStatus.size || this.selectedPush) this.schedule();
+  }
+
+  /** Resolves when no notification is being written (the session waits for it before the next command). */
+  settle(): Promise<void> {
+    return this.chain;
   }
 
   private schedule(): void {

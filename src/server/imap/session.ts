@@ -228,6 +228,8 @@ export class ImapSession {
     this.running = true;
     try {
       while (this.events.length && !this.closed) {
+        // Let a NOTIFY push that is being written finish first (its responses must not interleave with ours).
+        if (this.notify) await this.notify.settle();
         const ev = this.events.shift()!;
         await this.handleEvent(ev);
       }
