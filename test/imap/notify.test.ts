@@ -266,3 +266,70 @@ test('NOTIFY SET watching too many mailboxes is NO [NOTIFICATIONOVERFLOW]; the c
     NOTIFY_LIMITS.maxMailboxes = saved;
   }
 });
+
+test('own APPEND into the selected mailbox: EXISTS, but no MessageNew FETCH (RFC 5465 §5.2); own STORE not echoed', async () => {
+  const c = await srv.selected('frank');
+  assert.match((await c.send('a1', 'NOTIFY SET (SELECTED (MessageNew (UID ENVELOPE) MessageExpunge FlagChange))')).tagged, /^a1 OK/);
+  const tag = c.tag();
+  const r = await c.append(tag, 'INBOX', message({ subject: 'mine' }), { literalPlus: true });
+  assert.match(r.tagged, /OK \[APPENDUID/);
+  assert.ok(r.untagged.some((l) => / EXISTS$/.test(l)), r.untagged.join('\n'));
+  assert.ok(!r.untagged.some((l) => /ENVELOPE/.test(l)), r.untagged.join('\n'));
+  const n = Number(/\* (\d+) EXISTS/.exec(r.untagged.join('\n'))![1]);
+  const st = await c.send('a2', `STORE ${n} +FLAGS (\\Flagged)`);
+  assert.deepEqual(st.untagged, [`* ${n} FETCH (FLAGS (\\Flagged))`]);
+  await quiet(c);
+  c.close();
+});
+
+test('SELECTED MessageExpunge: STORE and SEARCH with sequence numbers also end with the pending EXPUNGE', async () => {
+  const c = await srv.selected('erin');
+  const other = await srv.selected('erin');
+  const before = Number(/\* (\d+) EXISTS/.exec((await c.send('a0', 'SELECT INBOX')).untagged.join('\n'))![1]);
+  await seed(other, 'INBOX', 2);
+  await c.send('a1', 'NOOP');
+  assert.match((await c.send('a2', 'NOTIFY SET (SELECTED (MessageNew MessageExpunge))')).tagged, /^a2 OK/);
+  // Hold c in a command so the expunge cannot be pushed before it: a STORE right behind the EXPUNGE.
+  await other.send('b0', 'NOOP');
+  await other.send('b1', `STORE ${before + 2} +FLAGS.SILENT (\\Deleted)`);
+  await other.send('b2', 'EXPUNGE');
+  const lines = [...(await c.send('a3', `STORE ${before + 1} +FLAGS.SILENT (\\Seen)`)).untagged];
+  lines.push(...(await c.send('a4', 'SEARCH ALL')).untagged);
+  while (c.hasLine()) lines.push(await c.next());
+  assert.ok(lines.includes(`* ${before + 2} EXPUNGE`), lines.join('\n'));
+  c.close();
+  other.close();
+});
+
+test('SUBSCRIBED is re-evaluated when subscriptions change (RFC 5465 §6.4); STATUS arrives in IDLE too', async () => {
+  const c = await srv.authed('dave');
+  const other = await srv.authed('dave');
+  await other.send('b0', 'CREATE Later');
+  assert.match((await c.send('a1', 'NOTIFY SET (SUBSCRIBED (MessageNew MessageExpunge))')).tagged, /^a1 OK/);
+  await seed(other, 'Later', 1);
+  await quiet(c);
+  await other.send('b1', 'SUBSCRIBE Later');
+  await new Promise((r) => setTimeout(r, 100));
+  c.write('a2 IDLE\r\n');
+  assert.match(await c.next(), /^\+ /);
+  await seed(other, 'Later', 1);
+  assert.equal(await c.next(), '* STATUS Later (MESSAGES 2 UIDNEXT 3 UNSEEN 2)');
+  c.write('DONE\r\n');
+  assert.match((await c.collect('a2')).tagged, /^a2 OK/);
+  c.close();
+  other.close();
+});
+
+test('hostile NOTIFY input: BAD, bounded, and the connection stays up', async () => {
+  const c = await srv.authed('bob');
+  const many = Array.from({ length: 70 }, () => '(PERSONAL NONE)').join(' ');
+  assert.match((await c.send('a1', `NOTIFY SET ${many}`)).tagged, /^a1 BAD .*Too many event groups/);
+  assert.match((await c.send('a2', 'NOTIFY SET (SELECTED (MessageNew ((((UID)))) MessageExpunge))')).tagged, /^a2 BAD/);
+  assert.match((await c.send('a3', 'NOTIFY SET (MAILBOXES () (MessageNew MessageExpunge))')).tagged, /^a3 BAD/);
+  assert.match((await c.send('a4', 'NOTIFY SET (PERSONAL (MessageNew MessageNew MessageExpunge))')).tagged, /^a4 BAD/);
+  assert.match((await c.send('a5', 'NOTIFY SET (PERSONAL (MessageNew MessageExpunge)')).tagged, /^a5 BAD/);
+  assert.match((await c.send('a6', 'NOTIFY SET (MAILBOXES "&Jjo" (MailboxName))')).tagged, /^a6 BAD/);
+  assert.match((await c.send('a7', 'NOTIFY SET (MAILBOXES NoSuchBox (MessageNew MessageExpunge MailboxName))')).tagged, /^a7 OK/);
+  assert.match((await c.send('a8', 'NOOP')).tagged, /^a8 OK/);
+  c.close();
+});
