@@ -333,3 +333,22 @@ test('hostile NOTIFY input: BAD, bounded, and the connection stays up', async ()
   assert.match((await c.send('a8', 'NOOP')).tagged, /^a8 OK/);
   c.close();
 });
+
+test('IDLE after NOTIFY without SELECTED: no events for the selected mailbox (RFC 5465 §4); the next command reports them', async () => {
+  const c = await srv.selected('alice');
+  const other = await srv.authed('alice');
+  assert.match((await c.send('a1', 'NOTIFY SET (PERSONAL (MailboxName))')).tagged, /^a1 OK/);
+  const n = Number(/\* (\d+) EXISTS/.exec((await c.send('a0', 'SELECT INBOX')).untagged.join('\n'))![1]);
+  c.write('a2 IDLE\r\n');
+  assert.match(await c.next(), /^\+ /);
+  await seed(other, 'INBOX', 1);
+  await quiet(c);
+  await other.send('b1', 'CREATE IdleBox');
+  assert.equal(await c.next(), '* LIST (\\HasNoChildren) "/" IdleBox');
+  c.write('DONE\r\n');
+  assert.match((await c.collect('a2')).tagged, /^a2 OK/);
+  const r = await c.send('a3', 'NOOP');
+  assert.ok(r.untagged.includes(`* ${n + 1} EXISTS`), r.untagged.join('\n'));
+  c.close();
+  other.close();
+});
