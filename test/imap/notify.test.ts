@@ -201,6 +201,13 @@ test('MailboxName and SubscriptionChange: LIST for create, delete (\\NonExistent
   assert.equal(await c.next(), '* LIST (\\HasNoChildren) "/" Done ("OLDNAME" (Projects))');
   await other.send('b5', 'DELETE Done');
   assert.equal(await c.next(), '* LIST (\\NonExistent) "/" Done');
+  // A deleted parent of other mailboxes stays as \Noselect (RFC 3501 §6.3.4): its LIST says so.
+  await other.send('b6', 'CREATE Parent/Child');
+  // (\HasNoChildren when it was written before the child existed: the LIST tells the state at that moment)
+  assert.match(await c.next(), /^\* LIST \(\\Has(No)?Children\) "\/" Parent$/);
+  assert.equal(await c.next(), '* LIST (\\HasNoChildren) "/" Parent/Child');
+  await other.send('b7', 'DELETE Parent');
+  assert.equal(await c.next(), '* LIST (\\Noselect \\HasChildren) "/" Parent');
   // The session's own changes are not echoed.
   const r = await c.send('a2', 'CREATE Mine');
   assert.deepEqual(r.untagged, []);

@@ -106,7 +106,8 @@ export class NotifyState {
       st.close();
       throw err;
     }
-    if (st.groups.some((g) => g.events.has('MailboxName') || g.events.has('SubscriptionChange')) || st.groups.length) {
+    // Mailbox-list events: for MailboxName / SubscriptionChange, and to re-evaluate which mailboxes match.
+    if (st.groups.length) {
       st.unwatchUser = s.ctx.mail.watchUser(s.user!, (e) => st.onUserEvent(e));
     }
     st.attachSelected();
@@ -432,7 +433,8 @@ export class NotifyState {
       }
       for (const p of todo) {
         const e = entries.get(p.name);
-        const attrs = p.kind === 'deleted' || !e ? ['\\NonExistent'] : [...e.attributes];
+        // The name's state now: gone (\NonExistent, RFC 5258), or e.g. \Noselect for a deleted parent of children.
+        const attrs = !e ? ['\\NonExistent'] : [...e.attributes];
         if (e?.subscribed && !attrs.includes('\\Subscribed')) attrs.push('\\Subscribed');
         const parts = [Buffer.from(`* LIST (${attrs.join(' ')}) "/" `), mailboxNameOut(s, p.name)];
         // RFC 5465 §5.4, RFC 5258 §9 mbox-list-extended: ("OLDNAME" ("old name")).
