@@ -6,7 +6,7 @@
  *  - selected mailbox (SELECTED / SELECTED-DELAYED, §6.1): EXISTS, FETCH with the MessageNew fetch-att (§5.2),
  *    EXPUNGE (§5.3), FETCH FLAGS (§5.1) — pushed between commands as changes happen (SelectedMailbox.reportChanges).
  *    SELECTED-DELAYED keeps RFC 3501 §7.4.1: an EXPUNGE is never sent between commands, only at the end of a command
- *    that may report it (§6.1.2). With SELECTED + MessageExpunge, EXPUNGE is sent at once and at the end of every
+ *    that may report it (§6.1.2); while one waits, only new mail is pushed (flag changes come with the next command). With SELECTED + MessageExpunge, EXPUNGE is sent at once and at the end of every
  *    command, FETCH/STORE/SEARCH with sequence numbers included: the client has agreed not to use MSNs (§5.3) and
  *    '*' (§5.2); the server still interprets them against the view it has reported, as RFC 3501 requires.
  *  - other mailboxes matched by INBOXES / PERSONAL / SUBSCRIBED / SUBTREE / MAILBOXES (§6.2-§6.6):
@@ -409,10 +409,11 @@ export class NotifyState {
     if (!inCommand && this.selectedPush && !s.idling) {
       this.selectedPush = false;
       const sel = s.selected;
-      // SELECTED-DELAYED: an expunge waits for a command (RFC 3501 §7.4.1, RFC 5465 §6.1.2); so does what follows it.
-      if (sel && !(this.selMode === 'SELECTED-DELAYED' && sel.expungePending)) {
-        await sel.reportChanges(s, { expunges: this.immediateExpunge });
-      }
+      // SELECTED-DELAYED: an expunge waits for a command (RFC 3501 §7.4.1, RFC 5465 §6.1.2). While one waits, a report
+      // repeats the flag changes since it (SelectedMailbox keeps its modseq), so push only when new mail arrived.
+      let push = Boolean(sel);
+      if (sel && this.selMode === 'SELECTED-DELAYED' && sel.expungePending) push = (await sel.mailbox.counters()).uidNext > sel.uidNext;
+      if (sel && push && s.selected === sel) await sel.reportChanges(s, { expunges: this.immediateExpunge });
     }
     if (this.pendingStatus.size) {
       const todo = [...this.pendingStatus];
