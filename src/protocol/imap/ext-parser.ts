@@ -7,6 +7,7 @@ import type { Lexer } from './lexer.js';
 import { readMailbox, type ParseOptions } from './args.js';
 import { readReturnOptions, readSearchProgram, SUPPORTED_CHARSETS } from './search.js';
 import type { ImapCommand, SortKey } from './types.js';
+import { parseNotify } from './notify-parser.js';
 
 /** Extension commands that may follow "UID". */
 export const EXT_UID_COMMANDS = new Set(['SORT', 'THREAD']);
@@ -91,6 +92,9 @@ export function parseExtension(lx: Lexer, tag: string, name: string, uid: boolea
       // RFC 4978 §5 compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE" (any atom parses; the handler decides)
       lx.sp('compression algorithm');
       return { tag, name, algorithm: lx.atom('compression algorithm').toUpperCase() };
+    case 'NOTIFY':
+      // RFC 5465 §8 (notify-parser.ts)
+      return parseNotify(lx, tag, options);
     default:
       return undefined;
   }

@@ -12,6 +12,7 @@
  */
 import type { StreamedLiteral, ImapValue } from './lexer.js';
 import type { SequenceSet } from './sequence.js';
+import type { NotifyCommand } from './notify-parser.js';
 
 interface Base {
   readonly tag: string;
@@ -290,7 +291,7 @@ export type ImapCommand =
   | SimpleCommand | AuthenticateCommand | LoginCommand | SelectCommand | CreateCommand | MailboxCommand
   | RenameCommand | ListCommand | StatusCommand | AppendCommand | ExpungeCommand | SearchCommand
   | FetchCommand | StoreCommand | CopyCommand | IdCommand | EnableCommand
-  | SortCommand | ThreadCommand | QuotaCommand | CompressCommand | CancelUpdateCommand;
+  | SortCommand | ThreadCommand | QuotaCommand | CompressCommand | CancelUpdateCommand | NotifyCommand;
 
 export type ImapCommandName = ImapCommand['name'];
 

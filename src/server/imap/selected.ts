@@ -42,6 +42,10 @@ export class SelectedMailbox {
   expungesReported = false;
   /** RFC 5267 §4 CONTEXT=SEARCH/SORT: searches whose results the client asked to keep updated, by tag. */
   readonly contexts = new Map<string, SearchContext>();
+  /** The last report held back expunges (they come at the next command that allows them). */
+  expungePending = false;
+  /** NOTIFY hook (notify.ts): after "* n EXISTS", with the new UIDs (MessageNew fetch-att, RFC 5465 §5.2). */
+  onAdded: ((s: ImapSession, uids: readonly number[]) => Promise<void>) | null = null;
 
   constructor(
     readonly store: MailStore,
@@ -160,13 +164,16 @@ export class SelectedMailbox {
     }
     this.uidNext = Math.max(this.uidNext, ch.uidNext);
     if (this.contexts.size && (changed.length || added.length || (ch.expunged.length && opts.expunges))) await this.afterChanges?.(s);
+    this.expungePending = pendingExpunge;
     if (pendingExpunge) {
       // Come back for the expunges at the next command that allows them: lastModseq stays where it was, so they
       // are returned again (flag changes then repeat, which clients accept).
       this.dirty = true;
+      if (added.length && this.onAdded) await this.onAdded(s, added.map((r) => r.uid));
       return;
     }
     this.lastModseq = ch.highestModseq;
+    if (added.length && this.onAdded) await this.onAdded(s, added.map((r) => r.uid));
   }
 
   /**

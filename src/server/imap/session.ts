@@ -38,6 +38,7 @@ import type { User } from '../../store/types.js';
 import type { SelectedMailbox } from './selected.js';
 import { AppendInProgress, startAppend } from './commands/append.js';
 import { DeflateStream } from '../net/deflate.js';
+import type { NotifyState } from './notify.js';
 
 export type ImapState = 'notauth' | 'auth' | 'selected' | 'logout';
 
@@ -68,6 +69,8 @@ export class ImapSession {
   /** The APPEND being streamed, if any. */
   append: AppendInProgress | null = null;
   private autologout: NodeJS.Timeout | null = null;
+  /** NOTIFY SET state (RFC 5465, notify.ts); null after NOTIFY NONE or overflow. */
+  notify: NotifyState | null = null;
 
   constructor(
     socket: Socket,
@@ -150,8 +153,19 @@ export class ImapSession {
       caps.push('BINARY', 'MULTIAPPEND', 'CATENATE');
       // RFC 7162 CONDSTORE QRESYNC; RFC 4731 ESEARCH; RFC 5182 SEARCHRES; RFC 5267 ESORT CONTEXT=SEARCH CONTEXT=SORT.
       caps.push('CONDSTORE', 'QRESYNC', 'ESEARCH', 'ESORT', 'SEARCHRES', 'CONTEXT=SEARCH', 'CONTEXT=SORT');
+      caps.push('NOTIFY');
     }
     return caps;
+  }
+
+  /** A command runs (or waits for a continuation / APPEND data): unsolicited responses must wait. */
+  get busy(): boolean {
+    return this.running || this.lineWaiter !== null || this.append !== null;
+  }
+
+  /** In IDLE, where unsolicited responses are welcome. */
+  get idling(): boolean {
+    return this.idleTag !== null;
   }
 
   authAllowed(): boolean {
@@ -204,6 +218,8 @@ export class ImapSession {
     this.lineWaiter?.(null);
     this.selected?.close();
     this.selected = null;
+    this.notify?.close();
+    this.notify = null;
     void this.append?.abort();
     this.append = null;
   }
@@ -223,12 +239,15 @@ export class ImapSession {
     this.running = true;
     try {
       while (this.events.length && !this.closed) {
+        // Let a NOTIFY push that is being written finish first (its responses must not interleave with ours).
+        if (this.notify) await this.notify.settle();
         const ev = this.events.shift()!;
         await this.handleEvent(ev);
       }
     } finally {
       this.running = false;
     }
+    this.notify?.kick();
     this.drainIfIdle();
     if (!this.closed) {
       this.reader.resume();
@@ -328,13 +347,15 @@ export class ImapSession {
       if (!h.states.includes(this.state)) {
         throw new ImapCommandError('BAD', `${cmd.name} is not allowed ${this.state === 'notauth' ? 'before authentication' : this.state === 'auth' ? 'without a selected mailbox' : 'now'}`);
       }
+      this.notify?.beginCommand(cmd);
       const text = await h.run(this, cmd as never);
       if (this.closed && cmd.name !== 'LOGOUT') return;
       if (text === null) return; // the handler answered itself (IDLE, LOGOUT, STARTTLS)
-      // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH.
+      // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH
+      // (unless NOTIFY SELECTED MessageExpunge is on: then the client uses no MSNs, RFC 5465 §5.3).
       if (this.selected && this.selected.dirty) {
         const noExpunge = (cmd.name === 'FETCH' || cmd.name === 'STORE' || cmd.name === 'SEARCH') && !(cmd as { uid?: boolean }).uid;
-        await this.selected.reportChanges(this, { expunges: !noExpunge, uid: Boolean((cmd as { uid?: boolean }).uid) });
+        await this.selected.reportChanges(this, { expunges: !noExpunge || this.notify?.immediateExpunge === true, uid: Boolean((cmd as { uid?: boolean }).uid) });
       }
       // RFC 5267 §4: live SEARCH/SORT contexts see this session's own changes too (after the updates above, so
       // new messages are already known).
@@ -346,6 +367,7 @@ export class ImapSession {
         this.selected.expungesReported = false;
         if (code === undefined && this.enabled.has('CONDSTORE')) code = `HIGHESTMODSEQ ${(await this.selected.mailbox.counters()).highestModseq}`;
       }
+      if (this.notify) await this.notify.beforeTagged();
       this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, code));
     } catch (err) {
       this.writeError(tag, err, cmd.name);

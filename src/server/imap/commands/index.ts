@@ -14,6 +14,7 @@ import { CANCELUPDATE } from './context.js';
 import { THREAD } from './thread.js';
 import { GETQUOTA, GETQUOTAROOT, SETQUOTA } from './quota.js';
 import { COMPRESS } from './compress.js';
+import { NOTIFY } from './notify.js';
 
 export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   CAPABILITY,
@@ -53,4 +54,5 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   GETQUOTAROOT,
   SETQUOTA,
   COMPRESS,
+  NOTIFY,
 };

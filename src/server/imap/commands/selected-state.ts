@@ -165,7 +165,8 @@ export const IDLE: Handler<SimpleCommand> = {
     const sel = s.selected;
     let reporting = Promise.resolve();
     const report = (sync = false) => {
-      if (!sel || s.selected !== sel) return;
+      // RFC 5465 §4: with NOTIFY, IDLE sends what NOTIFY asked for: nothing for the selected mailbox without SELECTED.
+      if (!sel || s.selected !== sel || s.notify?.selMode === null) return;
       reporting = reporting
         .then(async () => {
           if (sync) await sel.mailbox.sync();
