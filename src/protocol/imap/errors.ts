@@ -19,15 +19,19 @@ export interface ImapParseErrorOptions {
   status?: ImapParseErrorStatus;
   /** Response code without brackets, e.g. 'TOOBIG' or 'BADCHARSET (UTF-8 US-ASCII)'. */
   code?: string | undefined;
+  /** RFC 5182 §2.1: a SEARCH with RETURN (SAVE) that fails with NO empties the saved result ("$"). */
+  resetsSearchResult?: boolean;
 }
 
 export class ImapParseError extends Error {
   readonly tag: string | undefined;
   readonly status: ImapParseErrorStatus;
   readonly code: string | undefined;
+  readonly resetsSearchResult: boolean;
   constructor(message: string, options: ImapParseErrorOptions = {}) {
     super(message);
     this.name = 'ImapParseError';
+    this.resetsSearchResult = options.resetsSearchResult ?? false;
     this.tag = options.tag;
     this.status = options.status ?? 'BAD';
     this.code = options.code;

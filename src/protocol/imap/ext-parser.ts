@@ -5,8 +5,9 @@
  */
 import type { Lexer } from './lexer.js';
 import { readMailbox, type ParseOptions } from './args.js';
-import { readSearchProgram, SUPPORTED_CHARSETS } from './search.js';
+import { readReturnOptions, readSearchProgram, SUPPORTED_CHARSETS } from './search.js';
 import type { ImapCommand, SortKey } from './types.js';
+import { parseNotify } from './notify-parser.js';
 
 /** Extension commands that may follow "UID". */
 export const EXT_UID_COMMANDS = new Set(['SORT', 'THREAD']);
@@ -19,7 +20,10 @@ export function parseExtension(lx: Lexer, tag: string, name: string, uid: boolea
     case 'SORT': {
       // RFC 5256 §5 sort = ["UID" SP] "SORT" SP sort-criteria SP search-criteria
       // sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"; sort-criterion = ["REVERSE" SP] sort-key
+      // RFC 5267 §3 (ESORT): "SORT" [SP sort-return-opts] SP sort-criteria SP search-criteria
       lx.sp('sort criteria');
+      const ret = readReturnOptions(lx);
+      if (ret) lx.sp('sort criteria');
       const sortCriteria: Array<{ key: SortKey; reverse: boolean }> = [];
       let reverse = false;
       lx.list(
@@ -39,7 +43,7 @@ export function parseExtension(lx: Lexer, tag: string, name: string, uid: boolea
       if (reverse) lx.fail('REVERSE must be followed by a sort key');
       if (sortCriteria.length > MAX_SORT_KEYS) lx.fail('Too many sort keys');
       const { charset, criteria } = readCharsetAndCriteria(lx);
-      return { tag, name, uid, sortCriteria, charset, criteria };
+      return { tag, name, uid, sortCriteria, charset, criteria, ...(ret ?? {}) };
     }
     case 'THREAD': {
       // RFC 5256 §5 thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria
@@ -48,6 +52,15 @@ export function parseExtension(lx: Lexer, tag: string, name: string, uid: boolea
       if (alg !== 'ORDEREDSUBJECT' && alg !== 'REFERENCES') lx.fail(`Unsupported threading algorithm "${alg.slice(0, 30)}"`);
       const { charset, criteria } = readCharsetAndCriteria(lx);
       return { tag, name, uid, algorithm: alg, charset, criteria };
+    }
+    case 'CANCELUPDATE': {
+      // RFC 5267 §4.3 cancelupdate = "CANCELUPDATE" 1*(SP quoted)   (tag-string = string)
+      const tags: string[] = [];
+      do {
+        lx.sp('tag string');
+        tags.push(lx.string('tag string').toString('utf8'));
+      } while (lx.peek() === 0x20);
+      return { tag, name, tags };
     }
     case 'GETQUOTAROOT':
       // RFC 9208 §7 getquotaroot = "GETQUOTAROOT" SP mailbox
@@ -79,6 +92,9 @@ export function parseExtension(lx: Lexer, tag: string, name: string, uid: boolea
       // RFC 4978 §5 compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE" (any atom parses; the handler decides)
       lx.sp('compression algorithm');
       return { tag, name, algorithm: lx.atom('compression algorithm').toUpperCase() };
+    case 'NOTIFY':
+      // RFC 5465 §8 (notify-parser.ts)
+      return parseNotify(lx, tag, options);
     default:
       return undefined;
   }

@@ -19,3 +19,4 @@ export * from './utf7.js';
 export * from './datetime.js';
 export { normalizeFlag } from './args.js';
 export { parseImapUrl, type ImapUrl } from './url.js';
+export * from './notify-parser.js';

@@ -12,10 +12,12 @@
 import type { Lexer } from './lexer.js';
 import type { SearchKey } from './types.js';
 import { atSequenceSet, readDate, readKeyword, readSequenceSet } from './args.js';
+import { ImapParseError } from './errors.js';
 
 export const SUPPORTED_CHARSETS = ['UTF-8', 'US-ASCII'];
 export const MAX_SEARCH_RECURSION = 100;
-const RETURN_OPTIONS = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE']);
+/** RFC 4731 §3 MIN MAX ALL COUNT; RFC 5182 §2 SAVE; RFC 5267 §4 UPDATE, CONTEXT, §4.4 PARTIAL. */
+const RETURN_OPTIONS = new Set(['MIN', 'MAX', 'ALL', 'COUNT', 'SAVE', 'UPDATE', 'CONTEXT', 'PARTIAL']);
 
 const FLAG_KEYS: Record<string, [string, boolean]> = {
   ANSWERED: ['\\Answered', true],
@@ -136,7 +138,45 @@ class SearchParser {
 export interface SearchProgram {
   charset?: string;
   returnOptions?: string[];
+  /** RFC 5267 §4.4 PARTIAL low:high (1-based positions in the result). */
+  partial?: { low: number; high: number };
   criteria: SearchKey;
+}
+
+export interface ReturnOptions {
+  returnOptions: string[];
+  partial?: { low: number; high: number };
+}
+
+/**
+ * RFC 4466 §2.6 search-return-opts = SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")", after
+ * "SEARCH" or (RFC 5267 §3) "SORT". Undefined when the next word is not RETURN. Consumes the options, not the SP
+ * after them. PARTIAL (RFC 5267 §4.4) takes a range n:m of positive numbers and excludes ALL.
+ */
+export function readReturnOptions(lx: Lexer): ReturnOptions | undefined {
+  if (!peekWordIs(lx, 'RETURN')) return undefined;
+  lx.atom();
+  lx.sp('return options');
+  let partial: { low: number; high: number } | undefined;
+  const returnOptions = lx.list(
+    () => {
+      const opt = lx.atom('return option').toUpperCase();
+      if (!RETURN_OPTIONS.has(opt)) lx.fail(`Unknown search return option "${opt.slice(0, 30)}"`);
+      if (opt === 'PARTIAL') {
+        lx.sp('partial range');
+        const m = /^([0-9]{1,10}):([0-9]{1,10})$/.exec(lx.atom('partial range'));
+        const a = m ? Number(m[1]) : 0;
+        const b = m ? Number(m[2]) : 0;
+        if (!a || !b || a > 4294967295 || b > 4294967295) lx.fail('PARTIAL range broken');
+        partial = { low: Math.min(a, b), high: Math.max(a, b) };
+      }
+      return opt;
+    },
+    true,
+    'return options',
+  );
+  if (partial && returnOptions.includes('ALL')) lx.fail('PARTIAL conflicts with ALL');
+  return { returnOptions, ...(partial ? { partial } : {}) };
 }
 
 /**
@@ -146,18 +186,10 @@ export interface SearchProgram {
 export function readSearchProgram(lx: Lexer): SearchProgram {
   const out: Partial<SearchProgram> = {};
   lx.sp('search criteria');
-  if (peekWordIs(lx, 'RETURN')) {
-    lx.atom();
-    lx.sp('return options');
-    out.returnOptions = lx.list(
-      () => {
-        const opt = lx.atom('return option').toUpperCase();
-        if (!RETURN_OPTIONS.has(opt)) lx.fail(`Unknown search return option "${opt.slice(0, 30)}"`);
-        return opt;
-      },
-      true,
-      'return options',
-    );
+  const ret = readReturnOptions(lx);
+  if (ret) {
+    out.returnOptions = ret.returnOptions;
+    if (ret.partial) out.partial = ret.partial;
     lx.sp('search criteria');
   }
   if (peekWordIs(lx, 'CHARSET')) {
@@ -165,7 +197,12 @@ export function readSearchProgram(lx: Lexer): SearchProgram {
     lx.sp('charset');
     const charset = lx.astringText('charset').toUpperCase();
     if (!SUPPORTED_CHARSETS.includes(charset)) {
-      lx.fail(`Unsupported charset ${charset.slice(0, 40)}`, 'NO', `BADCHARSET (${SUPPORTED_CHARSETS.join(' ')})`);
+      throw new ImapParseError(`Unsupported charset ${charset.slice(0, 40)}`, {
+        tag: lx.tag,
+        status: 'NO',
+        code: `BADCHARSET (${SUPPORTED_CHARSETS.join(' ')})`,
+        resetsSearchResult: out.returnOptions?.includes('SAVE') ?? false,
+      });
     }
     out.charset = charset;
     lx.sp('search criteria');

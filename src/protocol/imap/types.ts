@@ -12,6 +12,7 @@
  */
 import type { StreamedLiteral, ImapValue } from './lexer.js';
 import type { SequenceSet } from './sequence.js';
+import type { NotifyCommand } from './notify-parser.js';
 
 interface Base {
   readonly tag: string;
@@ -140,10 +141,18 @@ export interface SearchCommand extends Base {
   readonly uid: boolean;
   /** Upper-case charset when given; only UTF-8 and US-ASCII get this far. */
   readonly charset?: string;
-  /** Upper-case return options (MIN MAX ALL COUNT SAVE); undefined if no RETURN was given. */
+  /** Upper-case return options (MIN MAX ALL COUNT SAVE; RFC 5267 UPDATE CONTEXT PARTIAL); undefined if no RETURN. */
   readonly returnOptions?: readonly string[];
+  /** RFC 5267 §4.4 PARTIAL low:high. */
+  readonly partial?: { readonly low: number; readonly high: number };
   /** The criteria: always an AND node (RFC 3501 §6.4.4: keys are ANDed). */
   readonly criteria: SearchKey;
+}
+
+/** RFC 5267 §4.3 CANCELUPDATE "tag" ...: stop the UPDATE notifications of those searches. */
+export interface CancelUpdateCommand extends Base {
+  readonly name: 'CANCELUPDATE';
+  readonly tags: readonly string[];
 }
 
 /** The typed SEARCH tree (RFC 3501 §6.4.4; RFC 7162 §3.1.5 MODSEQ; RFC 5032 OLDER/YOUNGER). */
@@ -250,6 +259,9 @@ export interface SortCommand extends Base {
   readonly sortCriteria: ReadonlyArray<{ readonly key: SortKey; readonly reverse: boolean }>;
   readonly charset: string;
   readonly criteria: SearchKey;
+  /** RFC 5267 §3 ESORT: `SORT RETURN (...)`; undefined for a plain SORT. */
+  readonly returnOptions?: readonly string[];
+  readonly partial?: { readonly low: number; readonly high: number };
 }
 
 /** RFC 5256 §3 THREAD / UID THREAD. */
@@ -279,7 +291,7 @@ export type ImapCommand =
   | SimpleCommand | AuthenticateCommand | LoginCommand | SelectCommand | CreateCommand | MailboxCommand
   | RenameCommand | ListCommand | StatusCommand | AppendCommand | ExpungeCommand | SearchCommand
   | FetchCommand | StoreCommand | CopyCommand | IdCommand | EnableCommand
-  | SortCommand | ThreadCommand | QuotaCommand | CompressCommand;
+  | SortCommand | ThreadCommand | QuotaCommand | CompressCommand | CancelUpdateCommand | NotifyCommand;
 
 export type ImapCommandName = ImapCommand['name'];
 

@@ -12,8 +12,16 @@ export interface Target {
 }
 
 export function resolveTargets(sel: SelectedMailbox, set: SequenceSet, uid: boolean): Target[] {
-  if (set.kind === 'saved') throw bad('SEARCHRES ($) is not supported');
   const out: Target[] = [];
+  if (set.kind === 'saved') {
+    // RFC 5182 §2.1: "$" is the saved result, the same messages in FETCH and UID FETCH alike; messages expunged
+    // since drop out; nothing saved is the empty set (OK, no responses).
+    for (const u of [...sel.saved].sort((a, b) => a - b)) {
+      const seq = sel.seqOf(u);
+      if (seq) out.push({ seq, uid: u });
+    }
+    return out;
+  }
   if (uid) {
     const max = sel.uids.length ? sel.uids[sel.uids.length - 1]! : 0;
     if (!max) return out;

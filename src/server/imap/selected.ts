@@ -9,8 +9,10 @@
  * (EXPUNGE reported, new messages announced), into a private Uint32Array with spare room at the end.
  */
 import type { Mailbox, MailStore, MessageRecord } from '../../store/mail/index.js';
-import { formatFlags, fetchResponse, untaggedStatus } from '../../protocol/imap/index.js';
+import { untaggedStatus } from '../../protocol/imap/index.js';
 import type { ImapSession } from './session.js';
+import { flagsFetch, reportExpunged } from './qresync.js';
+import type { SearchContext } from './context-update.js';
 
 export class SelectedMailbox {
   /** Sequence number n -> uids[n-1]. Read-only for callers: change it with removeSeq / addUids. */
@@ -28,6 +30,22 @@ export class SelectedMailbox {
   private unwatch: () => void;
   /** Called when a change arrives (IDLE uses it to report at once). */
   onChange: (() => void) | null = null;
+  /**
+   * RFC 5182 SEARCHRES: the UIDs of the last SEARCH RETURN (SAVE), "$" in later commands. Empty after SELECT
+   * (§2.1: a new SelectedMailbox starts empty). Kept as UIDs, so expunged messages drop out by themselves.
+   */
+  saved: ReadonlySet<number> = new Set();
+  /**
+   * Set when reportChanges sent EXPUNGE/VANISHED for other sessions' expunges; the dispatcher then adds
+   * [HIGHESTMODSEQ n] to the tagged OK once CONDSTORE is on (as Dovecot does) and clears it.
+   */
+  expungesReported = false;
+  /** RFC 5267 §4 CONTEXT=SEARCH/SORT: searches whose results the client asked to keep updated, by tag. */
+  readonly contexts = new Map<string, SearchContext>();
+  /** The last report held back expunges (they come at the next command that allows them). */
+  expungePending = false;
+  /** NOTIFY hook (notify.ts): after "* n EXISTS", with the new UIDs (MessageNew fetch-att, RFC 5465 §5.2). */
+  onAdded: ((s: ImapSession, uids: readonly number[]) => Promise<void>) | null = null;
 
   constructor(
     readonly store: MailStore,
@@ -96,7 +114,12 @@ export class SelectedMailbox {
     this.own = true;
   }
 
+  /** Set by context-update.ts (RFC 5267): hooks run around reported changes while CONTEXT searches exist. */
+  beforeExpunge: ((s: ImapSession, uids: readonly number[]) => Promise<void>) | null = null;
+  afterChanges: ((s: ImapSession) => Promise<void>) | null = null;
+
   close() {
+    this.contexts.clear();
     this.unwatch();
     this.onChange = null;
   }
@@ -105,7 +128,7 @@ export class SelectedMailbox {
    * Send the untagged updates that are due. With `expunges` false, expunged messages keep their sequence
    * numbers until a later command allows EXPUNGE responses.
    */
-  async reportChanges(s: ImapSession, opts: { expunges: boolean; force?: boolean }): Promise<void> {
+  async reportChanges(s: ImapSession, opts: { expunges: boolean; force?: boolean; uid?: boolean }): Promise<void> {
     if (this.invalid) {
       s.write(untaggedStatus('BYE', 'The selected mailbox was deleted or rebuilt by another session'));
       s.close();
@@ -117,12 +140,10 @@ export class SelectedMailbox {
     let pendingExpunge = false;
     if (ch.expunged.length) {
       if (opts.expunges) {
-        // Descending order: each EXPUNGE shifts only the numbers above it.
-        const gone = ch.expunged.map((u) => this.seqOf(u)).filter((n) => n > 0).sort((a, b) => b - a);
-        for (const n of gone) {
-          this.removeSeq(n);
-          s.write(`* ${n} EXPUNGE\r\n`);
-        }
+        // EXPUNGE per message, or one VANISHED with QRESYNC (RFC 7162 §3.2.10). CONTEXT updates first learn
+        // where the messages were (RFC 5267 §4.3 REMOVEFROM).
+        if (this.contexts.size) await this.beforeExpunge?.(s, ch.expunged);
+        if (reportExpunged(s, this, ch.expunged)) this.expungesReported = true;
       } else {
         pendingExpunge = ch.expunged.some((u) => this.seqOf(u) > 0);
       }
@@ -135,20 +156,24 @@ export class SelectedMailbox {
     }
     for (const r of changed) {
       const n = this.seqOf(r.uid);
-      if (n > 0) s.write(fetchResponse(n, [['FLAGS', formatFlags(r.flags)]]));
+      if (n > 0) s.write(flagsFetch(s, n, r, { uid: opts.uid }));
     }
     if (added.length) {
       this.addUids(added.map((r) => r.uid));
       s.write(`* ${this.uids.length} EXISTS\r\n`);
     }
     this.uidNext = Math.max(this.uidNext, ch.uidNext);
+    if (this.contexts.size && (changed.length || added.length || (ch.expunged.length && opts.expunges))) await this.afterChanges?.(s);
+    this.expungePending = pendingExpunge;
     if (pendingExpunge) {
       // Come back for the expunges at the next command that allows them: lastModseq stays where it was, so they
       // are returned again (flag changes then repeat, which clients accept).
       this.dirty = true;
+      if (added.length && this.onAdded) await this.onAdded(s, added.map((r) => r.uid));
       return;
     }
     this.lastModseq = ch.highestModseq;
+    if (added.length && this.onAdded) await this.onAdded(s, added.map((r) => r.uid));
   }
 
   /**

@@ -38,8 +38,12 @@ import type { User } from '../../store/types.js';
 import type { SelectedMailbox } from './selected.js';
 import { AppendInProgress, startAppend } from './commands/append.js';
 import { DeflateStream } from '../net/deflate.js';
+import type { NotifyState } from './notify.js';
 
 export type ImapState = 'notauth' | 'auth' | 'selected' | 'logout';
+
+/** Commands after which CONTEXT=SEARCH/SORT results are re-checked for this session's own changes. */
+const MUTATING = new Set(['STORE', 'FETCH', 'COPY', 'MOVE', 'APPEND', 'EXPUNGE', 'NOOP', 'CHECK']);
 
 export class ImapSession {
   readonly id = randomBytes(6).toString('hex').toUpperCase();
@@ -65,6 +69,8 @@ export class ImapSession {
   /** The APPEND being streamed, if any. */
   append: AppendInProgress | null = null;
   private autologout: NodeJS.Timeout | null = null;
+  /** NOTIFY SET state (RFC 5465, notify.ts); null after NOTIFY NONE or overflow. */
+  notify: NotifyState | null = null;
 
   constructor(
     socket: Socket,
@@ -151,8 +157,21 @@ export class ImapSession {
       caps.push('LIST-EXTENDED', 'LIST-STATUS');
       caps.push('COMPRESS=DEFLATE');
       caps.push('BINARY', 'MULTIAPPEND', 'CATENATE');
+      // RFC 7162 CONDSTORE QRESYNC; RFC 4731 ESEARCH; RFC 5182 SEARCHRES; RFC 5267 ESORT CONTEXT=SEARCH CONTEXT=SORT.
+      caps.push('CONDSTORE', 'QRESYNC', 'ESEARCH', 'ESORT', 'SEARCHRES', 'CONTEXT=SEARCH', 'CONTEXT=SORT');
+      caps.push('NOTIFY');
     }
     return caps;
+  }
+
+  /** A command runs (or waits for a continuation / APPEND data): unsolicited responses must wait. */
+  get busy(): boolean {
+    return this.running || this.lineWaiter !== null || this.append !== null;
+  }
+
+  /** In IDLE, where unsolicited responses are welcome. */
+  get idling(): boolean {
+    return this.idleTag !== null;
   }
 
   authAllowed(): boolean {
@@ -205,6 +224,8 @@ export class ImapSession {
     this.lineWaiter?.(null);
     this.selected?.close();
     this.selected = null;
+    this.notify?.close();
+    this.notify = null;
     void this.append?.abort();
     this.append = null;
   }
@@ -224,12 +245,15 @@ export class ImapSession {
     this.running = true;
     try {
       while (this.events.length && !this.closed) {
+        // Let a NOTIFY push that is being written finish first (its responses must not interleave with ours).
+        if (this.notify) await this.notify.settle();
         const ev = this.events.shift()!;
         await this.handleEvent(ev);
       }
     } finally {
       this.running = false;
     }
+    this.notify?.kick();
     this.drainIfIdle();
     if (!this.closed) {
       this.reader.resume();
@@ -312,6 +336,7 @@ export class ImapSession {
         this.append = null;
       }
       if (isImapParseError(err)) {
+        if (err.resetsSearchResult && this.selected) this.selected.saved = new Set(); // RFC 5182 §2.1
         this.write(parseErrorResponse(err));
         return;
       }
@@ -328,15 +353,28 @@ export class ImapSession {
       if (!h.states.includes(this.state)) {
         throw new ImapCommandError('BAD', `${cmd.name} is not allowed ${this.state === 'notauth' ? 'before authentication' : this.state === 'auth' ? 'without a selected mailbox' : 'now'}`);
       }
+      this.notify?.beginCommand(cmd);
       const text = await h.run(this, cmd as never);
       if (this.closed && cmd.name !== 'LOGOUT') return;
       if (text === null) return; // the handler answered itself (IDLE, LOGOUT, STARTTLS)
-      // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH.
+      // RFC 3501 §7.4.1, §5.2: untagged updates before the tagged OK; no EXPUNGE after FETCH, STORE or SEARCH
+      // (unless NOTIFY SELECTED MessageExpunge is on: then the client uses no MSNs, RFC 5465 §5.3).
       if (this.selected && this.selected.dirty) {
         const noExpunge = (cmd.name === 'FETCH' || cmd.name === 'STORE' || cmd.name === 'SEARCH') && !(cmd as { uid?: boolean }).uid;
-        await this.selected.reportChanges(this, { expunges: !noExpunge });
+        await this.selected.reportChanges(this, { expunges: !noExpunge || this.notify?.immediateExpunge === true, uid: Boolean((cmd as { uid?: boolean }).uid) });
       }
-      this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, typeof text === 'string' ? undefined : text.code));
+      // RFC 5267 §4: live SEARCH/SORT contexts see this session's own changes too (after the updates above, so
+      // new messages are already known).
+      if (this.selected && this.selected.contexts.size && MUTATING.has(cmd.name)) await this.selected.afterChanges?.(this);
+      let code = typeof text === 'string' ? undefined : text.code;
+      if (this.selected?.expungesReported) {
+        // Other sessions' expunges were just reported: with CONDSTORE the client also learns the new
+        // HIGHESTMODSEQ in the tagged OK (Dovecot's behaviour; RFC 7162 §3.1.2.1 allows it on any OK).
+        this.selected.expungesReported = false;
+        if (code === undefined && this.enabled.has('CONDSTORE')) code = `HIGHESTMODSEQ ${(await this.selected.mailbox.counters()).highestModseq}`;
+      }
+      if (this.notify) await this.notify.beforeTagged();
+      this.write(taggedResponse(tag, 'OK', typeof text === 'string' ? text : text.text, code));
     } catch (err) {
       this.writeError(tag, err, cmd.name);
     } finally {

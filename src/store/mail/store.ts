@@ -972,13 +972,14 @@ export class MailStore {
    * SMTP fast path: call with each DeliveredEvent (RunningServer.deliveries). Syncs the INBOX of every target so
    * IDLE sessions hear of the new mail at once. Never throws (errors go to opts.log).
    */
-  async onDelivered(e: { targets: ReadonlyArray<{ address: string }> }): Promise<void> {
-    // Like Dovecot, mail stays in new/ until a client looks: only an INBOX that a session has open is synced now.
+  async onDelivered(e: { targets: ReadonlyArray<{ address: string; maildir?: string }> }): Promise<void> {
+    // Like Dovecot, mail stays in new/ until a client looks: only an INBOX that a session has open is synced now
+    // (or Junk, for mail classified as junk: IMAP NOTIFY INBOXES watches it).
     if (this.watchers.size === 0) return;
     await Promise.all(
       e.targets.map(async (t) => {
         try {
-          const m = await this.openMailbox(t.address, 'INBOX');
+          const m = await this.openMailbox(t.address, t.maildir && /[/\\]\.Junk$/.test(t.maildir) ? 'Junk' : 'INBOX');
           if (!this.watchers.has(m.id)) return;
           await m.sync();
         } catch (err) {

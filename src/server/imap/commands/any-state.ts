@@ -5,6 +5,7 @@
 import type { EnableCommand, IdCommand, SimpleCommand } from '../../../protocol/imap/index.js';
 import { untagged, atom, untaggedStatus, taggedResponse } from '../../../protocol/imap/index.js';
 import { ANY, AUTHED, type Handler } from './types.js';
+import { enableCondstore } from '../qresync.js';
 
 export const CAPABILITY: Handler<SimpleCommand> = {
   states: ANY,
@@ -52,8 +53,12 @@ export const ID: Handler<IdCommand> = {
   },
 };
 
-/** RFC 5161: only extensions we implement are enabled; others are ignored silently. */
-const ENABLEABLE = new Set<string>([]);
+/**
+ * RFC 5161: only extensions we implement are enabled; others are ignored silently. RFC 7162 §3.1/§3.2.3:
+ * CONDSTORE and QRESYNC (which implies CONDSTORE); with a mailbox selected, turning CONDSTORE on first sends
+ * `* OK [HIGHESTMODSEQ n]` (as Dovecot does).
+ */
+const ENABLEABLE = new Set<string>(['CONDSTORE', 'QRESYNC']);
 export const ENABLE: Handler<EnableCommand> = {
   states: AUTHED,
   async run(s, cmd) {
@@ -61,6 +66,7 @@ export const ENABLE: Handler<EnableCommand> = {
     for (const c of cmd.capabilities) {
       const u = c.toUpperCase();
       if (ENABLEABLE.has(u) && !s.enabled.has(u)) {
+        if (u === 'CONDSTORE' || u === 'QRESYNC') await enableCondstore(s);
         s.enabled.add(u);
         now.push(u);
       }

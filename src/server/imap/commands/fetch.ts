@@ -30,6 +30,8 @@ import { resolveTargets, type Target } from '../messages.js';
 import type { ImapSession } from '../session.js';
 import { ResponseBatch, TimeSlice } from '../prefetch.js';
 import { binaryItem } from './binary-fetch.js';
+import { bad } from '../errors.js';
+import { condstoreOn, enableCondstore, qresyncOn, sendVanishedEarlier, savedAsSet } from '../qresync.js';
 
 const PAGE = 500;
 /** Parse results written to the index per transaction. */
@@ -55,11 +57,37 @@ export const FETCH: Handler<FetchCommand> = {
   states: SELECTED,
   async run(s, cmd) {
     const sel = s.selected!;
-    const targets = resolveTargets(sel, cmd.sequenceSet, cmd.uid);
+    // RFC 7162 §3.2.6: VANISHED only once QRESYNC is enabled (Dovecot: BAD "QRESYNC not enabled").
+    if (cmd.vanished && !qresyncOn(s)) throw bad('QRESYNC not enabled');
+    // RFC 7162 §3.1: FETCH MODSEQ and FETCH (CHANGEDSINCE) are CONDSTORE enabling commands.
+    if (cmd.changedSince !== undefined || cmd.items.some((i) => i.type === 'MODSEQ')) await enableCondstore(s);
+    let targets = resolveTargets(sel, cmd.sequenceSet, cmd.uid);
     // RFC 3501 §7.4.1: no EXPUNGE while answering FETCH (UID FETCH may).
-    await sel.reportChanges(s, { expunges: cmd.uid });
+    await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
     const items = [...cmd.items];
     if (cmd.uid && !items.some((i) => i.type === 'UID')) items.unshift({ type: 'UID' });
+    const changedSince = cmd.changedSince === undefined ? undefined : Number(cmd.changedSince > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : cmd.changedSince);
+    // RFC 7162 §3.1.4.1: CHANGEDSINCE adds MODSEQ to the items (at the end, as Dovecot).
+    if (changedSince !== undefined && !items.some((i) => i.type === 'MODSEQ')) items.push({ type: 'MODSEQ' });
+    // RFC 7162 §3.2.6: UID FETCH (CHANGEDSINCE n VANISHED): first the UIDs of the set expunged since n.
+    if (cmd.vanished && changedSince !== undefined) {
+      await sendVanishedEarlier(s, sel, cmd.sequenceSet.kind === 'saved' ? savedAsSet(sel) : cmd.sequenceSet, BigInt(changedSince));
+    }
+    // CHANGEDSINCE: find the changed messages with the modseq index first (usually few), then keep the targets
+    // among them, instead of reading every target's row.
+    let changedRecs: Map<number, MessageRecord> | null = null;
+    if (changedSince !== undefined) {
+      changedRecs = new Map();
+      for (let after = 0; ; ) {
+        const page = await sel.mailbox.listMessages({ changedSince, afterUid: after, limit: 5000 });
+        for (const r of page) changedRecs.set(r.uid, r);
+        if (page.length < 5000) break;
+        after = page[page.length - 1]!.uid;
+      }
+      targets = targets.filter((t) => changedRecs!.has(t.uid));
+    }
+    const condstore = condstoreOn(s);
+    const hasModseq = items.some((i) => i.type === 'MODSEQ');
     const wantsFile = items.some(needsFile);
     const wantsParse = items.some(needsParse);
     const markSeen = !sel.readOnly && items.some(setsSeen);
@@ -78,15 +106,20 @@ export const FETCH: Handler<FetchCommand> = {
     const slice = new TimeSlice();
     for (let i = 0; i < targets.length; i += PAGE) {
       const page = targets.slice(i, i + PAGE);
-      const recs = await mbx.listMessages({ uids: page.map((t) => t.uid) });
+      const recs = changedRecs
+        ? page.map((t) => changedRecs!.get(t.uid)!)
+        : await mbx.listMessages({ uids: page.map((t) => t.uid) });
       const byUid = new Map<number, MessageRecord>(recs.map((r) => [r.uid, r]));
       let newlySeen = new Map<number, string[]>();
+      const seenModseq = new Map<number, number>();
       if (markSeen) {
         const unseen = recs.filter((r) => !r.flags.includes('\\Seen')).map((r) => r.uid);
         if (unseen.length) {
           const before = sel.lastModseq;
           const res = await mbx.setFlags(unseen, 'add', ['\\Seen'], { origin: sel });
           newlySeen = new Map(res.updated.map((u) => [u.uid, u.flags]));
+          // The record's MODSEQ is now that of the \Seen change (RFC 7162 §3.1: reported with CONDSTORE).
+          for (const u of res.updated) seenModseq.set(u.uid, u.modseq);
           if (res.updated.length) sel.ownChange(before, res.highestModseq);
         }
       }
@@ -97,7 +130,7 @@ export const FETCH: Handler<FetchCommand> = {
       for (const t of page) {
         const rec = byUid.get(t.uid);
         if (!rec) {
-          missing++;
+          if (changedSince === undefined) missing++; // else: simply not changed since
           continue;
         }
         let raw: Buffer | undefined;
@@ -112,6 +145,8 @@ export const FETCH: Handler<FetchCommand> = {
               cached: cachedOf(rec.uid),
               newFlags: newlySeen.get(t.uid),
               addFlags: newlySeen.has(t.uid) && !hasFlags,
+              addModseq: newlySeen.has(t.uid) && condstore && !hasModseq,
+              modseq: seenModseq.get(t.uid) ?? rec.modseq,
               toCache,
             });
         if (batch.add(out)) await batch.flush();
@@ -177,6 +212,8 @@ function fetchOne(
     cached: { envelope: string | null; bodystructure: string | null } | null;
     newFlags?: string[];
     addFlags: boolean;
+    addModseq: boolean;
+    modseq: number;
     toCache: Array<[number, { envelope: string; bodystructure: string }]>;
   },
 ): Buffer | string {
@@ -246,7 +283,7 @@ function fetchOne(
         add('RFC822.SIZE', String(rec.size));
         break;
       case 'MODSEQ':
-        add('MODSEQ', `(${rec.modseq})`);
+        add('MODSEQ', `(${o.modseq})`);
         break;
       case 'ENVELOPE':
         add('ENVELOPE', formatEnvelope(getEnvelope()));
@@ -295,6 +332,7 @@ function fetchOne(
     }
   }
   if (o.addFlags) add('FLAGS', flagsText(flags));
+  if (o.addModseq) add('MODSEQ', `(${o.modseq})`);
   parts.push(')\r\n');
   if (!binary) return (parts as string[]).join('');
   return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)));

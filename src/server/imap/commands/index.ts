@@ -10,9 +10,11 @@ import { CHECK, CLOSE, UNSELECT, EXPUNGE, STORE, COPY, MOVE, IDLE } from './sele
 import { FETCH } from './fetch.js';
 import { SEARCH } from './search.js';
 import { SORT } from './sort.js';
+import { CANCELUPDATE } from './context.js';
 import { THREAD } from './thread.js';
 import { GETQUOTA, GETQUOTAROOT, SETQUOTA } from './quota.js';
 import { COMPRESS } from './compress.js';
+import { NOTIFY } from './notify.js';
 
 export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   CAPABILITY,
@@ -46,9 +48,11 @@ export const handlers: Partial<Record<ImapCommandName, Handler<any>>> = {
   FETCH,
   SEARCH,
   SORT,
+  CANCELUPDATE,
   THREAD,
   GETQUOTA,
   GETQUOTAROOT,
   SETQUOTA,
   COMPRESS,
+  NOTIFY,
 };

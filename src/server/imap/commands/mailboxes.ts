@@ -15,7 +15,8 @@ import { encodeMailboxName, formatAString } from '../../../protocol/imap/index.j
 import { AUTHED, type Handler } from './types.js';
 import { SelectedMailbox } from '../selected.js';
 import type { ImapSession } from '../session.js';
-import { no } from '../errors.js';
+import { bad, no } from '../errors.js';
+import { checkQresyncParameter, enableCondstore, qresyncOn, qresyncSelect } from '../qresync.js';
 import { isInbox } from '../../../store/mail/index.js';
 
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
@@ -36,6 +37,13 @@ function leaveSelected(s: ImapSession) {
 
 async function select(s: ImapSession, cmd: SelectCommand, readOnly: boolean) {
   const user = s.user!;
+  // RFC 7162 §3.2.5: QRESYNC parameter without ENABLE QRESYNC is BAD (checked before anything is closed).
+  if (cmd.qresync) {
+    if (!qresyncOn(s)) throw bad('QRESYNC not enabled');
+    checkQresyncParameter(cmd.qresync);
+  }
+  // RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) is a CONDSTORE enabling command.
+  if (cmd.condStore) await enableCondstore(s, { announce: false });
   const hadSelected = Boolean(s.selected);
   leaveSelected(s);
   // RFC 7162 §3.2.11 / RFC 5530: tell the client the previous mailbox is closed.
@@ -55,8 +63,13 @@ async function select(s: ImapSession, cmd: SelectCommand, readOnly: boolean) {
   if (firstUnseen) s.write(`* OK [UNSEEN ${firstUnseen}] First unseen\r\n`);
   s.write(`* OK [UIDVALIDITY ${counters.uidValidity}] UIDs valid\r\n`);
   s.write(`* OK [UIDNEXT ${counters.uidNext}] Predicted next UID\r\n`);
+  // RFC 7162 §3.1.2.1: a server with persistent mod-sequences sends HIGHESTMODSEQ with every SELECT/EXAMINE
+  // (Dovecot does once the mailbox tracks modseqs; ours always does). Never NOMODSEQ.
+  s.write(`* OK [HIGHESTMODSEQ ${counters.highestModseq}] Highest\r\n`);
   s.selected = sel;
   s.state = 'selected';
+  // RFC 7162 §3.2.5: QRESYNC resynchronization: VANISHED (EARLIER) then FETCH of what changed.
+  if (cmd.qresync) await qresyncSelect(s, sel, cmd.qresync, counters.uidValidity);
   return { text: `${readOnly ? 'EXAMINE' : 'SELECT'} completed`, code: readOnly ? 'READ-ONLY' : 'READ-WRITE' };
 }
 
@@ -143,6 +156,7 @@ export const STATUS: Handler<StatusCommand> = {
   states: AUTHED,
   async run(s, cmd) {
     const st = await s.ctx.mail.status(s.user!, cmd.mailbox);
+    if (cmd.items.includes('HIGHESTMODSEQ')) await enableCondstore(s);
     const out: Array<string | number> = [];
     for (const item of cmd.items) {
       switch (item) {
@@ -167,12 +181,16 @@ export const STATUS: Handler<StatusCommand> = {
         case 'DELETED':
           out.push(item, st.deleted);
           break;
+        case 'HIGHESTMODSEQ':
+          // RFC 7162 §3.1.6 (and a CONDSTORE enabling command, §3.1).
+          out.push(item, st.highestModseq);
+          break;
         case 'APPENDLIMIT':
           // RFC 7889 §3.2: the same limit applies to every mailbox.
           out.push(item, s.ctx.limits.maxAppendSize);
           break;
         default:
-          break; // HIGHESTMODSEQ comes with CONDSTORE
+          break;
       }
     }
     s.write(Buffer.concat([Buffer.from('* STATUS '), mailboxNameOut(s, cmd.mailbox), Buffer.from(` (${out.join(' ')})\r\n`)]));

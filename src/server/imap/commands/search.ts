@@ -8,13 +8,16 @@
  * and decode the message (short blocking reads of files up to 256 KiB, see Mailbox.readRecordSync).
  */
 import type { SearchCommand, SearchKey } from '../../../protocol/imap/index.js';
-import { sequenceSetHas, compressSequenceSet } from '../../../protocol/imap/index.js';
+import { sequenceSetHas } from '../../../protocol/imap/index.js';
 import type { Mailbox, MessageRecord } from '../../../store/mail/index.js';
 import { parseStructure, decodedHeaderValue, headerText, bodyText, matchesText as matchesTextSlow, type MimeNode, type Envelope } from '../../../mime/index.js';
 import { decodeEncodedWords } from '../../../mime/headers.js';
 import { TimeSlice } from '../prefetch.js';
 import { SELECTED, type Handler } from './types.js';
-import { bad } from '../errors.js';
+import { ImapCommandError, bad } from '../errors.js';
+import { enableCondstore } from '../qresync.js';
+import { esearchLine, saveResult } from './esearch.js';
+import { addContext } from '../context-update.js';
 import type { SelectedMailbox } from '../selected.js';
 
 const PAGE = 1000;
@@ -199,18 +202,38 @@ async function matches(k: SearchKey, m: MessageView, sel: SelectedMailbox, maxUi
       return k.comparison === 'older' ? age > k.seconds : age <= k.seconds;
     }
     case 'SEQUENCE':
-      if (k.set.kind === 'saved') throw bad('SEARCHRES ($) is not supported');
-      return sequenceSetHas(k.set, m.seq, sel.exists);
     case 'UID':
-      if (k.set.kind === 'saved') throw bad('SEARCHRES ($) is not supported');
-      return sequenceSetHas(k.set, r.uid, maxUid);
+      // RFC 5182 §2.1: "$" (as a sequence set or after UID) is the saved result, whichever form.
+      if (k.set.kind === 'saved') return sel.saved.has(r.uid);
+      return k.type === 'SEQUENCE' ? sequenceSetHas(k.set, m.seq, sel.exists) : sequenceSetHas(k.set, r.uid, maxUid);
     case 'MODSEQ':
+      // RFC 7162 §3.1.5: messages with a mod-sequence >= the value. Only one kind of metadata here (flags), so
+      // an entry name/type restricts nothing.
       return BigInt(r.modseq) >= k.modSeq;
   }
 }
 
-/** Runs a search; returns matching messages as [seq, uid] pairs in ascending order. */
-export async function runSearch(sel: SelectedMailbox, criteria: SearchKey): Promise<Array<[number, number]>> {
+/** True when the criteria use the MODSEQ key (RFC 7162 §3.1.5: a CONDSTORE enabling command). */
+export function usesModseq(k: SearchKey): boolean {
+  switch (k.type) {
+    case 'MODSEQ':
+      return true;
+    case 'AND':
+      return k.keys.some(usesModseq);
+    case 'OR':
+      return usesModseq(k.left) || usesModseq(k.right);
+    case 'NOT':
+      return usesModseq(k.key);
+    default:
+      return false;
+  }
+}
+
+/**
+ * Runs a search; returns matching messages as [seq, uid] pairs in ascending order. With `o.modseq`, its `max`
+ * becomes the highest MODSEQ among the matches (RFC 7162 §3.1.5).
+ */
+export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { modseq?: { max: number } } = {}): Promise<Array<[number, number]>> {
   const needs = needsOf(criteria);
   const out: Array<[number, number]> = [];
   const all = sel.uids;
@@ -235,33 +258,48 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey): Prom
         data = mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec)) ?? null;
       }
       const view = new MessageView(rec, seq, mbx, { data, whole }, envs?.get(rec.uid));
-      if (await matches(criteria, view, sel, maxUid)) out.push([seq, rec.uid]);
+      if (await matches(criteria, view, sel, maxUid)) {
+        out.push([seq, rec.uid]);
+        if (o.modseq && rec.modseq > o.modseq.max) o.modseq.max = rec.modseq;
+      }
       if (slice.due()) await slice.yield();
     }
   }
   return out;
 }
 
+/**
+ * RFC 3501 §6.4.4 SEARCH; RFC 4731 ESEARCH when RETURN is given; RFC 5182 SAVE; RFC 7162 §3.1.5 MODSEQ (the
+ * highest modseq of the matches after the numbers); RFC 5267 §4 UPDATE (CONTEXT=SEARCH) and PARTIAL.
+ */
 export const SEARCH: Handler<SearchCommand> = {
   states: SELECTED,
   async run(s, cmd) {
     const sel = s.selected!;
-    await sel.reportChanges(s, { expunges: cmd.uid });
-    const found = await runSearch(sel, cmd.criteria);
+    // RFC 5267 §4.3: UPDATE under a tag that already names a live context is BAD.
+    if (cmd.returnOptions?.includes('UPDATE') && sel.contexts.has(cmd.tag)) throw bad(`Tag ${cmd.tag} is already in use by an updating search`);
+    const modseqKey = usesModseq(cmd.criteria);
+    if (modseqKey) await enableCondstore(s);
+    await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
+    const mod = { max: 0 };
+    let found: Array<[number, number]>;
+    try {
+      found = await runSearch(sel, cmd.criteria, { modseq: mod });
+    } catch (err) {
+      // RFC 5182 §2.1: a SEARCH (SAVE) that fails with NO leaves "$" empty; BAD leaves it as it was.
+      if (cmd.returnOptions?.includes('SAVE') && !(err instanceof ImapCommandError && err.status === 'BAD')) sel.saved = new Set();
+      throw err;
+    }
     const nums = found.map(([seq, uid]) => (cmd.uid ? uid : seq));
+    const modseq = modseqKey && found.length ? mod.max : undefined;
     if (cmd.returnOptions) {
-      // RFC 4731 ESEARCH; an empty RETURN () means ALL.
-      const opts = cmd.returnOptions.length ? cmd.returnOptions : ['ALL'];
-      let line = `* ESEARCH (TAG "${cmd.tag.replace(/["\\]/g, '')}")${cmd.uid ? ' UID' : ''}`;
-      if (nums.length) {
-        if (opts.includes('MIN')) line += ` MIN ${nums[0]}`;
-        if (opts.includes('MAX')) line += ` MAX ${nums[nums.length - 1]}`;
-        if (opts.includes('ALL')) line += ` ALL ${compressSequenceSet(nums)}`;
-      }
-      if (opts.includes('COUNT')) line += ` COUNT ${nums.length}`;
-      s.write(line + '\r\n');
+      const req = { tag: cmd.tag, uid: cmd.uid, returnOptions: cmd.returnOptions, partial: cmd.partial };
+      saveResult(sel, req, found.map(([, uid]) => uid));
+      const line = esearchLine(req, nums, { modseq });
+      if (line) s.write(line);
+      if (cmd.returnOptions.includes('UPDATE')) await addContext(s, sel, { tag: cmd.tag, uid: cmd.uid, criteria: cmd.criteria, uids: found.map(([, u]) => u) });
     } else {
-      s.write(`* SEARCH${nums.map((n) => ' ' + n).join('')}\r\n`);
+      s.write(`* SEARCH${nums.map((n) => ' ' + n).join('')}${modseq !== undefined ? ` (MODSEQ ${modseq})` : ''}\r\n`);
     }
     return 'SEARCH completed';
   },

@@ -8,6 +8,7 @@ import { AUTHED, SELECTED, type Handler } from './types.js';
 import { resolveTargets } from '../messages.js';
 import { bad, no } from '../errors.js';
 import { MailStoreError } from '../../../store/mail/index.js';
+import { condstoreOn, enableCondstore, flagsFetch, highestModseqCode, reportExpunged } from '../qresync.js';
 import type { ImapSession } from '../session.js';
 
 function writable(s: ImapSession) {
@@ -52,16 +53,15 @@ export const EXPUNGE: Handler<ExpungeCommand> = {
     writable(s);
     let uids: number[] | undefined;
     if (cmd.uid && cmd.sequenceSet) uids = resolveTargets(sel, cmd.sequenceSet, true).map((t) => t.uid);
-    await sel.reportChanges(s, { expunges: true });
+    await sel.reportChanges(s, { expunges: true, uid: cmd.uid });
     const before = (await sel.mailbox.counters()).highestModseq;
     const gone = await sel.mailbox.expunge({ uids, origin: sel });
-    const seqs = gone.map((u) => sel.seqOf(u)).filter((n) => n > 0).sort((a, b) => b - a);
-    for (const n of seqs) {
-      sel.removeSeq(n);
-      s.write(`* ${n} EXPUNGE\r\n`);
-    }
+    if (sel.contexts.size) await sel.beforeExpunge?.(s, gone);
+    // EXPUNGE responses, or VANISHED with QRESYNC (RFC 7162 §3.2.10).
+    reportExpunged(s, sel, gone);
     sel.ownChange(before, (await sel.mailbox.counters()).highestModseq);
-    return 'EXPUNGE completed';
+    // RFC 7162 §3.2.7/§3.2.9 (and Dovecot with CONDSTORE alone): the tagged OK carries HIGHESTMODSEQ.
+    return { text: 'EXPUNGE completed', code: await highestModseqCode(s, sel) };
   },
 };
 
@@ -71,9 +71,11 @@ export const STORE: Handler<StoreCommand> = {
     const sel = s.selected!;
     writable(s);
     if (cmd.flags.some((f) => f.toLowerCase() === '\\recent')) throw bad('\\Recent cannot be stored');
+    // RFC 7162 §3.1.3: STORE (UNCHANGEDSINCE n) is a CONDSTORE enabling command.
+    if (cmd.unchangedSince !== undefined) await enableCondstore(s);
     const targets = resolveTargets(sel, cmd.sequenceSet, cmd.uid);
     if (!targets.length) return 'STORE completed';
-    await sel.reportChanges(s, { expunges: cmd.uid });
+    await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
     const before = sel.lastModseq;
     const mode = cmd.action === 'set' ? 'replace' : cmd.action;
     let r;
@@ -86,7 +88,17 @@ export const STORE: Handler<StoreCommand> = {
       if (err instanceof MailStoreError && err.code === 'BADFLAG') throw bad(err.message);
       throw err;
     }
-    if (!cmd.silent) {
+    if (condstoreOn(s)) {
+      // RFC 7162 §3.1.3/§3.2.4 (Dovecot's form): "* n FETCH ([UID u] MODSEQ (m) FLAGS (...))" for each changed
+      // message, also for .SILENT (then without FLAGS): the client learns the new modseq.
+      let out = '';
+      for (const c of r.updated) {
+        const n = sel.seqOf(c.uid);
+        if (n) out += flagsFetch(s, n, c, { uid: cmd.uid, silent: cmd.silent });
+      }
+      // Messages that already had the flags got no new modseq and are not reported (as Dovecot).
+      if (out) s.write(out);
+    } else if (!cmd.silent) {
       for (const c of [...r.updated, ...r.unchanged].sort((a, b) => a.uid - b.uid)) {
         const n = sel.seqOf(c.uid);
         if (!n) continue;
@@ -97,7 +109,8 @@ export const STORE: Handler<StoreCommand> = {
     }
     if (r.updated.length) sel.ownChange(before, r.highestModseq);
     if (r.modified.length) {
-      return { text: 'Conditional STORE failed for some messages', code: `MODIFIED ${compressSequenceSet(cmd.uid ? r.modified : r.modified.map((u) => sel.seqOf(u)))}` };
+      // RFC 7162 §3.1.3: OK [MODIFIED set]: UIDs for UID STORE, sequence numbers otherwise.
+      return { text: 'Conditional STORE failed', code: `MODIFIED ${compressSequenceSet(cmd.uid ? r.modified : r.modified.map((u) => sel.seqOf(u)))}` };
     }
     return 'STORE completed';
   },
@@ -123,15 +136,13 @@ async function copyOrMove(s: ImapSession, cmd: CopyCommand, move: boolean) {
     { sort: false },
   )}`;
   if (move) {
-    // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
+    // RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGE (or, with QRESYNC, VANISHED) responses.
     if (r.mapping.length) s.write(`* OK [${copyuid}] Moved\r\n`);
-    const seqs = r.mapping.map((m) => sel.seqOf(m[0])).filter((n) => n > 0).sort((a, b) => b - a);
-    for (const n of seqs) {
-      sel.removeSeq(n);
-      s.write(`* ${n} EXPUNGE\r\n`);
-    }
-    if (dest.id === sel.mailbox.id) await sel.reportChanges(s, { expunges: true, force: true });
-    return 'MOVE completed';
+    const moved = r.mapping.map((m) => m[0]);
+    if (sel.contexts.size) await sel.beforeExpunge?.(s, moved);
+    reportExpunged(s, sel, moved);
+    if (dest.id === sel.mailbox.id) await sel.reportChanges(s, { expunges: true, force: true, uid: cmd.uid });
+    return { text: 'MOVE completed', code: await highestModseqCode(s, sel) };
   }
   if (dest.id === sel.mailbox.id) await sel.reportChanges(s, { expunges: true, force: true });
   return r.mapping.length ? { text: 'COPY completed', code: copyuid } : 'COPY completed';
@@ -154,7 +165,8 @@ export const IDLE: Handler<SimpleCommand> = {
     const sel = s.selected;
     let reporting = Promise.resolve();
     const report = (sync = false) => {
-      if (!sel || s.selected !== sel) return;
+      // RFC 5465 §4: with NOTIFY, IDLE sends what NOTIFY asked for: nothing for the selected mailbox without SELECTED.
+      if (!sel || s.selected !== sel || s.notify?.selMode === null) return;
       reporting = reporting
         .then(async () => {
           if (sync) await sel.mailbox.sync();

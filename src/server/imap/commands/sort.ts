@@ -11,8 +11,12 @@ import { decodeEncodedWords, stripComments } from '../../../mime/headers.js';
 import { TimeSlice } from '../prefetch.js';
 import { baseSubject, compareOctets } from '../base-subject.js';
 import { unicodeCasemap } from '../../../mime/text.js';
-import { runSearch } from './search.js';
+import { runSearch, usesModseq } from './search.js';
+import { esearchLine, saveResult } from './esearch.js';
+import { addContext } from '../context-update.js';
+import { enableCondstore } from '../qresync.js';
 import { SELECTED, type Handler } from './types.js';
+import { bad } from '../errors.js';
 import type { SelectedMailbox } from '../selected.js';
 import type { MessageRecord } from '../../../store/mail/index.js';
 
@@ -153,14 +157,34 @@ export async function runSort(
   return rows.map((r) => [r.seq, r.uid]);
 }
 
+/**
+ * SORT / UID SORT (RFC 5256 §3); with RETURN (...) the ESORT form (RFC 5267 §3): one ESEARCH response whose ALL
+ * keeps the sort order, MIN/MAX are the first/last message in that order; PARTIAL (§4.4); UPDATE (CONTEXT=SORT,
+ * §4); SAVE (RFC 5182, the sorted messages become "$").
+ */
 export const SORT: Handler<SortCommand> = {
   states: SELECTED,
   async run(s, cmd) {
     const sel = s.selected!;
-    await sel.reportChanges(s, { expunges: cmd.uid });
-    const found = await runSearch(sel, cmd.criteria);
+    // RFC 5267 §4.3: UPDATE under a tag that already names a live context is BAD.
+    if (cmd.returnOptions?.includes('UPDATE') && sel.contexts.has(cmd.tag)) throw bad(`Tag ${cmd.tag} is already in use by an updating search`);
+    const modseqKey = usesModseq(cmd.criteria);
+    if (modseqKey) await enableCondstore(s);
+    await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
+    const mod = { max: 0 };
+    const found = await runSearch(sel, cmd.criteria, { modseq: mod });
     const sorted = await runSort(sel, found, cmd.sortCriteria);
     const nums = sorted.map(([seq, uid]) => (cmd.uid ? uid : seq));
+    if (cmd.returnOptions) {
+      const req = { tag: cmd.tag, uid: cmd.uid, returnOptions: cmd.returnOptions, partial: cmd.partial };
+      saveResult(sel, req, sorted.map(([, uid]) => uid));
+      const line = esearchLine(req, nums, { sorted: true, modseq: modseqKey && found.length ? mod.max : undefined });
+      if (line) s.write(line);
+      if (cmd.returnOptions.includes('UPDATE')) {
+        await addContext(s, sel, { tag: cmd.tag, uid: cmd.uid, criteria: cmd.criteria, sort: cmd.sortCriteria, uids: sorted.map(([, u]) => u) });
+      }
+      return 'SORT completed';
+    }
     let line = '* SORT';
     for (let i = 0; i < nums.length; i++) {
       line += ' ' + nums[i];
