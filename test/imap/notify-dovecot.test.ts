@@ -12,114 +12,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, writeFileSync, chmodSync, chownSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { join } from 'node:path';
+import { HAVE_DOVECOT, startDovecot } from '../helpers/dovecot.js';
 import { startImapServer, ImapClient, seed, message } from '../helpers/imap.js';
 
-const DOVECOT = '/usr/sbin/dovecot';
-
-function uidOf(user: string): number | null {
-  try {
-    return Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-  } catch {
-    return null;
-  }
-}
-
-const skip =
-  !existsSync(DOVECOT) || process.getuid?.() !== 0 || uidOf('dovenull') === null || uidOf('dovecot') === null || uidOf('nobody') === null
-    ? 'needs Dovecot and root'
-    : false;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitForPort(port: number, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = connect(port, '127.0.0.1', () => {
-        c.destroy();
-        r(true);
-      });
-      c.once('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error('Dovecot did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** A private Dovecot with user alice@example.test / secret. */
-async function startDovecot(): Promise<{ port: number; proc: ChildProcess; dir: string }> {
-  const dir = mkdtempSync('/tmp/mw-dovecot-');
-  chmodSync(dir, 0o755);
-  const home = join(dir, 'home', 'alice');
-  mkdirSync(home, { recursive: true });
-  const nobody = uidOf('nobody')!;
-  const nogroup = Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' }).trim());
-  chownSync(join(dir, 'home'), nobody, nogroup);
-  chownSync(home, nobody, nogroup);
-  writeFileSync(join(dir, 'passwd'), `alice@example.test:{PLAIN}secret:${nobody}:${nogroup}::${home}::\n`);
-  const port = await freePort();
-  writeFileSync(
-    join(dir, 'dovecot.conf'),
-    `base_dir = ${dir}/run
-state_dir = ${dir}/run/state
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:~/Maildir
-log_path = ${dir}/dovecot.log
-default_internal_user = dovecot
-default_internal_group = dovecot
-default_login_user = dovenull
-passdb {
-  driver = passwd-file
-  args = ${dir}/passwd
-}
-userdb {
-  driver = passwd-file
-  args = ${dir}/passwd
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = ${port}
-  }
-  inet_listener imaps {
-    port = 0
-  }
-  chroot =
-}
-service anvil {
-  chroot =
-}
-service stats {
-  chroot =
-}
-namespace inbox {
-  inbox = yes
-  separator = /
-}
-`,
-  );
-  const proc = spawn(DOVECOT, ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
-  await waitForPort(port);
-  return { port, proc, dir };
-}
+const skip = HAVE_DOVECOT ? false : 'needs Dovecot and root';
 
 /** Lines that arrive until nothing more comes for `quietMs` (Dovecot's pushes come a little later than ours). */
 async function drain(c: ImapClient, quietMs = 1200, maxMs = 6000): Promise<string[]> {
@@ -235,11 +131,8 @@ async function scenario(t: Target): Promise<Record<string, string[]>> {
 }
 
 test('NOTIFY: the same commands and events give the same response shapes as Dovecot', { skip }, async () => {
-  const dv = await startDovecot();
-  after(() => {
-    dv.proc.kill('SIGTERM');
-    rmSync(dv.dir, { recursive: true, force: true });
-  });
+  const dv = await startDovecot({ user: 'alice@example.test', password: 'secret' });
+  after(() => dv.stop());
   const srv = await startImapServer({ users: ['alice'] });
   // Mailwright creates Junk (and the other special-use mailboxes) for a new user; give Dovecot the same ones.
   const mwA = await srv.authed('alice');
