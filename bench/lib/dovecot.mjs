@@ -21,7 +21,7 @@ export function dovecotAvailable() {
   return existsSync(DOVECOT_BIN) && process.getuid?.() === 0 && Boolean(readPasswd('dovecot')) && Boolean(readPasswd('dovenull'));
 }
 
-function config(d, port, limit) {
+function config(d, port, limit, extra) {
   return `# private instance (bench/lib/dovecot.mjs)
 instance_name = mwcmp-${port}
 base_dir = ${d}/run
@@ -56,7 +56,7 @@ service imap-login {
     port = 0
   }
 }
-`;
+${extra}`;
 }
 
 async function greets(port) {
@@ -76,10 +76,11 @@ async function greets(port) {
 }
 
 /**
- * Start it. `users`: [{ user, pass, maildir? }] — maildir is a directory copied (cp -a) as the user's Maildir.
+ * Start it. `users`: [{ user, pass, maildir? }] — maildir is a directory copied (cp -a) as the user's Maildir;
+ * `extra`: more configuration appended (e.g. a namespace with separator "/").
  * Returns { port, version, dir, maildir(user), stop(), logTail() }.
  */
-export async function startDovecot({ dir, users, limit = 200 }) {
+export async function startDovecot({ dir, users, limit = 200, extra = '' }) {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755); // Dovecot's auth process (user dovecot) reads the passwd file in here; mkdtemp gives 0700
 
@@ -98,7 +99,7 @@ export async function startDovecot({ dir, users, limit = 200 }) {
   });
   writeFileSync(join(dir, 'passwd'), lines.join(''));
   const conf = join(dir, 'dovecot.conf');
-  writeFileSync(conf, config(dir, port, limit));
+  writeFileSync(conf, config(dir, port, limit, extra));
   const version = spawnSync(DOVECOT_BIN, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const master = spawn(DOVECOT_BIN, ['-F', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

@@ -5,13 +5,15 @@
  * Recipe: /work/shared/TESTING.md ("Dovecot as a reference server").
  *
  * - startDovecot({ user, password }): one passwd-file user with a Maildir++ home (home/Maildir), as classic
- *   setups have it (import tests, SORT/THREAD comparisons).
+ *   setups have it (import tests, SORT/THREAD and NOTIFY comparisons); bench/lib/dovecot.mjs starts it.
  * - startReferenceDovecot(users): several users (password "secret"), Maildir LAYOUT=fs, the special-use mailboxes
  *   Mailwright creates for every user, imap_zlib loaded (COMPRESS=DEFLATE); null when Dovecot is not installed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+// @ts-expect-error a plain .mjs module of the benchmarks, without types
+import { startDovecot as startBenchDovecot } from '../../bench/lib/dovecot.mjs';
 import { freePort } from './peers.js';
 import { tempDir } from './server.js';
 import { ImapClient } from './imap-client.js';
@@ -87,40 +89,23 @@ ${loginExtra}  inet_listener imap {
 `;
 }
 
+/** One user with a Maildir++ home: bench/lib/dovecot.mjs's private Dovecot (also used by the benchmarks). */
 export async function startDovecot(o: { user: string; password: string }): Promise<DovecotServer> {
-  const base = tempDir('mw-dovecot-');
-  chmodSync(base, 0o755);
-  const d = join(base, 'dovecot');
-  mkdirSync(d, { mode: 0o755 });
-  const home = join(d, 'home');
-  mkdirSync(home, { mode: 0o700 });
-  chownSync(home, 65534, 65534);
-  const port = await freePort();
-  writeFileSync(join(d, 'passwd'), `${o.user}:{PLAIN}${o.password}:65534:65534::${home}::\n`);
-  const server = await launch(
-    base,
-    home,
-    port,
-    baseConf(d, port) +
-      `default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = 100
-mail_location = maildir:~/Maildir
-namespace inbox {
-  inbox = yes
-  separator = /
-}
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u ${d}/passwd
-}
-userdb {
-  driver = passwd-file
-  args = username_format=%u ${d}/passwd
-}
-`,
-  );
-  return server;
+  const dir = tempDir('mw-dovecot-');
+  const dc = (await startBenchDovecot({ dir, users: [{ user: o.user, pass: o.password }], extra: 'namespace inbox {\n  inbox = yes\n  separator = /\n}\n' })) as {
+    port: number;
+    maildir(user: string): string;
+    stop(): Promise<void>;
+  };
+  return {
+    port: dc.port,
+    dir,
+    home: dirname(dc.maildir(o.user)),
+    async stop() {
+      await dc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export async function startReferenceDovecot(users: string[]): Promise<DovecotServer | null> {
