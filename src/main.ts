@@ -117,6 +117,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     relayhost: config.delivery.relayhost ? hop(config.delivery.relayhost) : null,
     transportMap: Object.fromEntries(Object.entries(config.delivery.transportMap).map(([d, h]) => [d.toLowerCase(), hop(h)])),
     maxConnectionsPerDestination: config.delivery.maxConnectionsPerDestination,
+    connectionCacheTimeMs: config.delivery.connectionCacheSeconds * 1000,
     localAddress: config.delivery.localAddress,
     timeouts: { connect: Math.min(t, 30_000), greeting: t, mail: t, rcpt: t, dataInit: Math.min(t, 120_000), dataBlock: Math.min(t, 180_000), dataEnd: Math.max(t, 600_000) },
     log: log.child({ component: 'delivery' }),

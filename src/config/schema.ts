@@ -263,9 +263,11 @@ export const configSchema = z
         localAddress: z.string().optional(),
         /** Scale of RFC 5321 §4.5.3.2 timeouts in seconds: connect/greeting/mail/rcpt (default 300). */
         commandTimeoutSeconds: z.number().min(0.1).default(300),
+        /** Connection cache: how long an idle outbound session waits for the next message to the same host; 0 = off. */
+        connectionCacheSeconds: z.number().min(0).max(300).default(2),
       })
       .strict()
-      .default({ port: 25, relayhost: null, transportMap: {}, maxConnectionsPerDestination: 5, commandTimeoutSeconds: 300 }),
+      .default({ port: 25, relayhost: null, transportMap: {}, maxConnectionsPerDestination: 5, commandTimeoutSeconds: 300, connectionCacheSeconds: 2 }),
     /** Our public addresses (DNS records and checks); empty: detected from the machine's interfaces. */
     publicAddresses: z
       .object({
