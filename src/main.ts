@@ -2,6 +2,7 @@
  * The one place that wires concrete parts together: config -> database -> stores -> listeners.
  * `startServer` is what `mailwright serve` runs and what end-to-end tests start in-process.
  */
+import './mailauth/pubkey-cache.js'; // first: installs the parsed-public-key cache before mailauth's verifiers load
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config, ListenerName } from './config/schema.js';

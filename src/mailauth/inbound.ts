@@ -5,6 +5,7 @@
  * failure does: DMARC p=reject -> 550 5.7.1, p=quarantine -> Junk; SPF "-all" fail without a DKIM pass -> reject or
  * Junk (configurable). A temporary DNS error never rejects (at most it is recorded as temperror).
  */
+import './pubkey-cache.js'; // first: installs the parsed-public-key cache before mailauth's verifiers load
 import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import { authenticate, type AuthenticateResult } from 'mailauth';
