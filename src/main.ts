@@ -30,6 +30,7 @@ import { DkimKeyStore } from './dkim/keys.js';
 import { UserError } from './common/errors.js';
 import { MailStore } from './store/mail/index.js';
 import { AccountService } from './accounts/service.js';
+import { VerifiedCredentialCache } from './auth/cache.js';
 import { ServerOps, type ReloadResult } from './ops/runtime.js';
 import { releasePrebound } from './ops/prebind.js';
 import { imapListener } from './server/imap/listener.js';
@@ -96,7 +97,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const deliveries = new Set<(e: DeliveredEvent) => void>();
   deliveries.add((e) => void mail.onDelivered(e));
-  const accounts = new AccountService(store);
+  // One verified-credential cache for SMTP AUTH, IMAP, POP3 and the web admin's account changes (invalidation).
+  const authCache = new VerifiedCredentialCache({ ttlMs: () => ops.config.limits.authCacheSeconds * 1000 });
+  const accounts = new AccountService(store, { authCache });
   const throttle = ops.throttle;
   const listeners: Array<SmtpListener | Listener> = [];
   const recipientResolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
@@ -163,7 +166,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const addresses: RunningServer['addresses'] = {};
   const web = config.web.enabled
     ? new WebApp({
-        config, store, accounts: new AccountService(store, { dkim: dkimKeys }), admins: new AdminStore(opened.db), mail, queue, dkim: dkimKeys, tls, addresses,
+        config, store, accounts: new AccountService(store, { dkim: dkimKeys, authCache }), admins: new AdminStore(opened.db), mail, queue, dkim: dkimKeys, tls, addresses,
         dnsStatus: () => dnsServices.status(), dnsCheck: (d) => dnsServices.checkAll(d), throttle, routes: dnsServices.httpRoutes, log: log.child({ component: 'web' }),
       })
     : null;

@@ -115,6 +115,8 @@ export const configSchema = z
         loginFailuresPerAccount: z.number().int().min(1).default(10),
         loginWindowSeconds: z.number().min(1).default(60),
         loginLockoutSeconds: z.number().min(1).default(900),
+        /** A successful login is remembered this long (same user, password and stored hash skip the hash check); 0 = off. */
+        authCacheSeconds: z.number().min(0).max(3600).default(300),
       })
       .strict()
       .default({
@@ -127,6 +129,7 @@ export const configSchema = z
         loginFailuresPerAccount: 10,
         loginWindowSeconds: 60,
         loginLockoutSeconds: 900,
+        authCacheSeconds: 300,
       }),
     /** Client autoconfiguration (Thunderbird, Outlook, Apple) on listen.http. */
     autoconfig: z
