@@ -215,7 +215,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           log: log.child({ component: 'smtp' }),
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           queue: queueStore,
-          onQueued: (e) => queue.enqueued(e.id),
+          onQueued: (e) => queue.enqueued(e.id, e),
           srs,
           sealKey: async (domain) => {
             const rsa = (await dkimKeys.activeKeys(domain)).find((k) => k.algorithm === 'rsa-sha256');
@@ -262,7 +262,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           },
           log: log.child({ component: name }),
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
-          onQueued: (e) => queue.enqueued(e.id),
+          onQueued: (e) => queue.enqueued(e.id, e),
         })),
         log: log.child({ component: name }),
       });
