@@ -82,28 +82,43 @@ const { generateCanonicalizedHeader } = require('mailauth/lib/dkim/header') as {
 // Parsed private keys
 
 const KEY_CACHE_MAX = 1000;
-const keyCache = new Map<string, { pem: string; key: KeyObject }>();
+/** A key not used for this long is dropped (a rotated-out key does not stay in memory after `dkim retire`). */
+const KEY_IDLE_MS = 10 * 60_000;
+const keyCache = new Map<string, { pem: string; key: KeyObject; lastUse: number }>();
+let lastSweep = 0;
 /** How many PEM parses the cache has done (tests check that a second message does not parse again). */
 export const keyCacheStats = { parses: 0 };
 
 /**
  * The KeyObject of a signing key: parsed at its first use and kept per domain and selector while the PEM is the same
  * (a rotation brings a new selector; a changed PEM under the same selector is parsed again). Bounded: the oldest
- * entries go first.
+ * entries go first, and keys unused for 10 minutes are dropped.
  */
-export function parsedPrivateKey(domain: string, selector: string, pem: string): KeyObject {
+export function parsedPrivateKey(domain: string, selector: string, pem: string, now = Date.now()): KeyObject {
+  if (Math.abs(now - lastSweep) > 60_000) {
+    lastSweep = now;
+    for (const [k, e] of keyCache) if (now - e.lastUse > KEY_IDLE_MS) keyCache.delete(k);
+  }
   const id = `${selector}._domainkey.${domain}`;
   const hit = keyCache.get(id);
-  if (hit && hit.pem === pem) return hit.key;
+  if (hit && hit.pem === pem) {
+    hit.lastUse = now;
+    return hit.key;
+  }
   const key = createPrivateKey({ key: pem, format: 'pem' });
   keyCacheStats.parses++;
   keyCache.delete(id);
   if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
-  keyCache.set(id, { pem, key });
+  keyCache.set(id, { pem, key, lastUse: now });
   return key;
 }
 
-/** Forget every parsed key (tests; and callers that wipe keys, such as `dkim retire`). */
+/** Number of parsed keys held (tests). */
+export function keyCacheSize(): number {
+  return keyCache.size;
+}
+
+/** Forget every parsed key (tests). */
 export function clearKeyCache(): void {
   keyCache.clear();
 }

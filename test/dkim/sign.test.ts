@@ -7,7 +7,7 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { generateDkimKey, dnsRecordValue, type DkimAlgorithm } from '../../src/dkim/keys.js';
-import { signMessage, signingDomainFor, DkimSignError, OVERSIGNED_HEADERS, SIGNED_HEADERS, keyCacheStats, clearKeyCache } from '../../src/dkim/sign.js';
+import { signMessage, signingDomainFor, DkimSignError, OVERSIGNED_HEADERS, SIGNED_HEADERS, keyCacheStats, clearKeyCache, parsedPrivateKey, keyCacheSize } from '../../src/dkim/sign.js';
 import { dkimSign } from 'mailauth';
 import { dkimpySign, dkimpyVerify, mailauthVerify, opendkimSign, opendkimVerify, sampleMessage, type KeyMap } from './helpers.js';
 
@@ -206,6 +206,17 @@ describe('parsed key cache', () => {
     const h2 = await signMessage(msg, { domain: DOMAIN, keys: sameSel });
     const pubSame: KeyMap = { [`mw20261127r._domainkey.${DOMAIN}`]: dnsRecordValue('rsa-sha256', rsa2.publicKey) };
     assert.deepEqual(bySelector(await mailauthVerify(Buffer.concat([Buffer.from(h2), msg]), pubSame)), { mw20261127r: true });
+  });
+
+  test('a key not used for 10 minutes is dropped from memory (a rotated-out key does not linger)', () => {
+    clearKeyCache();
+    const t0 = Date.now() + 3_600_000; // past any sweep done by the other tests
+    parsedPrivateKey(DOMAIN, 'old', rsa.privateKey, t0);
+    parsedPrivateKey(DOMAIN, 'new', ed.privateKey, t0);
+    assert.equal(keyCacheSize(), 2);
+    parsedPrivateKey(DOMAIN, 'new', ed.privateKey, t0 + 9 * 60_000); // only the new key keeps signing
+    parsedPrivateKey(DOMAIN, 'new', ed.privateKey, t0 + 11 * 60_000);
+    assert.equal(keyCacheSize(), 1);
   });
 
   test('a key of the wrong type for its algorithm is an error, not a wrong signature', async () => {
