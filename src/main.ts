@@ -2,6 +2,7 @@
  * The one place that wires concrete parts together: config -> database -> stores -> listeners.
  * `startServer` is what `mailwright serve` runs and what end-to-end tests start in-process.
  */
+import './mailauth/pubkey-cache.js'; // first: installs the parsed-public-key cache before mailauth's verifiers load
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config, ListenerName } from './config/schema.js';
@@ -31,6 +32,7 @@ import { DkimKeyStore } from './dkim/keys.js';
 import { UserError } from './common/errors.js';
 import { MailStore } from './store/mail/index.js';
 import { AccountService } from './accounts/service.js';
+import { VerifiedCredentialCache } from './auth/cache.js';
 import { ServerOps, type ReloadResult } from './ops/runtime.js';
 import { releasePrebound } from './ops/prebind.js';
 import { imapListener } from './server/imap/listener.js';
@@ -98,7 +100,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
   const deliveries = new Set<(e: DeliveredEvent) => void>();
   deliveries.add((e) => void mail.onDelivered(e));
-  const accounts = new AccountService(store);
+  // One verified-credential cache for SMTP AUTH, IMAP, POP3 and the web admin's account changes (invalidation).
+  const authCache = new VerifiedCredentialCache({ ttlMs: () => ops.config.limits.authCacheSeconds * 1000 });
+  const accounts = new AccountService(store, { authCache });
   const throttle = ops.throttle;
   const listeners: Array<SmtpListener | Listener> = [];
   const recipientResolver = new RecipientResolver(store, config.smtp.recipientDelimiter);
@@ -120,6 +124,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     relayhost: config.delivery.relayhost ? hop(config.delivery.relayhost) : null,
     transportMap: Object.fromEntries(Object.entries(config.delivery.transportMap).map(([d, h]) => [d.toLowerCase(), hop(h)])),
     maxConnectionsPerDestination: config.delivery.maxConnectionsPerDestination,
+    connectionCacheTimeMs: config.delivery.connectionCacheSeconds * 1000,
     localAddress: config.delivery.localAddress,
     timeouts: { connect: Math.min(t, 30_000), greeting: t, mail: t, rcpt: t, dataInit: Math.min(t, 120_000), dataBlock: Math.min(t, 180_000), dataEnd: Math.max(t, 600_000) },
     log: log.child({ component: 'delivery' }),
@@ -174,7 +179,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const addresses: RunningServer['addresses'] = {};
   const web = config.web.enabled
     ? new WebApp({
-        config, store, accounts: new AccountService(store, { dkim: dkimKeys }), admins: new AdminStore(opened.db), mail, queue, dkim: dkimKeys, tls, addresses,
+        config, store, accounts: new AccountService(store, { dkim: dkimKeys, authCache }), admins: new AdminStore(opened.db), mail, queue, dkim: dkimKeys, tls, addresses,
         dnsStatus: () => dnsServices.status(), dnsCheck: (d, onStep) => dnsServices.checkAll(d, onStep), deliverability: dnsServices, throttle, routes: dnsServices.httpRoutes, log: log.child({ component: 'web' }),
       })
     : null;
@@ -224,7 +229,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           log: log.child({ component: 'smtp' }),
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           queue: queueStore,
-          onQueued: (e) => queue.enqueued(e.id),
+          onQueued: (e) => queue.enqueued(e.id, e),
           srs,
           quota: quotaPolicy,
           sealKey: async (domain) => {
@@ -273,7 +278,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           log: log.child({ component: name }),
           quota: quotaPolicy,
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
-          onQueued: (e) => queue.enqueued(e.id),
+          onQueued: (e) => queue.enqueued(e.id, e),
         })),
         log: log.child({ component: name }),
       });

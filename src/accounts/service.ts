@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { AccountStore, Domain, User } from '../store/types.js';
 import { hashPassword, verifyPassword } from '../auth/password.js';
 import { UserError } from '../common/errors.js';
+import type { VerifiedCredentialCache } from '../auth/cache.js';
 
 /** A random password of 16 characters from an unambiguous alphabet (about 90 bits). */
 export function generatePassword(): string {
@@ -31,6 +32,8 @@ export function parseQuota(q: string | undefined): number | undefined {
 /** What happens alongside account changes; the CLI passes the DKIM key store (keys made when a domain is added). */
 export interface AccountHooks {
   dkim?: { ensureKeys(domain: string): Promise<unknown> };
+  /** Verified-credential cache shared by the server's services (limits.authCacheSeconds); none in the CLI. */
+  authCache?: VerifiedCredentialCache;
 }
 
 export class AccountService {
@@ -57,12 +60,15 @@ export class AccountService {
     const generated = password === undefined;
     const pw = password ?? generatePassword();
     await this.store.setPasswordHash(address, await hashPassword(pw));
+    this.hooks.authCache?.invalidate(address);
     return { password: pw, generated };
   }
 
   /**
    * Checks a login. Returns the user when the password matches and the account is enabled. Upgrades an old hash
    * (SHA512-CRYPT etc.) to argon2id after a successful login, as Dovecot's doveadm-less migrations do.
+   * With an auth cache, a login that succeeded with the same password against the same stored hash within its TTL
+   * skips the hash check; the user is loaded (and `enabled` checked) every time.
    */
   async authenticate(address: string, password: string): Promise<User | null> {
     let user: User | undefined;
@@ -76,10 +82,19 @@ export class AccountService {
       await verifyPassword(DUMMY_HASH, password);
       return null;
     }
+    const cache = this.hooks.authCache;
+    if (cache?.check(user.address, password, user.passwordHash)) return user.enabled ? user : null;
     const r = await verifyPassword(user.passwordHash, password);
     if (!r.ok || !user.enabled) return null;
     if (r.needsRehash) {
-      await this.store.setPasswordHash(user.address, await hashPassword(password)).catch(() => {});
+      const rehashed = await hashPassword(password);
+      const saved = await this.store.setPasswordHash(user.address, rehashed).then(
+        () => true,
+        () => false,
+      );
+      cache?.remember(user.address, password, saved ? rehashed : user.passwordHash);
+    } else {
+      cache?.remember(user.address, password, user.passwordHash);
     }
     return user;
   }

@@ -3,6 +3,7 @@
  * $MAILWRIGHT_CONFIG); without one, the embedded development defaults apply (data under ./data).
  * Bad input gets a message that names what is wrong and a non-zero exit status.
  */
+import '../mailauth/pubkey-cache.js'; // first: installs the parsed-public-key cache before mailauth's verifiers load
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../common/errors.js';

@@ -117,6 +117,8 @@ export const configSchema = z
         loginFailuresPerAccount: z.number().int().min(1).default(10),
         loginWindowSeconds: z.number().min(1).default(60),
         loginLockoutSeconds: z.number().min(1).default(900),
+        /** A successful login is remembered this long (same user, password and stored hash skip the hash check); 0 = off. */
+        authCacheSeconds: z.number().min(0).max(3600).default(300),
       })
       .strict()
       .default({
@@ -129,6 +131,7 @@ export const configSchema = z
         loginFailuresPerAccount: 10,
         loginWindowSeconds: 60,
         loginLockoutSeconds: 900,
+        authCacheSeconds: 300,
       }),
     /** Client autoconfiguration (Thunderbird, Outlook, Apple) on listen.http. */
     autoconfig: z
@@ -275,9 +278,11 @@ export const configSchema = z
         localAddress: z.string().optional(),
         /** Scale of RFC 5321 §4.5.3.2 timeouts in seconds: connect/greeting/mail/rcpt (default 300). */
         commandTimeoutSeconds: z.number().min(0.1).default(300),
+        /** Connection cache: how long an idle outbound session waits for the next message to the same host; 0 = off. */
+        connectionCacheSeconds: z.number().min(0).max(300).default(2),
       })
       .strict()
-      .default({ port: 25, relayhost: null, transportMap: {}, maxConnectionsPerDestination: 5, commandTimeoutSeconds: 300 }),
+      .default({ port: 25, relayhost: null, transportMap: {}, maxConnectionsPerDestination: 5, commandTimeoutSeconds: 300, connectionCacheSeconds: 2 }),
     /** Our public addresses (DNS records and checks); empty: detected from the machine's interfaces. */
     publicAddresses: z
       .object({

@@ -12,7 +12,11 @@
  * - Once the end of data has been sent, a message is never sent to another host in the same attempt (a lost reply
  *   leaves it 'temp': a later duplicate is allowed, a loss is not).
  * - The body is streamed from its file; nothing holds a whole message in memory.
- * - At most maxConnectionsPerDestination sessions per destination exist at once, across concurrent deliver() calls.
+ * - At most maxConnectionsPerDestination sessions per destination are in use at once, across concurrent deliver()
+ *   calls. Between calls a session may wait idle in the connection cache (Postfix's scache,
+ *   smtp_connection_cache_time_limit): at most connectionCacheTimeMs (default 2 s), at most maxIdleConnections
+ *   (default 100) in all; the next deliver() to the same host, address, port and TLS/AUTH setting takes it with
+ *   RSET first. A session that had an error, answered RSET badly or was closed by the peer is never reused.
  */
 import { createReadStream } from 'node:fs';
 import type tls from 'node:tls';
@@ -69,6 +73,10 @@ export interface RemoteDeliveryOptions {
   /** Messages per connection before it is closed (default 100) and its maximum age (default 5 min). */
   maxMessagesPerConnection?: number;
   maxConnectionAgeMs?: number;
+  /** How long an idle session waits for the next deliver() call (connection cache); 0 disables. Default 2000. */
+  connectionCacheTimeMs?: number;
+  /** Idle cached sessions in all (default 100). */
+  maxIdleConnections?: number;
   /** Names of this host: an MX naming one of them is a loop (RFC 5321 §5.1). The EHLO hostname is included. */
   ownHostnames?: string[];
   /** Extra TLS options (e.g. ca, rejectUnauthorized) merged into every TLS connection. */
@@ -94,6 +102,11 @@ interface WorkerState {
   target: Target | null;
 }
 
+interface IdleSession {
+  session: SmtpSession;
+  timer: NodeJS.Timeout;
+}
+
 const TLS_FAILURE_MEMORY_MS = 60 * 60_000;
 
 /** The one-line form of a result, as the queue stores it in lastError: "550 5.1.1 text". */
@@ -108,6 +121,11 @@ export class RemoteDelivery {
   private readonly open = new Set<SmtpSession>();
   /** ip:port of hosts whose TLS handshake failed recently: go plaintext there (opportunistic only). */
   private readonly noTls = new Map<string, number>();
+  /** Connection cache: idle sessions by cacheKey(target), most recently parked last. */
+  private readonly idle = new Map<string, IdleSession[]>();
+  private idleCount = 0;
+  /** Sessions opened, and sessions taken from the connection cache (logs, tests). */
+  readonly stats = { opened: 0, reused: 0 };
   private closed = false;
 
   constructor(private readonly opts: RemoteDeliveryOptions) {
@@ -159,7 +177,7 @@ export class RemoteDelivery {
             }
           }
         } finally {
-          if (state.session) await this.retire(state.session);
+          await this.park(state);
           release();
         }
       }),
@@ -170,6 +188,9 @@ export class RemoteDelivery {
   /** Close every open session (QUIT) and refuse further work. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const list of this.idle.values()) for (const e of list) clearTimeout(e.timer);
+    this.idle.clear();
+    this.idleCount = 0;
     const all = [...this.open];
     this.open.clear();
     await Promise.all(all.map((s) => s.quit()));
@@ -218,6 +239,66 @@ export class RemoteDelivery {
     return s.quit();
   }
 
+  /** Whether a session may carry another message: not broken, below the message and age bounds. */
+  private reusable(s: SmtpSession): boolean {
+    return s.usable && s.messages < (this.opts.maxMessagesPerConnection ?? 100) && Date.now() - s.openedAt < (this.opts.maxConnectionAgeMs ?? 5 * 60_000);
+  }
+
+  /** Sessions are shared only between targets that would open the very same session. */
+  private cacheKey(t: Target): string {
+    return `${t.host}|${t.key}|${t.tls}|${t.auth?.user ?? ''}`;
+  }
+
+  /** End of a worker: put its session in the connection cache when it may be reused, else QUIT it. */
+  private async park(state: WorkerState): Promise<void> {
+    const s = state.session;
+    const t = state.target;
+    state.session = null;
+    state.target = null;
+    if (!s) return;
+    const ttl = this.opts.connectionCacheTimeMs ?? 2000;
+    if (!t || ttl <= 0 || this.closed || !this.reusable(s) || this.idleCount >= (this.opts.maxIdleConnections ?? 100)) {
+      await this.retire(s);
+      return;
+    }
+    const key = this.cacheKey(t);
+    const list = this.idle.get(key) ?? [];
+    const entry: IdleSession = {
+      session: s,
+      timer: setTimeout(() => {
+        const l = this.idle.get(key);
+        const i = l ? l.indexOf(entry) : -1;
+        if (i < 0) return;
+        l!.splice(i, 1);
+        if (!l!.length) this.idle.delete(key);
+        this.idleCount--;
+        void this.retire(s);
+      }, ttl),
+    };
+    entry.timer.unref();
+    list.push(entry);
+    this.idle.set(key, list);
+    this.idleCount++;
+  }
+
+  /** A cached idle session to t that answered RSET (RFC 5321 §4.1.1.5), or null. Broken ones are closed. */
+  private async takeIdle(t: Target): Promise<SmtpSession | null> {
+    const key = this.cacheKey(t);
+    for (;;) {
+      const list = this.idle.get(key);
+      const e = list?.pop();
+      if (!e) return null;
+      if (!list!.length) this.idle.delete(key);
+      this.idleCount--;
+      clearTimeout(e.timer);
+      if (this.reusable(e.session) && (await e.session.reset())) {
+        this.stats.reused++;
+        return e.session;
+      }
+      await this.retire(e.session);
+    }
+  }
+
   /**
    * A session to t: the worker's open one (after RSET) or a new one. A Failure means t cannot be used now;
    * `cached` marks a failure remembered from earlier in this deliver() call (no new attempt was made).
@@ -242,6 +323,12 @@ export class RemoteDelivery {
       await this.retire(state.session);
       state.session = null;
       state.target = null;
+    }
+    const cached = await this.takeIdle(t);
+    if (cached) {
+      state.session = cached;
+      state.target = t;
+      return cached;
     }
     const skipUntil = this.noTls.get(t.key);
     const skipTls = t.tls === 'opportunistic' && skipUntil !== undefined && skipUntil > Date.now();
@@ -287,6 +374,7 @@ export class RemoteDelivery {
       allowPlaintextAuth: t.tls === 'none' && isLoopback(t.ip),
     });
     this.open.add(s);
+    this.stats.opened++;
     if (this.closed) {
       await this.retire(s);
       throw new SessionError(tempFailure('4.3.2', 'delivery is shutting down'));

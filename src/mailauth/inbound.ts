@@ -5,9 +5,11 @@
  * failure does: DMARC p=reject -> 550 5.7.1, p=quarantine -> Junk; SPF "-all" fail without a DKIM pass -> reject or
  * Junk (configurable). A temporary DNS error never rejects (at most it is recorded as temperror).
  */
+import './pubkey-cache.js'; // first: installs the parsed-public-key cache before mailauth's verifiers load
 import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
-import { authenticate, type AuthenticateResult } from 'mailauth';
+import type { AuthenticateResult } from 'mailauth';
+import { authenticateConcurrently } from './authenticate.js';
 import type { MessageContent } from '../intake/sink.js';
 import type { MailauthResolver } from './resolver.js';
 
@@ -59,14 +61,14 @@ function input(c: MessageContent): Readable | Buffer {
 export async function checkInbound(c: MessageContent, ctx: InboundContext): Promise<InboundVerdict> {
   let r: AuthenticateResult;
   try {
-    r = await authenticate(input(c), {
+    // SPF runs while DKIM is verified (mailauth's authenticate() runs them one after the other).
+    r = await authenticateConcurrently(input(c), {
       ip: ctx.ip.startsWith('::ffff:') ? ctx.ip.slice(7) : ctx.ip,
       helo: ctx.helo,
-      sender: ctx.sender || undefined,
+      ...(ctx.sender ? { sender: ctx.sender } : {}),
       mta: ctx.hostname,
-      resolver: ctx.resolver as never,
-      disableBimi: true,
-      seal: ctx.seal ?? undefined,
+      resolver: ctx.resolver,
+      ...(ctx.seal ? { seal: ctx.seal } : {}),
     });
   } catch (err) {
     // A bug or a pathological message must not lose mail: accept with a temperror note.

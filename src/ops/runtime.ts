@@ -235,6 +235,7 @@ export class ServerOps {
     applied.push('limits', 'proxyProtocol', 'smtp.dnsbl', 'smtp.greylisting', 'connection limits');
     // Keys the code reads from the config object at use time.
     Object.assign(this.config, { shutdownTimeoutSeconds: c.shutdownTimeoutSeconds, autoconfig: c.autoconfig, log: c.log });
+    this.config.limits = { ...this.config.limits, authCacheSeconds: c.limits.authCacheSeconds };
     this.log.info({ applied, restartNeeded, tls }, 'configuration reloaded');
     return { applied, restartNeeded, tls };
   }

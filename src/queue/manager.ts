@@ -46,6 +46,8 @@ interface Slot {
   state: QueueState;
   nextAttempt: number;
   inFlight: boolean;
+  /** The record as just written by intake: activation uses it instead of reading the file back. */
+  entry?: QueueEntry;
   /** Admin action requested while in flight. */
   pending?: 'hold' | 'delete' | 'flush';
 }
@@ -97,9 +99,12 @@ export class QueueManager {
     await this.o.transport.close?.();
   }
 
-  /** A new message was written to incoming/. */
-  enqueued(id: string): void {
-    this.slots.set(id, { state: 'incoming', nextAttempt: 0, inFlight: false });
+  /**
+   * A new message was written to incoming/. `entry` is the record as written (then activation does not read it
+   * back from disk); without it, the record is read at activation.
+   */
+  enqueued(id: string, entry?: QueueEntry): void {
+    this.slots.set(id, { state: 'incoming', nextAttempt: 0, inFlight: false, ...(entry && entry.id === id ? { entry: structuredClone(entry) } : {}) });
     this.schedule(0);
   }
 
@@ -121,7 +126,7 @@ export class QueueManager {
     };
     await this.o.store.enqueueBuffer(data, entry);
     this.o.log.info({ queueId: id, from: sender, to: recipients, size: data.length, origin }, 'queued');
-    this.enqueued(id);
+    this.enqueued(id, entry);
     return id;
   }
 
@@ -201,7 +206,8 @@ export class QueueManager {
     try {
       await this.o.store.move(id, slot.state, 'active');
       slot.state = 'active';
-      entry = await this.o.store.read('active', id);
+      entry = slot.entry ?? (await this.o.store.read('active', id));
+      delete slot.entry;
     } catch (err) {
       this.o.log.error({ err, queueId: id }, 'cannot activate queued message');
       slot.inFlight = false;

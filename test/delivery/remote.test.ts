@@ -435,6 +435,73 @@ describe('connection reuse and concurrency', () => {
     assert.equal(p.maxConcurrent, 2);
   });
 
+  test('connection cache: two deliver() calls to the same MX share one TCP connection (RSET between)', async () => {
+    mx('cache1.test', [['mx.cache1.test', '127.0.0.3']]);
+    mx('cache1b.test', [['mx.cache1.test', '127.0.0.3']]); // another domain, same MX host: Postfix reuses by host too
+    const p = await peer();
+    const d = fx.delivery({ maxConnectionsPerDestination: 1 });
+    const m1 = fx.message(['a@cache1.test']);
+    const m2 = fx.message(['b@cache1.test']);
+    const m3 = fx.message(['c@cache1b.test']);
+    assert.equal((await d.deliver('cache1.test', [m1])).get(m1.id)![0]!.outcome, 'ok');
+    assert.equal((await d.deliver('cache1.test', [m2])).get(m2.id)![0]!.outcome, 'ok');
+    assert.equal((await d.deliver('cache1b.test', [m3])).get(m3.id)![0]!.outcome, 'ok');
+    assert.equal(p.messages.length, 3);
+    assert.equal(p.sessions.length, 1, 'one connection for the three calls');
+    assert.deepEqual(p.sessions[0]!.commands.filter((c) => /^(EHLO|RSET|QUIT)/.test(c)).map((c) => c.slice(0, 4)), ['EHLO', 'RSET', 'RSET']);
+    assert.deepEqual(d.stats, { opened: 1, reused: 2 });
+  });
+
+  test('connection cache: an error closes the session and the next call opens a new connection', async () => {
+    mx('cache2.test', [['mx.cache2.test', '127.0.0.3']]);
+    const p = await peer({ onRcpt: (rcpt) => (rcpt.startsWith('drop@') ? 'drop' : undefined) });
+    const d = fx.delivery({ maxConnectionsPerDestination: 1 });
+    const m1 = fx.message(['a@cache2.test']);
+    const bad = fx.message(['drop@cache2.test']);
+    const m3 = fx.message(['c@cache2.test']);
+    assert.equal((await d.deliver('cache2.test', [m1])).get(m1.id)![0]!.outcome, 'ok');
+    assert.equal((await d.deliver('cache2.test', [bad])).get(bad.id)![0]!.outcome, 'temp'); // reused, then dropped
+    assert.equal((await d.deliver('cache2.test', [m3])).get(m3.id)![0]!.outcome, 'ok');
+    assert.equal(p.sessions.length, 2, 'the broken session was not reused');
+    assert.equal(p.sessions[1]!.commands.filter((c) => c === 'RSET').length, 0);
+    assert.deepEqual(d.stats, { opened: 2, reused: 1 });
+  });
+
+  test('connection cache: a cached session the peer closed is not used; expired sessions are closed (QUIT)', async () => {
+    mx('cache3.test', [['mx.cache3.test', '127.0.0.3']]);
+    let p = await peer();
+    const d = fx.delivery({ maxConnectionsPerDestination: 1, connectionCacheTimeMs: 300 });
+    const m1 = fx.message(['a@cache3.test']);
+    assert.equal((await d.deliver('cache3.test', [m1])).get(m1.id)![0]!.outcome, 'ok');
+    // The peer goes away while our session is idle; a new one listens at the same address and port.
+    await p.close();
+    peers.splice(peers.indexOf(p), 1);
+    p = await peer();
+    const m2 = fx.message(['b@cache3.test']);
+    assert.equal((await d.deliver('cache3.test', [m2])).get(m2.id)![0]!.outcome, 'ok');
+    assert.equal(p.sessions.length, 1);
+    assert.equal(p.messages.length, 1);
+    // Idle longer than connectionCacheTimeMs: the session is closed with QUIT and the next call connects anew.
+    await new Promise((r) => setTimeout(r, 600));
+    assert.ok(p.sessions[0]!.commands.includes('QUIT'), `commands: ${p.sessions[0]!.commands.join(',')}`);
+    const m3 = fx.message(['c@cache3.test']);
+    assert.equal((await d.deliver('cache3.test', [m3])).get(m3.id)![0]!.outcome, 'ok');
+    assert.equal(p.sessions.length, 2);
+    assert.equal(d.stats.reused, 0);
+  });
+
+  test('connection cache off (connectionCacheTimeMs 0): every call connects and QUITs', async () => {
+    mx('cache4.test', [['mx.cache4.test', '127.0.0.3']]);
+    const p = await peer();
+    const d = fx.delivery({ maxConnectionsPerDestination: 1, connectionCacheTimeMs: 0 });
+    for (const a of ['a', 'b']) {
+      const m = fx.message([`${a}@cache4.test`]);
+      assert.equal((await d.deliver('cache4.test', [m])).get(m.id)![0]!.outcome, 'ok');
+    }
+    assert.equal(p.sessions.length, 2);
+    assert.ok(p.sessions[0]!.commands.includes('QUIT'));
+  });
+
   test('a dead MX is not reconnected for every message of the batch', async () => {
     mx('deadcache.test', [
       ['mx1.deadcache.test', '127.0.0.5'],

@@ -7,7 +7,8 @@ import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { generateDkimKey, dnsRecordValue, type DkimAlgorithm } from '../../src/dkim/keys.js';
-import { signMessage, signingDomainFor, DkimSignError, OVERSIGNED_HEADERS } from '../../src/dkim/sign.js';
+import { signMessage, signingDomainFor, DkimSignError, OVERSIGNED_HEADERS, SIGNED_HEADERS, keyCacheStats, clearKeyCache, parsedPrivateKey, keyCacheSize } from '../../src/dkim/sign.js';
+import { dkimSign } from 'mailauth';
 import { dkimpySign, dkimpyVerify, mailauthVerify, opendkimSign, opendkimVerify, sampleMessage, type KeyMap } from './helpers.js';
 
 const DOMAIN = 'example.test';
@@ -150,6 +151,79 @@ describe('signMessage', () => {
       assert.doesNotMatch(e.message, /PRIVATE KEY/);
       return true;
     });
+  });
+});
+
+describe('parsed key cache', () => {
+  test('byte-identical to mailauth\'s own dkimSign (same header list, no over-signing, same t=)', async () => {
+    const signTime = new Date('2026-11-27T12:00:00Z');
+    const msg = sampleMessage();
+    const ours = await signMessage(msg, { domain: DOMAIN, keys, signTime, oversign: [] });
+    const theirs = await dkimSign(msg, {
+      canonicalization: 'relaxed/relaxed',
+      headerList: SIGNED_HEADERS.join(':'),
+      signTime,
+      signatureData: keys.map((k) => ({ signingDomain: DOMAIN, selector: k.selector, privateKey: k.privateKey, algorithm: k.algorithm, canonicalization: 'relaxed/relaxed' })),
+    } as never);
+    assert.deepEqual(theirs.errors, []);
+    assert.equal(ours, theirs.signatures.replace(/\r?\n/g, '\r\n'));
+    // And with over-signing, the same as before the cache (mailauth's signer plus the extra h= names) still verifies.
+    const again = await signMessage(msg, { domain: DOMAIN, keys, signTime });
+    assert.deepEqual(bySelector(await mailauthVerify(Buffer.concat([Buffer.from(again), msg]), published)), { mw20261127r: true, mw20261127e: true });
+  });
+
+  test('each key is parsed once; a rotated key (new selector) signs the next message', async () => {
+    clearKeyCache();
+    const before = keyCacheStats.parses;
+    await signed();
+    await signed();
+    await signed();
+    assert.equal(keyCacheStats.parses - before, 2, 'one parse per key, not per message');
+
+    // Rotation: a new pair under new selectors; the next message is signed with it, and the old keys do not verify it.
+    const [rsa2, ed2] = await Promise.all([generateDkimKey('rsa-sha256'), generateDkimKey('ed25519-sha256')]);
+    const keys2 = [
+      { selector: 'mw20261128r', algorithm: 'rsa-sha256' as const, privateKey: rsa2.privateKey },
+      { selector: 'mw20261128e', algorithm: 'ed25519-sha256' as const, privateKey: ed2.privateKey },
+    ];
+    const msg = sampleMessage();
+    const h = await signMessage(msg, { domain: DOMAIN, keys: keys2 });
+    assert.match(h, /s=mw20261128r/);
+    const pub2: KeyMap = {
+      [`mw20261128r._domainkey.${DOMAIN}`]: dnsRecordValue('rsa-sha256', rsa2.publicKey),
+      [`mw20261128e._domainkey.${DOMAIN}`]: dnsRecordValue('ed25519-sha256', ed2.publicKey),
+    };
+    assert.deepEqual(bySelector(await mailauthVerify(Buffer.concat([Buffer.from(h), msg]), pub2)), { mw20261128r: true, mw20261128e: true });
+    // The new selectors' records holding the OLD public keys: verification must fail (the new private keys signed).
+    const stale: KeyMap = {
+      [`mw20261128r._domainkey.${DOMAIN}`]: dnsRecordValue('rsa-sha256', rsa.publicKey),
+      [`mw20261128e._domainkey.${DOMAIN}`]: dnsRecordValue('ed25519-sha256', ed.publicKey),
+    };
+    assert.deepEqual(bySelector(await mailauthVerify(Buffer.concat([Buffer.from(h), msg]), stale)), { mw20261128r: false, mw20261128e: false });
+
+    // The same selector with a different private key (an edited row): the new key is parsed and used.
+    const sameSel = [{ ...keys[0]!, privateKey: rsa2.privateKey }];
+    const h2 = await signMessage(msg, { domain: DOMAIN, keys: sameSel });
+    const pubSame: KeyMap = { [`mw20261127r._domainkey.${DOMAIN}`]: dnsRecordValue('rsa-sha256', rsa2.publicKey) };
+    assert.deepEqual(bySelector(await mailauthVerify(Buffer.concat([Buffer.from(h2), msg]), pubSame)), { mw20261127r: true });
+  });
+
+  test('a key not used for 10 minutes is dropped from memory (a rotated-out key does not linger)', () => {
+    clearKeyCache();
+    const t0 = Date.now() + 3_600_000; // past any sweep done by the other tests
+    parsedPrivateKey(DOMAIN, 'old', rsa.privateKey, t0);
+    parsedPrivateKey(DOMAIN, 'new', ed.privateKey, t0);
+    assert.equal(keyCacheSize(), 2);
+    parsedPrivateKey(DOMAIN, 'new', ed.privateKey, t0 + 9 * 60_000); // only the new key keeps signing
+    parsedPrivateKey(DOMAIN, 'new', ed.privateKey, t0 + 11 * 60_000);
+    assert.equal(keyCacheSize(), 1);
+  });
+
+  test('a key of the wrong type for its algorithm is an error, not a wrong signature', async () => {
+    await assert.rejects(
+      signMessage(sampleMessage(), { domain: DOMAIN, keys: [{ selector: 'x1', algorithm: 'rsa-sha256', privateKey: ed.privateKey }] }),
+      /Invalid key type/,
+    );
   });
 });
 

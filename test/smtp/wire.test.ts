@@ -8,6 +8,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import net from 'node:net';
 import { startTestServer, provision, assertDelivered, queueIdOf, HOSTNAME, type TestServer } from '../helpers/server.js';
 import { WireClient, dotStuff, type Reply } from '../helpers/smtp-client.js';
 import { SmtpListener } from '../../src/server/smtp/listener.js';
@@ -351,6 +352,56 @@ describe('connection limits', () => {
       assertReply(await d.read(3000), 421, '4.4.2');
       await d.waitClosed();
     } finally {
+      await l.close();
+    }
+  });
+
+  test('PIPELINING (RFC 2920): the replies to one group are written together; a lone command is answered at once', async () => {
+    const sink: MessageSink = { write: async () => {}, end: async () => ({ code: 250, enhanced: '2.0.0', text: 'Ok' }), abort: async () => {} };
+    const log = createLogger('silent', new Writable({ write: (_c, _e, cb) => cb() }));
+    const l = new SmtpListener({
+      hostname: HOSTNAME, secureContext: null, implicitTls: false, maxMessageSize: 10000, maxRecipients: 10, idleTimeoutMs: 5000,
+      maxLineLength: 4096, maxErrors: 20, allowInsecureAuth: false, authRequired: false, rejectBareNewlines: true, maxConnections: 10,
+      maxConnectionsPerIp: 10, resolver: null,
+      // A slow RCPT check: without batching, the 250 to MAIL would leave 50 ms before the RCPT and DATA replies.
+      hooks: { onRcptTo: async () => void (await new Promise((r) => setTimeout(r, 50))), onData: async () => sink },
+      log,
+    });
+    const addr = await l.listen('127.0.0.1', 0);
+    const sock = net.connect(addr.port, '127.0.0.1');
+    const chunks: string[] = [];
+    let waiter: (() => void) | null = null;
+    sock.on('data', (d) => {
+      chunks.push(d.toString('latin1'));
+      waiter?.();
+    });
+    const nextChunk = async (ms = 3000) => {
+      const t0 = Date.now();
+      while (!chunks.length) {
+        if (Date.now() - t0 > ms) throw new Error('no reply');
+        await new Promise<void>((r) => {
+          waiter = r;
+          setTimeout(r, 20);
+        });
+      }
+      return chunks.shift()!;
+    };
+    try {
+      assert.match(await nextChunk(), /^220 /);
+      sock.write('EHLO client.example\r\n');
+      assert.match(await nextChunk(), /250 /);
+      sock.write('MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n');
+      const first = await nextChunk();
+      assert.match(first, /^250 2\.1\.0 .*\r\n250 2\.1\.5 .*\r\n354 /, `first read: ${JSON.stringify(first)}`);
+      sock.write('Subject: x\r\n\r\nhi\r\n.\r\n');
+      assert.match(await nextChunk(), /^250 2\.0\.0/);
+      // A client that does not pipeline gets each reply without waiting for anything else.
+      const t0 = Date.now();
+      sock.write('RSET\r\n');
+      assert.match(await nextChunk(), /^250 /);
+      assert.ok(Date.now() - t0 < 1000);
+    } finally {
+      sock.destroy();
       await l.close();
     }
   });

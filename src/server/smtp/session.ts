@@ -154,6 +154,7 @@ export class SmtpSession {
         return c;
       }
       if (this.inputEnded || this.closed) return null;
+      this.uncork(); // never wait for the client while replies are held back (AUTH LOGIN prompts, BDAT)
       await new Promise<void>((r) => (this.wake = r));
     }
   }
@@ -175,12 +176,32 @@ export class SmtpSession {
     if (this.closed) return;
     this.closed = true;
     this.mode = 'closed';
+    this.uncork();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 5000).unref();
   }
 
-  /** Process one chunk of input according to the mode; may switch modes part-way through the chunk. */
+  /**
+   * Process one chunk of input. Replies to the commands of one chunk (a PIPELINING group, RFC 2920 §3.2) are
+   * collected (socket cork) and written together when the chunk is done, before waiting for more input: one write
+   * instead of one per reply. next() uncorks before it waits for input (AUTH LOGIN reads its continuation lines
+   * from inside a command), so no reply is ever held back from a client that waits for it.
+   */
   private async consume(chunk: Buffer): Promise<void> {
+    this.socket.cork();
+    try {
+      await this.consumeChunk(chunk);
+    } finally {
+      this.uncork();
+    }
+  }
+
+  private uncork() {
+    while (this.socket.writableCorked > 0) this.socket.uncork();
+  }
+
+  /** Process one chunk of input according to the mode; may switch modes part-way through the chunk. */
+  private async consumeChunk(chunk: Buffer): Promise<void> {
     let buf = chunk;
     while (buf.length && !this.closed) {
       if (this.mode === 'data') {
@@ -218,6 +239,7 @@ export class SmtpSession {
       if (line.endsWith('\r')) line = line.slice(0, -1);
       const startTls = await this.command(line);
       if (startTls) {
+        this.uncork(); // the 220 goes out before the handshake
         // RFC 3207 §4.2 and CVE-2011-0411: nothing sent in the clear after STARTTLS may be processed.
         this.inbox = [];
         this.inboxBytes = 0;
