@@ -8,7 +8,7 @@
 import type { SortCommand, SortKey } from '../../../protocol/imap/index.js';
 import { buildEnvelope, type Envelope, type Address } from '../../../mime/index.js';
 import { decodeEncodedWords, stripComments } from '../../../mime/headers.js';
-import { TimeSlice } from '../prefetch.js';
+import { TimeSlice, sortYielding } from '../prefetch.js';
 import { baseSubject, compareOctets } from '../base-subject.js';
 import { unicodeCasemap } from '../../../mime/text.js';
 import { runSearch, usesModseq } from './search.js';
@@ -145,16 +145,20 @@ export async function runSort(
     rows.push({ seq: m.seq, uid: m.uid, keys: criteria.map((c) => keyOf(m, c.key)) });
     if (i % PAGE === PAGE - 1 || slice.due()) await slice.yield();
   }
-  rows.sort((a, b) => {
-    for (let k = 0; k < criteria.length; k++) {
-      const x = a.keys[k]!;
-      const y = b.keys[k]!;
-      const c = typeof x === 'number' ? x - (y as number) : compareOctets(x, y as string);
-      if (c !== 0) return criteria[k]!.reverse ? -c : c;
-    }
-    return a.seq - b.seq;
-  });
-  return rows.map((r) => [r.seq, r.uid]);
+  const sorted = await sortYielding(
+    rows,
+    (a, b) => {
+      for (let k = 0; k < criteria.length; k++) {
+        const x = a.keys[k]!;
+        const y = b.keys[k]!;
+        const c = typeof x === 'number' ? x - (y as number) : compareOctets(x, y as string);
+        if (c !== 0) return criteria[k]!.reverse ? -c : c;
+      }
+      return a.seq - b.seq;
+    },
+    slice,
+  );
+  return sorted.map((r) => [r.seq, r.uid]);
 }
 
 /**
