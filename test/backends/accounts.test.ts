@@ -15,6 +15,7 @@ import { DkimKeyStore } from '../../src/dkim/keys.js';
 import { MailStore } from '../../src/store/mail/store.js';
 import { ConflictError, NotFoundError } from '../../src/common/errors.js';
 import { BACKENDS, createScratch, type Scratch } from './scratch.js';
+import { AdminStore } from '../../src/web/admins.js';
 
 for (const backend of BACKENDS) {
   describe(`accounts + dkim contract on ${backend}`, () => {
@@ -131,6 +132,23 @@ for (const backend of BACKENDS) {
       // removeDomain --force removes users and aliases
       await svc.store.removeDomain('example.org', { force: true });
       assert.equal(await svc.store.getDomain('example.org'), undefined);
+    });
+
+    test('web admins: add, list, the last admin is never removed, even by two removals at once', async () => {
+      const admins = new AdminStore(opened.db);
+      await admins.add('root', 'pw-root');
+      await admins.add('ops', 'pw-ops');
+      await assert.rejects(admins.add('ops', 'x'), ConflictError);
+      assert.deepEqual((await admins.list()).map((a) => a.name), ['ops', 'root']);
+      assert.equal(await admins.authenticate('ops', 'pw-ops'), 'ops');
+      // Two admins remove each other at the same moment: one removal wins, the other is refused; one admin stays.
+      const results = await Promise.allSettled([admins.remove('root'), admins.remove('ops')]);
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, JSON.stringify(results));
+      assert.ok(results.some((r) => r.status === 'rejected' && r.reason instanceof ConflictError));
+      assert.equal((await admins.list()).length, 1);
+      const last = (await admins.list())[0]!.name;
+      await assert.rejects(admins.remove(last), /last admin/);
+      await assert.rejects(admins.remove('nobody'), NotFoundError);
     });
   });
 }
