@@ -125,6 +125,7 @@ describe('config values', () => {
       reverseLookup: true,
       allowInsecureAuthOnLoopback: true,
       dnsbl: [],
+      quotaExceeded: 'defer',
       dnsblCheckLoopback: false,
       greylisting: { enabled: false, delaySeconds: 300, expireDays: 35, checkLoopback: false },
     });
