@@ -126,7 +126,11 @@ test('Mailbox names in UTF-8 both ways in rev2; a rev1 session sees modified UTF
   assert.deepEqual(ext, []); // not subscribed yet
   await c.send('u6', 'SUBSCRIBE "Entwürfe"');
   assert.deepEqual((await c.send('u7', 'LSUB "" "Entw*"')).untagged.map(utf8), ['* LSUB (\\HasNoChildren) "/" "Entwürfe"']);
+  // APPEND heads are parsed by the reader: UTF-8 there too.
+  assert.match((await c.send('u7b', 'APPEND "Entwürfe" {3+}\r\nabc')).tagged, /^u7b OK \[APPENDUID \d+ 1\]/);
+  assert.match((await c.send('u7c', 'COPY 1 "Entwürfe"')).tagged, /^u7c BAD/); // nothing selected
   assert.match((await c.send('u8', 'SELECT "Entwürfe"')).tagged, /^u8 OK/);
+  assert.match((await c.send('u8b', 'COPY 1 "Entwürfe"')).tagged, /^u8b OK \[COPYUID/);
   // Modified UTF-7 is not decoded in rev2: "Entw&APw-rfe" is another (new) name.
   assert.match((await c.send('u9', 'STATUS "Entw&APw-rfe" (MESSAGES)')).tagged, /^u9 NO \[NONEXISTENT\]/);
   c.close();

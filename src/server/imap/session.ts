@@ -96,6 +96,11 @@ export class ImapSession {
     return { utf8Mailboxes: this.utf8Names };
   }
 
+  /** After ENABLE: the reader parses APPEND heads itself and must decode mailbox names the new way too. */
+  refreshParseOptions(): void {
+    this.reader.parseOptions = this.parseOptions();
+  }
+
   /** `ENABLE IMAP4rev2` was given: RFC 9051 behaviour (see docs/imap.md and the list in commands/any-state.ts). */
   get rev2(): boolean {
     return this.enabled.has('IMAP4REV2');

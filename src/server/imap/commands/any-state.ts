@@ -98,6 +98,7 @@ export const ENABLE: Handler<EnableCommand> = {
         now.push(SPELLING[u] ?? u);
       }
     }
+    if (now.includes('IMAP4rev2')) s.refreshParseOptions(); // APPEND mailbox names in UTF-8 (RFC 9051 §5.1)
     s.write(Buffer.from(`* ENABLED${now.map((c) => ' ' + c).join('')}\r\n`));
     return 'ENABLE completed';
   },
