@@ -197,10 +197,7 @@ function parseArguments(lx: Lexer, tag: string, name: string, uid: boolean, opti
 /** RFC 3501 §9 select = "SELECT" SP mailbox; RFC 4466 §2.1 [select-params]; RFC 7162 §7 CONDSTORE/QRESYNC */
 function parseSelect(lx: Lexer, tag: string, name: 'SELECT' | 'EXAMINE', options: ParseOptions): ImapCommand {
   lx.sp('mailbox name');
-  const raw = lx.astring('mailbox name');
-  const mailbox = decodeMailbox(raw, options, tag);
-  // RFC 9051 §6.3.2: the name as the client spelled it (INBOX in another case), for the rev2 LIST response.
-  const requested = decodeMailbox(raw, options, tag, true);
+  const mailbox = readMailbox(lx, options);
   let condStore = false;
   let qresync: QresyncParameter | undefined;
   const parameters: ImapValue[] = [];
@@ -225,7 +222,7 @@ function parseSelect(lx: Lexer, tag: string, name: 'SELECT' | 'EXAMINE', options
       'select parameters',
     );
   }
-  return { tag, name, mailbox, ...(requested !== mailbox ? { requested } : {}), condStore, ...(qresync ? { qresync } : {}), parameters };
+  return { tag, name, mailbox, condStore, ...(qresync ? { qresync } : {}), parameters };
 }
 
 /** RFC 7162 §7 "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")" */

@@ -50,8 +50,6 @@ export interface QresyncParameter {
 export interface SelectCommand extends Base {
   readonly name: 'SELECT' | 'EXAMINE';
   readonly mailbox: string;
-  /** The name as sent when it differs from `mailbox` (INBOX in another case); RFC 9051 §6.3.2. */
-  readonly requested?: string;
   readonly condStore: boolean;
   readonly qresync?: QresyncParameter;
   /** Other parameters, checked only syntactically. */

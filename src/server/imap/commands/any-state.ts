@@ -73,8 +73,9 @@ export const ID: Handler<IdCommand> = {
  *     ALL set`, never `* SEARCH` (SORT and THREAD are not rev2 and keep their responses).
  *  5. Mailbox names are UTF-8 both ways (§5.1): no modified UTF-7 in or out (LIST, LSUB, STATUS, SELECT's
  *     LIST, NOTIFY, GETQUOTAROOT), as with UTF8=ACCEPT.
- *  6. SELECT/EXAMINE (§6.3.2): no [UNSEEN n]; a LIST response when the name the client gave differs from the
- *     server's (INBOX spelled in another case); [CLOSED] when a mailbox was selected (already sent in rev1).
+ *  6. SELECT/EXAMINE (§6.3.2): no [UNSEEN n]; an untagged LIST response with the mailbox name as the server
+ *     spells it (`* LIST () "/" INBOX` also for `SELECT inbox`; no OLDNAME, names are not normalized); [CLOSED]
+ *     when a mailbox was selected (already sent in rev1).
  *  7. LSUB and CHECK are deprecated (LIST (SUBSCRIBED), NOOP): still accepted, as RFC 9051 lets servers keep them.
  *  8. FETCH RFC822, RFC822.HEADER, RFC822.TEXT, RFC822.SIZE are deprecated: still answered.
  *  9. LIST (§6.3.9): CHILDREN return option is base (implemented), \NonExistent and \Subscribed as in

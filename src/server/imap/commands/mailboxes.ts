@@ -60,11 +60,12 @@ async function select(s: ImapSession, cmd: SelectCommand, readOnly: boolean) {
   s.write(`* FLAGS (${[...SYSTEM_FLAGS, ...COMMON_KEYWORDS].join(' ')})\r\n`);
   s.write(`* OK [PERMANENTFLAGS (${readOnly ? '' : [...SYSTEM_FLAGS, ...COMMON_KEYWORDS, '\\*'].join(' ')})] ${readOnly ? 'Read-only mailbox' : 'Flags permitted'}\r\n`);
   s.write(`* ${sel.exists} EXISTS\r\n`);
-  // RFC 9051 §6.3.2 (Appendix E): no RECENT response and no [UNSEEN n] in rev2; a LIST response instead when
-  // the name the client gave differs from the mailbox's (INBOX spelled in another case).
+  // RFC 9051 §6.3.2 (Appendix E): no RECENT response and no [UNSEEN n] in rev2, and a LIST response with the
+  // mailbox's name as the server spells it (attributes may be empty; the example there is `* LIST () "/" INBOX`).
+  // Names are not normalized here, so there is never an OLDNAME item.
   if (!s.rev2) s.write('* 0 RECENT\r\n');
   if (firstUnseen && !s.rev2) s.write(`* OK [UNSEEN ${firstUnseen}] First unseen\r\n`);
-  if (s.rev2 && cmd.requested !== undefined) s.write(Buffer.concat([Buffer.from('* LIST () "/" '), mailboxNameOut(s, mbx.name), Buffer.from('\r\n')]));
+  if (s.rev2) s.write(Buffer.concat([Buffer.from('* LIST () "/" '), mailboxNameOut(s, mbx.name), Buffer.from('\r\n')]));
   s.write(`* OK [UIDVALIDITY ${counters.uidValidity}] UIDs valid\r\n`);
   s.write(`* OK [UIDNEXT ${counters.uidNext}] Predicted next UID\r\n`);
   // RFC 7162 §3.1.2.1: a server with persistent mod-sequences sends HIGHESTMODSEQ with every SELECT/EXAMINE
