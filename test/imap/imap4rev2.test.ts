@@ -88,6 +88,9 @@ test('STATUS: RECENT is BAD in rev2 (connection stays), fine in rev1; SIZE and D
   // LIST-STATUS with the rev2 items.
   const l = await c.send('t8', 'LIST "" "INBOX" RETURN (STATUS (SIZE DELETED))');
   assert.ok(l.untagged.includes(`* STATUS INBOX (SIZE ${total} DELETED 1)`), l.untagged.join('\n'));
+  const lr = await c.send('t8b', 'LIST "" "*" RETURN (STATUS (MESSAGES RECENT))');
+  assert.match(lr.tagged, /^t8b BAD/);
+  assert.deepEqual(lr.untagged, []);
   await c.send('t9', 'STORE 2 -FLAGS.SILENT (\\Deleted)');
   c.close();
 });
