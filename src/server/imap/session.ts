@@ -93,7 +93,22 @@ export class ImapSession {
   }
 
   parseOptions() {
-    return { utf8Mailboxes: this.enabled.has('UTF8=ACCEPT') || this.enabled.has('IMAP4REV2') };
+    return { utf8Mailboxes: this.utf8Names };
+  }
+
+  /** After ENABLE: the reader parses APPEND heads itself and must decode mailbox names the new way too. */
+  refreshParseOptions(): void {
+    this.reader.parseOptions = this.parseOptions();
+  }
+
+  /** `ENABLE IMAP4rev2` was given: RFC 9051 behaviour (see docs/imap.md and the list in commands/any-state.ts). */
+  get rev2(): boolean {
+    return this.enabled.has('IMAP4REV2');
+  }
+
+  /** Mailbox names travel as UTF-8 both ways (RFC 9051 §5.1, RFC 6855 UTF8=ACCEPT), not modified UTF-7. */
+  get utf8Names(): boolean {
+    return this.rev2 || this.enabled.has('UTF8=ACCEPT');
   }
 
   get log() {
@@ -142,7 +157,8 @@ export class ImapSession {
   }
 
   capabilities(): string[] {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE'];
+    // RFC 9051 §7.2.2: IMAP4rev2 beside IMAP4rev1; the client picks rev2 with ENABLE IMAP4rev2 (§6.3.1).
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE'];
     if (this.state === 'notauth') {
       if (!this.tls && this.ctx.secureContext) caps.push('STARTTLS');
       if (this.authAllowed()) caps.push('AUTH=PLAIN');
@@ -154,7 +170,7 @@ export class ImapSession {
       caps.push('WITHIN');
       caps.push(`APPENDLIMIT=${this.ctx.limits.maxAppendSize}`);
       caps.push('QUOTA', 'QUOTA=RES-STORAGE');
-      caps.push('LIST-EXTENDED', 'LIST-STATUS');
+      caps.push('LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE');
       caps.push('COMPRESS=DEFLATE');
       caps.push('BINARY', 'MULTIAPPEND', 'CATENATE');
       // RFC 7162 CONDSTORE QRESYNC; RFC 4731 ESEARCH; RFC 5182 SEARCHRES; RFC 5267 ESORT CONTEXT=SEARCH CONTEXT=SORT.

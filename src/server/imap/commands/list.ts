@@ -72,6 +72,8 @@ async function extendedList(s: ImapSession, cmd: ListCommand, entries: MailboxLi
   }
   if (ret.has('MYRIGHTS')) throw bad('Unknown return option MYRIGHTS (no ACL support)');
   if (ret.has('STATUS') && (!cmd.returnStatus || cmd.returnStatus.length === 0)) throw bad('Empty status list');
+  // RFC 9051 Appendix E: no RECENT status item in rev2 (else every STATUS would fail and be skipped silently).
+  if (s.rev2 && cmd.returnStatus?.includes('RECENT')) throw bad('STATUS RECENT is not part of IMAP4rev2 (RFC 9051 Appendix E)');
   const onlySubscribed = sel.has('SUBSCRIBED');
   const onlySpecial = sel.has('SPECIAL-USE');
   const recursive = sel.has('RECURSIVEMATCH');

@@ -24,7 +24,8 @@ const CREATABLE_USES = new Map(['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\
 const COMMON_KEYWORDS = ['$Forwarded', '$MDNSent', '$Junk', '$NotJunk'];
 
 export function mailboxNameOut(s: ImapSession, name: string): Buffer {
-  return formatAString(s.enabled.has('UTF8=ACCEPT') ? name : encodeMailboxName(name));
+  // RFC 9051 §5.1 / RFC 6855 §3: UTF-8 in a quoted string (as Dovecot does); modified UTF-7 otherwise.
+  return s.utf8Names ? formatAString(name, { utf8: true }) : formatAString(encodeMailboxName(name));
 }
 
 function leaveSelected(s: ImapSession) {
@@ -59,8 +60,12 @@ async function select(s: ImapSession, cmd: SelectCommand, readOnly: boolean) {
   s.write(`* FLAGS (${[...SYSTEM_FLAGS, ...COMMON_KEYWORDS].join(' ')})\r\n`);
   s.write(`* OK [PERMANENTFLAGS (${readOnly ? '' : [...SYSTEM_FLAGS, ...COMMON_KEYWORDS, '\\*'].join(' ')})] ${readOnly ? 'Read-only mailbox' : 'Flags permitted'}\r\n`);
   s.write(`* ${sel.exists} EXISTS\r\n`);
-  s.write('* 0 RECENT\r\n');
-  if (firstUnseen) s.write(`* OK [UNSEEN ${firstUnseen}] First unseen\r\n`);
+  // RFC 9051 §6.3.2 (Appendix E): no RECENT response and no [UNSEEN n] in rev2, and a LIST response with the
+  // mailbox's name as the server spells it (attributes may be empty; the example there is `* LIST () "/" INBOX`).
+  // Names are not normalized here, so there is never an OLDNAME item.
+  if (!s.rev2) s.write('* 0 RECENT\r\n');
+  if (firstUnseen && !s.rev2) s.write(`* OK [UNSEEN ${firstUnseen}] First unseen\r\n`);
+  if (s.rev2) s.write(Buffer.concat([Buffer.from('* LIST () "/" '), mailboxNameOut(s, mbx.name), Buffer.from('\r\n')]));
   s.write(`* OK [UIDVALIDITY ${counters.uidValidity}] UIDs valid\r\n`);
   s.write(`* OK [UIDNEXT ${counters.uidNext}] Predicted next UID\r\n`);
   // RFC 7162 §3.1.2.1: a server with persistent mod-sequences sends HIGHESTMODSEQ with every SELECT/EXAMINE
@@ -155,6 +160,7 @@ export function patternToRegExp(reference: string, pattern: string): RegExp {
 export const STATUS: Handler<StatusCommand> = {
   states: AUTHED,
   async run(s, cmd) {
+    if (s.rev2 && cmd.items.includes('RECENT')) throw bad('STATUS RECENT is not part of IMAP4rev2 (RFC 9051 Appendix E)');
     const st = await s.ctx.mail.status(s.user!, cmd.mailbox);
     if (cmd.items.includes('HIGHESTMODSEQ')) await enableCondstore(s);
     const out: Array<string | number> = [];
@@ -164,6 +170,7 @@ export const STATUS: Handler<StatusCommand> = {
           out.push(item, st.messages);
           break;
         case 'RECENT':
+          // RFC 9051 Appendix E: STATUS RECENT is gone from rev2 (checked below, before any output).
           out.push(item, st.recent);
           break;
         case 'UIDNEXT':

@@ -268,6 +268,22 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
   return out;
 }
 
+/** A \Recent flag test anywhere in the criteria (the RECENT, NEW and OLD keys). */
+function usesRecent(k: SearchKey): boolean {
+  switch (k.type) {
+    case 'AND':
+      return k.keys.some(usesRecent);
+    case 'OR':
+      return usesRecent(k.left) || usesRecent(k.right);
+    case 'NOT':
+      return usesRecent(k.key);
+    case 'FLAG':
+      return k.flag.toLowerCase() === '\\recent';
+    default:
+      return false;
+  }
+}
+
 /**
  * RFC 3501 §6.4.4 SEARCH; RFC 4731 ESEARCH when RETURN is given; RFC 5182 SAVE; RFC 7162 §3.1.5 MODSEQ (the
  * highest modseq of the matches after the numbers); RFC 5267 §4 UPDATE (CONTEXT=SEARCH) and PARTIAL.
@@ -278,6 +294,8 @@ export const SEARCH: Handler<SearchCommand> = {
     const sel = s.selected!;
     // RFC 5267 §4.3: UPDATE under a tag that already names a live context is BAD.
     if (cmd.returnOptions?.includes('UPDATE') && sel.contexts.has(cmd.tag)) throw bad(`Tag ${cmd.tag} is already in use by an updating search`);
+    // RFC 9051 §6.4.4 / Appendix E: RECENT, NEW and OLD are not rev2 search keys.
+    if (s.rev2 && usesRecent(cmd.criteria)) throw bad('RECENT, NEW and OLD are not IMAP4rev2 search keys (RFC 9051 Appendix E)');
     const modseqKey = usesModseq(cmd.criteria);
     if (modseqKey) await enableCondstore(s);
     await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
@@ -292,12 +310,14 @@ export const SEARCH: Handler<SearchCommand> = {
     }
     const nums = found.map(([seq, uid]) => (cmd.uid ? uid : seq));
     const modseq = modseqKey && found.length ? mod.max : undefined;
-    if (cmd.returnOptions) {
-      const req = { tag: cmd.tag, uid: cmd.uid, returnOptions: cmd.returnOptions, partial: cmd.partial };
+    // RFC 9051 §6.4.4: in rev2 a SEARCH without RETURN is RETURN (ALL), answered by ESEARCH (§7.3.4).
+    const returnOptions = cmd.returnOptions ?? (s.rev2 ? [] : undefined);
+    if (returnOptions) {
+      const req = { tag: cmd.tag, uid: cmd.uid, returnOptions, partial: cmd.partial };
       saveResult(sel, req, found.map(([, uid]) => uid));
       const line = esearchLine(req, nums, { modseq });
       if (line) s.write(line);
-      if (cmd.returnOptions.includes('UPDATE')) await addContext(s, sel, { tag: cmd.tag, uid: cmd.uid, criteria: cmd.criteria, uids: found.map(([, u]) => u) });
+      if (returnOptions.includes('UPDATE')) await addContext(s, sel, { tag: cmd.tag, uid: cmd.uid, criteria: cmd.criteria, uids: found.map(([, u]) => u) });
     } else {
       s.write(`* SEARCH${nums.map((n) => ' ' + n).join('')}${modseq !== undefined ? ` (MODSEQ ${modseq})` : ''}\r\n`);
     }
