@@ -137,3 +137,18 @@ test('the same BINARY fetches give the same answers from Dovecot', async (t) => 
   }
   d.close();
 });
+
+test('[UNKNOWN-CTE] on a later message: the FETCH responses of the messages before it are still sent', async () => {
+  const d = await srv.authed('alice');
+  await d.cmd('CREATE Bin2');
+  assert.match((await d.append(d.tag(), 'Bin2', 'Subject: plain\r\n\r\nplain body\r\n')).tagged, /OK/);
+  assert.match((await d.append(d.tag(), 'Bin2', MSG)).tagged, /OK/);
+  await d.select('Bin2');
+  const r = await d.send('u1', 'FETCH 1:2 BINARY[3]');
+  assert.match(r.tagged, /^u1 NO \[UNKNOWN-CTE\] /);
+  // Message 1 has no part 3 (empty) and got \Seen from the non-peek fetch: both reported before the NO.
+  const first = r.untagged.find((l) => l.startsWith('* 1 FETCH')) ?? '';
+  assert.match(first, /BINARY\[3\] \{0\}/, r.untagged.join('\n'));
+  assert.match(first, /FLAGS \(\\Seen\)/, r.untagged.join('\n'));
+  d.close();
+});

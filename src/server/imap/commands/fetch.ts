@@ -138,7 +138,9 @@ export const FETCH: Handler<FetchCommand> = {
           raw = mbx.readRecordSync(rec) ?? (await mbx.readRecord(rec));
           if (wantsFile && !raw) continue; // vanished under us
         }
-        const out = metaOnly
+        let out: string | Buffer;
+        try {
+          out = metaOnly
           ? metaResponse(t.seq, rec, items)
           : fetchOne(t, rec, items, {
               raw: raw ?? null,
@@ -149,6 +151,12 @@ export const FETCH: Handler<FetchCommand> = {
               modseq: seenModseq.get(t.uid) ?? rec.modseq,
               toCache,
             });
+        } catch (err) {
+          // A message that fails the command (NO [UNKNOWN-CTE]): the responses built for the messages before it are
+          // still sent (their \Seen is already set), then the tagged NO.
+          await batch.flush();
+          throw err;
+        }
         if (batch.add(out)) await batch.flush();
         if (slice.due()) {
           await batch.flush();
