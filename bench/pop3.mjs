@@ -24,13 +24,14 @@
  * at the end, also on errors and signals.
  */
 import { spawn } from 'node:child_process';
-import { promises as fsp, readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { promises as fsp, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateMaildir } from './lib/maildir-gen.mjs';
-import { run, freePort, waitGone, processTree, readPasswd, median, sleep, fail } from './lib/proc.mjs';
+import { run, freePort, waitGone, readPasswd, median, sleep, fail } from './lib/proc.mjs';
+import { startDovecot as startPrivateDovecot } from './lib/dovecot.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DOMAIN = 'example.test';
@@ -261,78 +262,12 @@ async function startMailwright(base, source) {
   return { name: 'mailwright', version: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version, port, stop };
 }
 
-function dovecotConfig(d, port) {
-  return `# private benchmark instance (bench/pop3.mjs)
-instance_name = mwpop3bench-${port}
-base_dir = ${d}/run
-state_dir = ${d}/state
-log_path = ${d}/dovecot.log
-listen = 127.0.0.1
-protocols = pop3
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = dovecot
-default_login_user = dovenull
-first_valid_uid = 100
-mail_location = maildir:${d}/Maildir
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u ${d}/passwd
-}
-userdb {
-  driver = passwd-file
-  args = username_format=%u ${d}/passwd
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = ${port}
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-`;
-}
-
 async function startDovecot(base, source) {
-  const d = join(base, 'dovecot');
-  await fsp.mkdir(d, { mode: 0o755 });
-  const owner = readPasswd('nobody') ?? { uid: 65534, gid: 65534 };
   for (const u of ['dovecot', 'dovenull']) if (!readPasswd(u)) throw fail(`the ${u} user does not exist (install Debian's dovecot-core)`);
-  const port = await freePort();
-  const home = join(d, 'home');
-  await fsp.mkdir(home, { mode: 0o700 });
-  await fsp.chown(home, owner.uid, owner.gid);
-  writeFileSync(join(d, 'passwd'), `${USER}:{PLAIN}${PASSWORD}:${owner.uid}:${owner.gid}::${home}::\n`);
-  const conf = join(d, 'dovecot.conf');
-  writeFileSync(conf, dovecotConfig(d, port));
-  const maildir = join(d, 'Maildir');
-  run('cp', ['-a', source, maildir]);
-  run('chown', ['-R', `${owner.uid}:${owner.gid}`, maildir]);
-  const version = run('dovecot', ['--version']).trim();
-  const master = track(spawn('dovecot', ['-F', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  let out = '';
-  master.stdout.on('data', (x) => (out += x));
-  master.stderr.on('data', (x) => (out += x));
-  let exited = false;
-  master.once('exit', () => (exited = true));
-  const stop = async () => {
-    if (exited) return;
-    const tree = processTree(master.pid);
-    master.kill('SIGTERM');
-    if (!(await waitGone(master.pid, 15000))) for (const p of tree.reverse()) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
-    for (const p of tree) await waitGone(p, 5000);
-  };
-  cleanups.push(stop);
-  try {
-    await waitForGreeting(port, 30000, () => !exited);
-  } catch (err) {
-    const tail = existsSync(join(d, 'dovecot.log')) ? readFileSync(join(d, 'dovecot.log'), 'utf8').slice(-2000) : '';
-    throw fail(`${err.message}\n${out}\n${tail}`);
-  }
-  return { name: 'dovecot', version, port, stop };
+  // The private instance of bench/lib/dovecot.mjs, serving POP3; the user's Maildir is a copy of `source`.
+  const dc = await startPrivateDovecot({ dir: join(base, 'dovecot'), users: [{ user: USER, pass: PASSWORD, maildir: source }], protocol: 'pop3' });
+  cleanups.push(dc.stop);
+  return { name: 'dovecot', version: dc.version, port: dc.port, stop: dc.stop };
 }
 
 // ---------------------------------------------------------------- the suite

@@ -21,14 +21,14 @@ export function dovecotAvailable() {
   return existsSync(DOVECOT_BIN) && process.getuid?.() === 0 && Boolean(readPasswd('dovecot')) && Boolean(readPasswd('dovenull'));
 }
 
-function config(d, port, limit, extra) {
+function config(d, port, limit, extra, protocol) {
   return `# private instance (bench/lib/dovecot.mjs)
 instance_name = mwcmp-${port}
 base_dir = ${d}/run
 state_dir = ${d}/state
 log_path = ${d}/dovecot.log
 listen = 127.0.0.1
-protocols = imap
+protocols = ${protocol}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -47,25 +47,25 @@ userdb {
   driver = passwd-file
   args = username_format=%u ${d}/passwd
 }
-service imap-login {
-  inet_listener imap {
+service ${protocol}-login {
+  inet_listener ${protocol} {
     address = 127.0.0.1
     port = ${port}
   }
-  inet_listener imaps {
+  inet_listener ${protocol}s {
     port = 0
   }
 }
 ${extra}`;
 }
 
-async function greets(port) {
+async function greets(port, protocol) {
   return new Promise((r) => {
     const s = net.connect({ host: '127.0.0.1', port });
     s.setTimeout(2000);
     s.once('data', (d) => {
       s.destroy();
-      r(d.toString().startsWith('* OK'));
+      r(d.toString().startsWith(protocol === 'pop3' ? '+OK' : '* OK'));
     });
     s.once('error', () => r(false));
     s.once('timeout', () => {
@@ -77,10 +77,10 @@ async function greets(port) {
 
 /**
  * Start it. `users`: [{ user, pass, maildir? }] — maildir is a directory copied (cp -a) as the user's Maildir;
- * `extra`: more configuration appended (e.g. a namespace with separator "/").
+ * `extra`: more configuration appended (e.g. a namespace with separator "/"); `protocol`: 'imap' (default) or 'pop3'.
  * Returns { port, version, dir, maildir(user), stop(), logTail() }.
  */
-export async function startDovecot({ dir, users, limit = 200, extra = '' }) {
+export async function startDovecot({ dir, users, limit = 200, extra = '', protocol = 'imap' }) {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755); // Dovecot's auth process (user dovecot) reads the passwd file in here; mkdtemp gives 0700
 
@@ -99,7 +99,7 @@ export async function startDovecot({ dir, users, limit = 200, extra = '' }) {
   });
   writeFileSync(join(dir, 'passwd'), lines.join(''));
   const conf = join(dir, 'dovecot.conf');
-  writeFileSync(conf, config(dir, port, limit, extra));
+  writeFileSync(conf, config(dir, port, limit, extra, protocol));
   const version = spawnSync(DOVECOT_BIN, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const master = spawn(DOVECOT_BIN, ['-F', '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -126,7 +126,7 @@ export async function startDovecot({ dir, users, limit = 200, extra = '' }) {
     exited = true;
   };
   const end = Date.now() + 30000;
-  while (!(await greets(port))) {
+  while (!(await greets(port, protocol))) {
     if (exited || Date.now() > end) {
       await stop();
       throw new Error(`dovecot did not start on 127.0.0.1:${port}\n${out}\n${logTail()}`);
