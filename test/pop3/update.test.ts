@@ -69,7 +69,7 @@ test('IMAP APPEND during a POP3 session: not in its snapshot, there at the next 
   imap.close();
 });
 
-test('RETR marks \\Seen at QUIT (not TOP, not on a drop); IMAP sees the flag', async () => {
+test('RETR marks \\Seen at QUIT (not TOP, not on a drop); the next POP3 login and IMAP see the flag', async () => {
   for (let i = 1; i <= 3; i++) await srv.append('seen', message({ subject: `s${i}` }));
   const a = await srv.login('seen');
   await a.multi('RETR 1');
@@ -79,6 +79,10 @@ test('RETR marks \\Seen at QUIT (not TOP, not on a drop); IMAP sees the flag', a
   await b.multi('RETR 2');
   await b.multi('TOP 3 0');
   await b.ok('QUIT');
+  // \Seen is set after QUIT's +OK; a login right away is not refused as IN-USE, and it and IMAP see the flag.
+  const c = await srv.login('seen');
+  assert.match(await c.cmd('STAT'), /^\+OK 3 /);
+  await c.ok('QUIT');
   const imap = await ImapClient.connect({ port: srv.imapPort });
   await imap.login(addr('seen'));
   await imap.select('INBOX');

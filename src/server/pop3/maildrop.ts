@@ -7,7 +7,7 @@
  *
  * Sizes (RFC 1939 §11: octets as sent, with CRLF) are the store's sizes, i.e. the file sizes: our writers store CRLF.
  * A Maildir name carrying Dovecot's ",W=<n>" (the CRLF size of an LF file) uses that instead.
- * Messages are sent from the file, small ones in one read, large ones in chunks with backpressure.
+ * Messages are sent from the file, small ones in one blocking read, large ones in chunks with backpressure.
  * Untrusted input: none directly (message numbers are checked by the session); message bytes go through DotStuffer.
  */
 import { promises as fsp, type Stats } from 'node:fs';
@@ -19,12 +19,6 @@ import { DotStuffer, Pop3Error, uidlOf, ok } from '../../protocol/pop3/index.js'
 /** Messages up to this size are read in one go; larger ones are streamed. */
 const WHOLE_READ_MAX = 1024 * 1024;
 const CHUNK = 64 * 1024;
-/**
- * After a RETR, the next few small messages are read ahead while the client is busy with the answer: most clients
- * RETR 1..n in order, and the file reads (thread-pool hops) then overlap with the network round trip. At most
- * PREFETCH_AHEAD x WHOLE_READ_MAX bytes per session.
- */
-const PREFETCH_AHEAD = 4;
 
 /** Where a response goes: the session's socket writer with backpressure. */
 export interface Sink {
@@ -50,8 +44,6 @@ export class Maildrop {
   private readonly uidls: Array<string | undefined>;
   private liveCount: number;
   private liveOctets: number;
-  /** Read-ahead: message index -> its bytes (null: use the normal path). */
-  private readonly prefetched = new Map<number, Promise<Buffer | null>>();
 
   private constructor(
     readonly mailbox: Mailbox,
@@ -116,7 +108,6 @@ export class Maildrop {
 
   dele(n: number): void {
     const i = this.index(n);
-    this.prefetched.delete(i);
     this.deleted[i] = 1;
     this.liveCount--;
     this.liveOctets -= this.sizes[i]!;
@@ -167,12 +158,12 @@ export class Maildrop {
    */
   async send(n: number, sink: Sink, bodyLines: number | null): Promise<void> {
     const i = this.index(n);
-    if (bodyLines === null && this.msgs[i]!.size <= WHOLE_READ_MAX) {
-      const pending = this.prefetched.get(i) ?? this.readSmall(i);
-      this.prefetched.delete(i);
-      this.readAhead(i);
-      const data = await pending;
-      if (data) {
+    if (bodyLines === null) {
+      // Small files (most mail) with one short blocking read where the snapshot says the file is, as Dovecot does:
+      // a thread-pool round trip per open/read/close costs several times the read itself. Undefined when the file
+      // was renamed (IMAP flag change), removed or is large: the asynchronous path below handles those.
+      const data = this.mailbox.readRecordSync(this.msgs[i]!);
+      if (data && data.length === this.msgs[i]!.size) {
         const d = new DotStuffer(null);
         const pieces = d.push(data);
         sink.write(Buffer.concat([Buffer.from(ok(`${this.sizes[i]} octets`), 'latin1'), ...pieces, d.end()]));
@@ -216,58 +207,31 @@ export class Maildrop {
     }
   }
 
-  /** Start reading the small messages after index i (not deleted, not already read ahead); forget older ones. */
-  private readAhead(i: number): void {
-    for (const k of this.prefetched.keys()) if (k <= i) this.prefetched.delete(k);
-    for (let j = i + 1; j < this.msgs.length && j <= i + PREFETCH_AHEAD; j++) {
-      if (this.deleted[j] || this.prefetched.has(j) || this.msgs[j]!.size > WHOLE_READ_MAX) continue;
-      const p = this.readSmall(j);
-      this.prefetched.set(j, p);
-    }
-  }
-
   /**
-   * The whole file of a small message from its snapshot path: open, one read, close. null (never a rejection) when
-   * it is gone or renamed (IMAP flag change) or not the expected size: the caller then takes the normal path.
+   * The UPDATE state (RFC 1939 §6): remove the messages marked deleted, durably, before QUIT's +OK. Returns how
+   * many were removed. \Seen for retrieved messages is a separate step (markSeen) that QUIT runs after its +OK.
    */
-  private async readSmall(i: number): Promise<Buffer | null> {
-    const rec = this.msgs[i]!;
-    try {
-      const fh = await fsp.open(rec.path, 'r');
-      try {
-        const buf = Buffer.allocUnsafe(rec.size + 1);
-        let len = 0;
-        for (;;) {
-          const { bytesRead } = await fh.read(buf, len, buf.length - len, len);
-          if (bytesRead === 0) break;
-          len += bytesRead;
-          if (len === buf.length) return null;
-        }
-        return len === rec.size ? buf.subarray(0, len) : null;
-      } finally {
-        await fh.close();
-      }
-    } catch {
-      return null;
-    }
-  }
-
-  /**
-   * The UPDATE state (RFC 1939 §6): remove the messages marked deleted, durably, before QUIT's +OK. With
-   * `markSeen`, retrieved messages that are kept get \Seen first. Returns how many were removed.
-   */
-  async commit(o: { origin: unknown; markSeen: boolean }): Promise<number> {
+  async commit(o: { origin: unknown }): Promise<number> {
     const del: number[] = [];
-    const seen: number[] = [];
-    for (let i = 0; i < this.msgs.length; i++) {
-      const m = this.msgs[i]!;
-      if (this.deleted[i]) del.push(m.uid);
-      else if (this.retrieved[i] && !(m.sysflags & SEEN)) seen.push(m.uid);
-    }
-    if (o.markSeen && seen.length) await this.mailbox.setFlags(seen, 'add', ['\\Seen'], { origin: o.origin });
+    for (let i = 0; i < this.msgs.length; i++) if (this.deleted[i]) del.push(this.msgs[i]!.uid);
     if (!del.length) return 0;
     await this.mailbox.setFlags(del, 'add', ['\\Deleted'], { origin: o.origin });
     const removed = await this.mailbox.expunge({ uids: del, origin: o.origin });
     return removed.length;
+  }
+
+  /**
+   * \Seen on the retrieved messages that were kept (what Dovecot does for IMAP's sake; POP3 itself has no flags).
+   * The store's per-mailbox lock is taken synchronously by this call, so whatever opens the mailbox after it (the
+   * next POP3 login's snapshot, an IMAP SELECT) waits for it and sees the flags. Resolves to how many were marked.
+   */
+  markSeen(o: { origin: unknown }): Promise<number> {
+    const seen: number[] = [];
+    for (let i = 0; i < this.msgs.length; i++) {
+      const m = this.msgs[i]!;
+      if (!this.deleted[i] && this.retrieved[i] && !(m.sysflags & SEEN)) seen.push(m.uid);
+    }
+    if (!seen.length) return Promise.resolve(0);
+    return this.mailbox.setFlags(seen, 'add', ['\\Seen'], { origin: o.origin }).then((r) => r.updated.length);
   }
 }

@@ -426,7 +426,12 @@ export class Pop3Session implements Sink {
     this.write(ok(`Logged in: ${s.count} messages (${s.octets} octets)`));
   }
 
-  /** QUIT (RFC 1939 §6): from TRANSACTION, the UPDATE state removes the messages marked deleted, then +OK. */
+  /**
+   * QUIT (RFC 1939 §6): from TRANSACTION, the UPDATE state removes the messages marked deleted (durable before
+   * +OK), then +OK. \Seen for the retrieved messages is set after the +OK: the client does not wait for an
+   * IMAP-only side effect. It is queued on the mailbox before the reply is written, so the next login (POP3 or
+   * IMAP) sees it.
+   */
   private async quit(): Promise<void> {
     if (this.state !== 'transaction' || !this.maildrop) {
       this.write(ok(`${this.ctx.hostname} Mailwright POP3 signing off`));
@@ -436,7 +441,12 @@ export class Pop3Session implements Sink {
     this.state = 'update';
     const md = this.maildrop;
     try {
-      const n = await md.commit({ origin: this, markSeen: this.ctx.markSeen });
+      const n = await md.commit({ origin: this });
+      if (this.ctx.markSeen) {
+        md.markSeen({ origin: this }).catch((e: unknown) =>
+          this.log.warn({ err: e, conn: this.id, user: this.user?.address }, 'pop3 could not set \\Seen on retrieved messages'),
+        );
+      }
       this.log.info({ conn: this.id, user: this.user?.address, deleted: n, result: 'update' }, 'pop3 update');
       this.write(ok(`${this.ctx.hostname} Mailwright POP3 signing off (${md.stat().count} messages left)`));
     } catch (e) {
