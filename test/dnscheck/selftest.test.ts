@@ -288,6 +288,94 @@ describe('deliverability self-test', () => {
     }
   });
 
+  test('header hygiene, HELO and FCrDNS, a broken DKIM signature: each deduction with its reason', async () => {
+    dns.set('3.0.0.127.in-addr.arpa', { PTR: ['other.example.test'] });
+    dns.set('other.example.test', { A: ['127.0.0.9'] });
+    try {
+      const raw = Buffer.from(
+        [
+          `From: U One <${USER}>`,
+          `To: <${TARGET}>`,
+          'Date: yesterday afternoon',
+          'Message-ID: no-angle-brackets',
+          'Content-Type: text/plain; charset=utf-8',
+          '',
+          'Hello.',
+          '',
+        ].join('\r\n'),
+      );
+      // signed, then changed in transit; one bare LF in the body
+      const tampered = Buffer.from((await signed(raw)).toString('latin1').replace('Hello.', 'Hello!\nBye.'), 'latin1');
+      const report = await runSelfTest({
+        message: tampered,
+        ip: '127.0.0.3',
+        helo: 'localhost',
+        sender: USER,
+        tls: { version: 'TLSv1.3' },
+        hostname: HOST,
+        resolver: dns.resolver({ timeoutMs: 1000 }),
+        dnsblZones: [DNSBL],
+        spamd: null,
+      });
+      assert.deepEqual(
+        report.deductions.map((d) => [d.what, d.points]),
+        [
+          ['SPF fail', DEDUCTIONS.spfFail],
+          ['DKIM neutral', DEDUCTIONS.dkimFail], // mailauth: a body hash mismatch is "neutral"
+          ['DMARC fail', DEDUCTIONS.dmarcFail],
+          ['PTR not forward-confirmed', DEDUCTIONS.ptrNotConfirmed],
+          ['HELO does not match PTR', DEDUCTIONS.heloMismatch],
+          ['HELO not an FQDN', DEDUCTIONS.heloNotFqdn],
+          ['invalid Message-ID', DEDUCTIONS.messageIdInvalid],
+          ['invalid Date', DEDUCTIONS.dateInvalid],
+          ['no Subject', DEDUCTIONS.subjectMissing],
+          ['no MIME-Version', DEDUCTIONS.mimeMissing],
+          ['bare LF', DEDUCTIONS.bareLf],
+        ],
+        report.text,
+      );
+      assert.equal(report.score, 0);
+      assert.match(report.text, /^\[FAIL\] PTR: PTR of 127\.0\.0\.3 is other\.example\.test, which does not resolve back to 127\.0\.0\.3$/m);
+      assert.match(report.text, /^\[FAIL\] HELO: HELO localhost is not a fully qualified domain name$/m);
+      assert.match(report.text, /^\[FAIL\] DKIM: DKIM neutral d=example\.test s=\S+ \(body hash did not verify\)$/m);
+      assert.match(report.text, /^\[PASS\] TLS: received over TLS \(TLSv1\.3\)$/m);
+      assert.match(report.text, /^\[WARN\] headers: Date "yesterday afternoon" is not an RFC 5322 date$/m);
+      assert.match(report.text, /^\[WARN\] headers: Content-Type without MIME-Version$/m);
+      assert.match(report.text, /^\[FAIL\] headers: 1 bare LF line ending\(s\)$/m);
+      const ptr = report.deductions.find((d) => d.what === 'PTR not forward-confirmed')!;
+      assert.equal(ptr.fix, 'Publish an A/AAAA record other.example.test -> 127.0.0.3, or have the PTR changed to a name that does.');
+
+      const noFrom = await runSelfTest({
+        message: Buffer.from(`Subject: s\r\nDate: ${rfc5322Date()}\r\nMessage-ID: <a.b@example.test>\r\n\r\nhi\r\n`),
+        ip: '127.0.0.1',
+        helo: HOST,
+        sender: USER,
+        tls: null,
+        hostname: HOST,
+        resolver: dns.resolver({ timeoutMs: 1000 }),
+        dnsblZones: [],
+        spamd: null,
+      });
+      assert.ok(noFrom.deductions.some((d) => d.what === 'no From header' && d.points === DEDUCTIONS.fromMissing), noFrom.text);
+      const twoFroms = await runSelfTest({
+        message: Buffer.from(`From: <${USER}>\r\nFrom: <x@example.test>\r\nSubject: s\r\nDate: ${rfc5322Date()}\r\nMessage-ID: <a.c@example.test>\r\n\r\nhi\r\n`),
+        ip: '127.0.0.1',
+        helo: HOST,
+        sender: USER,
+        tls: null,
+        hostname: HOST,
+        resolver: dns.resolver({ timeoutMs: 1000 }),
+        dnsblZones: [],
+        spamd: null,
+      });
+      const inv = twoFroms.deductions.find((d) => d.what === 'invalid From header');
+      assert.equal(inv?.why, 'more than one From header', twoFroms.text);
+    } finally {
+      dns.set('3.0.0.127.in-addr.arpa', null);
+      dns.set('other.example.test', null);
+    }
+  });
+
   test('spamd not reachable: "not checked"', async () => {
     const report = await runSelfTest({
       message: message(),
