@@ -237,6 +237,14 @@ describe('deliverability self-test', () => {
     );
     const viaSocket = (await controlRequest(dir, 'dns.status')) as typeof s;
     assert.equal(viaSocket.domains[DOMAIN]!.checks.find((c) => c.id === 'dmarc')!.status, 'fail');
+    // ... and as Prometheus gauges on /metrics: 0 pass, 1 warn, 2 fail per domain and check
+    const metrics = await (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
+    const gauge = (check: string) => new RegExp(`^mailwright_dns_check_status\\{domain="example\\.test",check="${check}"\\} (\\d)$`, 'm').exec(metrics)?.[1];
+    assert.equal(gauge('dmarc'), '2', metrics);
+    assert.equal(gauge('mx'), '0');
+    assert.equal(gauge('tls-cert'), '1');
+    const last = Number(/^mailwright_dns_check_last_run_timestamp_seconds (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(Math.abs(last - Date.parse(s.lastRun!) / 1000) <= 1, metrics);
     dns.set(`_dmarc.${DOMAIN}`, { TXT: ['v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.test; adkim=r; aspf=r'] });
   });
 
