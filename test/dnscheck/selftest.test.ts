@@ -13,7 +13,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
 import nodemailer from 'nodemailer';
-import { tempDir } from '../helpers/server.js';
+import { writeFileSync } from 'node:fs';
+import { runCli, tempDir } from '../helpers/server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { validateConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -237,6 +238,28 @@ describe('deliverability self-test', () => {
     );
     const viaSocket = (await controlRequest(dir, 'dns.status')) as typeof s;
     assert.equal(viaSocket.domains[DOMAIN]!.checks.find((c) => c.id === 'dmarc')!.status, 'fail');
+    // ... through `mailwright dns status` (the control socket of the running server)
+    const cfgDir = tempDir('mw-dnsstatus-');
+    try {
+      const cfg = join(cfgDir, 'mailwright.yaml');
+      writeFileSync(cfg, `hostname: ${HOST}\ndataDir: ${dir}\n`);
+      const human = await runCli(['--config', cfg, 'dns', 'status']);
+      assert.equal(human.code, 0, human.stderr);
+      assert.match(human.stdout, /^monitoring every 0 h; last run \d{4}-\d\d-\d\dT[\d:.]+Z; next -$/m);
+      assert.match(human.stdout, /^dns check example\.test \(mail host mail\.example\.test\)$/m);
+      assert.match(human.stdout, /^FAIL {2}DMARC of example\.test +"v=DMARC1; p=bogus" is malformed: p=bogus is not none, quarantine or reject$/m);
+      assert.match(human.stdout, /^changes:\n(?: {2}.*\n)* {2}\S+ example\.test dmarc: pass -> fail \(/m);
+      const json = await runCli(['--config', cfg, 'dns', 'status', '--json']);
+      assert.equal(json.code, 0, json.stderr);
+      assert.equal((JSON.parse(json.stdout) as typeof s).domains[DOMAIN]!.checks.find((c) => c.id === 'dmarc')!.status, 'fail');
+      // no server on a data directory: a clear message
+      writeFileSync(cfg, `hostname: ${HOST}\ndataDir: ${cfgDir}\n`);
+      const down = await runCli(['--config', cfg, 'dns', 'status']);
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /the server is not running \(no control socket\); run `mailwright dns check` instead/);
+    } finally {
+      rmSync(cfgDir, { recursive: true, force: true });
+    }
     // ... and as Prometheus gauges on /metrics: 0 pass, 1 warn, 2 fail per domain and check
     const metrics = await (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
     const gauge = (check: string) => new RegExp(`^mailwright_dns_check_status\\{domain="example\\.test",check="${check}"\\} (\\d)$`, 'm').exec(metrics)?.[1];
