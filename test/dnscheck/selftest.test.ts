@@ -271,6 +271,48 @@ describe('deliverability self-test', () => {
     dns.set(`_dmarc.${DOMAIN}`, { TXT: ['v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.test; adkim=r; aspf=r'] });
   });
 
+  test('mailwright test-deliverability --to / --domain: the running server tests its own mail and mails the report', async () => {
+    const cfgDir = tempDir('mw-tdto-');
+    try {
+      const cfg = join(cfgDir, 'mailwright.yaml');
+      writeFileSync(cfg, `hostname: ${HOST}\ndataDir: ${dir}\n`);
+      const before = reports().length;
+      const r = await runCli(['--config', cfg, 'test-deliverability', '--to', USER]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Score: 10\.0\/10$/m);
+      assert.match(r.stdout, /^Message: "Deliverability test of example\.test" from <postmaster@example\.test>/m);
+      assert.match(r.stdout, /^\[PASS\] DKIM: DKIM pass d=example\.test /m);
+      assert.match(r.stdout, /^\[PASS\] SPF: SPF pass for example\.test from 127\.0\.0\.1 \(.*\), aligned with From$/m);
+      assert.match(r.stdout, /^The report was delivered to <u1@example\.test>\.$/m);
+      const mails = reports();
+      assert.equal(mails.length, before + 1);
+      assert.match(mails.at(-1)!, /^Subject: Deliverability report: 10\.0\/10 for "Deliverability test of example\.test"\r$/m);
+      assert.match(mails.at(-1)!, /^To: <u1@example\.test>\r$/m);
+
+      const j = await runCli(['--config', cfg, 'test-deliverability', '--domain', DOMAIN, '--json']);
+      assert.equal(j.code, 0, j.stderr);
+      const jr = JSON.parse(j.stdout) as { domain: string; sender: string; to: string | null; replied: string; score: number; auth: { dkim: string } };
+      assert.deepEqual([jr.domain, jr.sender, jr.to, jr.replied, jr.score, jr.auth.dkim], [DOMAIN, 'postmaster@example.test', null, 'none', 10, 'pass']);
+      assert.equal(reports().length, before + 1, 'no report mailed without --to');
+
+      const notHosted = await runCli(['--config', cfg, 'test-deliverability', '--domain', 'other.test']);
+      assert.equal(notHosted.code, 1);
+      assert.match(notHosted.stderr, /domain other\.test is not hosted here/);
+      const remote = await runCli(['--config', cfg, 'test-deliverability', '--to', 'someone@example.org']);
+      assert.equal(remote.code, 1);
+      assert.match(remote.stderr, /someone@example\.org is not at a hosted domain: give --domain DOMAIN/);
+      const neither = await runCli(['--config', cfg, 'test-deliverability']);
+      assert.equal(neither.code, 1);
+      assert.match(neither.stderr, /give --file MESSAGE, or --domain DOMAIN \/ --to ADDRESS/);
+      writeFileSync(cfg, `hostname: ${HOST}\ndataDir: ${cfgDir}\n`);
+      const down = await runCli(['--config', cfg, 'test-deliverability', '--domain', DOMAIN]);
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /the server is not running/);
+    } finally {
+      rmSync(cfgDir, { recursive: true, force: true });
+    }
+  });
+
   test('SpamAssassin score through a private spamd (--local)', async (t) => {
     if (spawnSync('sh', ['-c', 'command -v spamd || test -x /usr/sbin/spamd']).status !== 0) {
       t.skip('spamd is not installed (Debian packages spamassassin + spamd)');
