@@ -261,6 +261,10 @@ describe('dns check', () => {
     const c = await checkHostname(ctx);
     assert.equal(c.status, 'fail');
     assert.match(c.message, /none of which is ours/);
+    const a = await checkAddresses(ctx);
+    assert.equal(a.status, 'fail');
+    assert.equal(a.message, 'A has 192.0.2.77, not ours; A lacks 127.0.0.1');
+    assert.equal(a.fix, "Publish exactly these for mail.example.test: A 127.0.0.1 (see 'mailwright dns records').");
   });
 
   test('SERVFAIL is a warning, not a fail', async () => {
