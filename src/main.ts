@@ -359,6 +359,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       routes: dnsServices.httpRoutes,
       queueList: () => queue.list(),
       status: async () => ({ dns: dnsServices.status() }),
+      dnsChecks: () => dnsServices.status(),
     });
   } catch (err) {
     releasePrebound();

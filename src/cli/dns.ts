@@ -18,7 +18,7 @@ import { publicAddresses } from '../dnscheck/addresses.js';
 import { buildRecords, formatRecords, recordsJson } from '../dnscheck/records.js';
 import { formatChecks, readCertificate, runChecks, type CheckReport } from '../dnscheck/checks.js';
 import { parseHeader, runSelfTest } from '../dnscheck/selftest.js';
-import type { DnsStatus } from '../dnscheck/service.js';
+import type { DeliverabilityResult, DnsStatus } from '../dnscheck/service.js';
 
 async function withDb<T>(config: Config, fn: (o: { store: SqlAccountStore; keys: DkimKeyStore }) => Promise<T>): Promise<T> {
   const opened = await openDatabase(config.database);
@@ -116,14 +116,33 @@ export function addDnsCommands(program: Command, cfg: () => Config, io: CliIo): 
 
   program
     .command('test-deliverability')
-    .description('analyse a message like a receiving MX (SPF, DKIM, DMARC, PTR, HELO, blocklists, TLS, headers, SpamAssassin) and score it out of 10')
-    .requiredOption('--file <message.eml>', 'the message (as sent, with headers)')
-    .option('--ip <ip>', 'the sending client address (default: our first public address)')
-    .option('--helo <name>', 'the HELO name (default: hostname)')
-    .option('--sender <address>', 'MAIL FROM (default: the From address)')
+    .description(
+      'score mail out of 10 like mail-tester (SPF, DKIM, DMARC, PTR, HELO, blocklists, TLS, headers, SpamAssassin): a message file (--file), or ' +
+        "a test message from postmaster@DOMAIN as the running server sends it (--domain and/or --to; --to also mails the report there)",
+    )
+    .option('--file <message.eml>', 'analyse this message (as sent, with headers); no server needed')
+    .option('--ip <ip>', 'with --file: the sending client address (default: our first public address)')
+    .option('--helo <name>', 'with --file: the HELO name (default: hostname)')
+    .option('--sender <address>', 'with --file: MAIL FROM (default: the From address)')
+    .option('--domain <domain>', 'test the mail of this hosted domain through the running server (default: the domain of --to)')
+    .option('--to <address>', 'send the report to this address as well (through the running server)')
     .option('--json', 'machine-readable output')
-    .action(async (o: { file: string; ip?: string; helo?: string; sender?: string; json?: boolean }) => {
+    .action(async (o: { file?: string; ip?: string; helo?: string; sender?: string; domain?: string; to?: string; json?: boolean }) => {
       const config = cfg();
+      if (!o.file) {
+        if (!o.domain && !o.to) throw new UserError('give --file MESSAGE, or --domain DOMAIN / --to ADDRESS (through the running server)');
+        if (o.ip || o.helo || o.sender) throw new UserError('--ip, --helo and --sender go with --file');
+        const r = (await controlRequest(config.dataDir, 'dns.deliverability', { domain: o.domain ?? null, to: o.to ?? null }, 180_000)) as
+          | (DeliverabilityResult & { to: string | null; replied: 'local' | 'queued' | 'none' })
+          | null;
+        if (!r) throw new UserError('the server is not running (no control socket): start it, or analyse a message with --file');
+        const { text, ...rest } = r.report;
+        if (o.json) return io.out(JSON.stringify({ domain: r.domain, sender: r.sender, to: r.to, replied: r.replied, ...rest }, null, 2));
+        io.out(text.trimEnd());
+        if (r.to) io.out(`\nThe report was ${r.replied === 'local' ? 'delivered' : 'queued for delivery'} to <${r.to}>.`);
+        return;
+      }
+      if (o.domain || o.to) throw new UserError('--domain and --to test through the running server: leave out --file');
       let message: Buffer;
       try {
         message = readFileSync(o.file);

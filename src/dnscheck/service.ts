@@ -17,6 +17,7 @@ import type { TlsMaterial } from '../tls/certs.js';
 import type { SmtpHooks, SmtpSessionInfo, Envelope, MessageSink, SmtpReply } from '../server/smtp/types.js';
 import { DkimKeyStore } from '../dkim/keys.js';
 import { UserError } from '../common/errors.js';
+import { requireAddress, requireDomain } from '../common/address.js';
 import { signMessage, signingDomainFor } from '../dkim/sign.js';
 import { rfc5322Date } from '../intake/headers.js';
 import { newQueueId } from '../intake/queue-id.js';
@@ -202,11 +203,38 @@ export class DnsServices {
     };
   }
 
-  /** Control socket commands: dns.status, dns.check { domain? }. */
+  /** Control socket commands: dns.status, dns.check { domain? }, dns.deliverability { domain?, to? }. */
   async control(cmd: string, args: Record<string, unknown>): Promise<unknown> {
     if (cmd === 'status') return this.status();
     if (cmd === 'check') return this.checkAll(typeof args.domain === 'string' ? args.domain : undefined);
+    if (cmd === 'deliverability') return this.deliverabilityCommand(args);
     throw new Error(`unknown control command dns.${cmd}`);
+  }
+
+  /**
+   * `mailwright test-deliverability [--domain DOMAIN] [--to ADDRESS]`: testDomain() of DOMAIN (default: the domain of
+   * ADDRESS), and the report mailed to ADDRESS (delivered locally, or queued like any outgoing mail) when given.
+   */
+  async deliverabilityCommand(args: Record<string, unknown>): Promise<DeliverabilityResult & { to: string | null; replied: 'local' | 'queued' | 'none' }> {
+    const to = typeof args.to === 'string' && args.to ? requireAddress(args.to, '--to address').address : null;
+    const hosted = (await this.o.store.listDomains()).map((d) => d.name.toLowerCase());
+    let domain: string;
+    if (typeof args.domain === 'string' && args.domain) domain = requireDomain(args.domain);
+    else if (to && hosted.includes(to.slice(to.lastIndexOf('@') + 1).toLowerCase())) domain = to.slice(to.lastIndexOf('@') + 1).toLowerCase();
+    else throw new UserError(to ? `${to} is not at a hosted domain: give --domain DOMAIN (the domain whose mail is tested)` : 'give --domain DOMAIN or --to ADDRESS');
+    if (!hosted.includes(domain)) throw new UserError(`domain ${domain} is not hosted here (add it first: mailwright domain add ${domain})`);
+    const result = await this.testDomain(domain);
+    let replied: 'local' | 'queued' | 'none' = 'none';
+    if (to) {
+      const reply = reportMessage({ hostname: this.o.config.hostname, to, report: result.report, subject: `Deliverability test of ${domain}` });
+      if (await this.o.deliverLocal(to, reply).catch(() => false)) replied = 'local';
+      else {
+        await this.o.enqueue(reply, '', [to], 'deliverability');
+        replied = 'queued';
+      }
+    }
+    this.o.log.info({ domain, score: result.report.score, to, replied }, 'deliverability test (control)');
+    return { ...result, to, replied };
   }
 
   // ------------------------------------------------------------------ deliverability self-test

@@ -6,13 +6,22 @@
  *  - the structured log events the SMTP, queue and delivery code already writes (one code path for logs and
  *    numbers): "message delivered/queued" (messages in, SPF/DKIM/DMARC results), the queue's per-recipient results
  *    sent/bounced/deferred (messages out) and "queued" (for the queue-to-delivery latency);
- *  - at scrape time: queue size by state, certificate expiry.
+ *  - at scrape time: queue size by state, certificate expiry, the latest periodic `dns check` results (issue 6:
+ *    monitoring exposes its results) as one gauge per domain and check (0 pass, 1 warn, 2 fail).
  */
 import client from 'prom-client';
 import type { Logger } from 'pino';
 import type { ListenerEvent } from '../server/net/listener.js';
 
 type LogEvent = Record<string, unknown>;
+
+/** What the metrics need of DnsServices.status(): the latest report of each domain. */
+export interface DnsCheckSnapshot {
+  lastRun: string | null;
+  domains: Record<string, { checks: Array<{ id: string; status: 'pass' | 'warn' | 'fail' }> }>;
+}
+
+export const DNS_CHECK_VALUE = { pass: 0, warn: 1, fail: 2 } as const;
 
 export class Metrics {
   readonly registry = new client.Registry();
@@ -27,7 +36,11 @@ export class Metrics {
   readonly abuse: client.Counter<'check' | 'result'>;
   private readonly queuedAt = new Map<string, number>();
 
-  constructor(o: { queueCounts: () => Promise<Record<string, number>>; certificates: () => Array<{ names: string[]; notAfter: string }> }) {
+  constructor(o: {
+    queueCounts: () => Promise<Record<string, number>>;
+    certificates: () => Array<{ names: string[]; notAfter: string }>;
+    dnsChecks?: () => DnsCheckSnapshot | null;
+  }) {
     const r = [this.registry];
     this.connections = new client.Counter({ name: 'mailwright_connections_total', help: 'Accepted connections by listener', labelNames: ['listener'], registers: r });
     this.active = new client.Gauge({ name: 'mailwright_connections_active', help: 'Open connections by listener', labelNames: ['listener'], registers: r });
@@ -62,6 +75,28 @@ export class Metrics {
       collect() {
         this.reset();
         for (const c of o.certificates()) this.set({ names: c.names.join(',') }, Math.floor(new Date(c.notAfter).getTime() / 1000));
+      },
+    });
+    new client.Gauge({
+      name: 'mailwright_dns_check_status',
+      help: 'Latest periodic dns check result by domain and check: 0 pass, 1 warn, 2 fail',
+      labelNames: ['domain', 'check'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const [domain, report] of Object.entries(o.dnsChecks?.()?.domains ?? {})) {
+          for (const c of report.checks) this.set({ domain, check: c.id }, DNS_CHECK_VALUE[c.status]);
+        }
+      },
+    });
+    new client.Gauge({
+      name: 'mailwright_dns_check_last_run_timestamp_seconds',
+      help: 'When the periodic dns check last finished (absent before the first run)',
+      registers: r,
+      collect() {
+        this.reset();
+        const last = o.dnsChecks?.()?.lastRun;
+        if (last) this.set(Math.floor(Date.parse(last) / 1000));
       },
     });
   }

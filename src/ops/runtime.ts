@@ -21,7 +21,7 @@ import type { SmtpHooks } from '../server/smtp/types.js';
 import { isLoopback, type Resolver } from '../dns/resolver.js';
 import type { HttpRoute } from '../server/http/server.js';
 import { autoconfigRoutes } from '../autoconfig/index.js';
-import { Metrics, tapLogger } from './metrics.js';
+import { Metrics, tapLogger, type DnsCheckSnapshot } from './metrics.js';
 import { dropPrivileges, type UnixUser } from './privileges.js';
 import { takePrebound } from './prebind.js';
 
@@ -68,6 +68,7 @@ export class ServerOps {
   private readonly mxGuard: MxGuardOptions;
   private alpnListener: Listener | null = null;
   private queueCounts: () => Promise<Record<string, number>> = async () => ({});
+  private dnsChecks: () => DnsCheckSnapshot | null = () => null;
   private extraStatus: () => Promise<Record<string, unknown>> = async () => ({});
   private addresses: Record<string, { host: string; port: number } | undefined> = {};
   config: Config;
@@ -76,7 +77,7 @@ export class ServerOps {
     this.config = config;
     this.user = user;
     this.metrics = config.metrics.enabled
-      ? new Metrics({ queueCounts: () => this.queueCounts(), certificates: () => (this.tls ? this.tls.list() : []) })
+      ? new Metrics({ queueCounts: () => this.queueCounts(), certificates: () => (this.tls ? this.tls.list() : []), dnsChecks: () => this.dnsChecks() })
       : null;
     const m = this.metrics;
     this.log = m ? tapLogger(log, (ev, msg) => m.onLog(ev, msg), {}, this.loggers) : log;
@@ -141,6 +142,8 @@ export class ServerOps {
     routes: Map<string, HttpRoute>;
     queueList: () => Promise<Array<{ state: string }>>;
     status: () => Promise<Record<string, unknown>>;
+    /** The latest periodic dns check results (metrics). */
+    dnsChecks?: () => DnsCheckSnapshot | null;
   }): Promise<void> {
     const c = this.config;
     this.addresses = o.addresses;
@@ -150,6 +153,7 @@ export class ServerOps {
       return counts;
     };
     this.extraStatus = o.status;
+    if (o.dnsChecks) this.dnsChecks = o.dnsChecks;
     if (this.metrics) {
       const allow = c.metrics.allow.length ? new CidrList(c.metrics.allow) : null;
       const m = this.metrics;

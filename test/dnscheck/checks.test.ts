@@ -29,6 +29,7 @@ import {
   checkAddresses,
   checkMtaSts,
   checkCertificate,
+  checkTlsRpt,
   parseDmarc,
   formatChecks,
   type CheckContext,
@@ -245,11 +246,25 @@ describe('dns check', () => {
     assert.equal((await checkAddresses(ctx)).status, 'fail');
   });
 
+  test('host name that is not an FQDN (the seed guide\'s "status=deferred": wrong FQDN)', async () => {
+    // The configuration refuses such a name (test/config); the check still says so for a context built otherwise.
+    for (const bad of ['mail', 'localhost', '192.0.2.7']) {
+      const c = await checkHostname({ ...ctx, config: { ...ctx.config, hostname: bad } });
+      assert.equal(c.status, 'fail', bad);
+      assert.equal(c.message, `${bad} is not a fully qualified domain name`);
+      assert.match(c.fix!, /^Set hostname to the FQDN of this server/);
+    }
+  });
+
   test('host name resolving elsewhere', async () => {
     dns.set(HOST, { A: ['192.0.2.77'], TXT: ['v=spf1 a -all'] });
     const c = await checkHostname(ctx);
     assert.equal(c.status, 'fail');
     assert.match(c.message, /none of which is ours/);
+    const a = await checkAddresses(ctx);
+    assert.equal(a.status, 'fail');
+    assert.equal(a.message, 'A has 192.0.2.77, not ours; A lacks 127.0.0.1');
+    assert.equal(a.fix, "Publish exactly these for mail.example.test: A 127.0.0.1 (see 'mailwright dns records').");
   });
 
   test('SERVFAIL is a warning, not a fail', async () => {
@@ -272,6 +287,18 @@ describe('dns check', () => {
     assert.equal(down.status, 'warn');
     dns.set(`_mta-sts.${DOMAIN}`, null);
     assert.equal((await checkMtaSts(ctx)).status, 'warn');
+  });
+
+  test('TLS-RPT: missing, without rua, two records', async () => {
+    dns.set(`_smtp._tls.${DOMAIN}`, null);
+    const none = await checkTlsRpt(ctx);
+    assert.equal(none.status, 'warn');
+    assert.equal(none.message, 'no TLS-RPT record: you will not hear about TLS failures');
+    assert.equal(none.fix, 'Publish "_smtp._tls.example.test. IN TXT \\"v=TLSRPTv1; rua=mailto:tls-reports@example.test\\"".');
+    dns.set(`_smtp._tls.${DOMAIN}`, { TXT: ['v=TLSRPTv1; ruf=nothing'] });
+    assert.match((await checkTlsRpt(ctx)).message, /has no rua=mailto:\/https: address/);
+    dns.set(`_smtp._tls.${DOMAIN}`, { TXT: ['v=TLSRPTv1; rua=mailto:a@example.test', 'v=TLSRPTv1; rua=mailto:b@example.test'] });
+    assert.equal((await checkTlsRpt(ctx)).message, '2 TLSRPTv1 records');
   });
 
   test('TLS certificate: wrong host, expired, near expiry, self-signed', async () => {

@@ -158,6 +158,11 @@ describe('dns records / dns check (CLI)', () => {
     assert.match(bad.stdout, /^FAIL {2}MX of example\.test +example\.test has no MX record/m);
     assert.match(bad.stdout, /fix: Publish "example\.test\. IN MX 10 mail\.example\.test\."\./);
     assert.match(bad.stderr, /dns check: 1 check\(s\) failed/);
+    const badJson = await mw('dns', 'check', 'example.test', '--json');
+    assert.equal(badJson.code, 1);
+    const br = JSON.parse(badJson.stdout) as { summary: { fail: number }; checks: { id: string; status: string; fix?: string }[] };
+    assert.equal(br.summary.fail, 1);
+    assert.deepEqual(br.checks.filter((c) => c.status === 'fail').map((c) => [c.id, c.fix]), [['mx', 'Publish "example.test. IN MX 10 mail.example.test.".']]);
   });
 });
 

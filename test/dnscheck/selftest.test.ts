@@ -13,7 +13,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
 import nodemailer from 'nodemailer';
-import { tempDir } from '../helpers/server.js';
+import { writeFileSync } from 'node:fs';
+import { runCli, tempDir } from '../helpers/server.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { validateConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -237,7 +238,79 @@ describe('deliverability self-test', () => {
     );
     const viaSocket = (await controlRequest(dir, 'dns.status')) as typeof s;
     assert.equal(viaSocket.domains[DOMAIN]!.checks.find((c) => c.id === 'dmarc')!.status, 'fail');
+    // ... through `mailwright dns status` (the control socket of the running server)
+    const cfgDir = tempDir('mw-dnsstatus-');
+    try {
+      const cfg = join(cfgDir, 'mailwright.yaml');
+      writeFileSync(cfg, `hostname: ${HOST}\ndataDir: ${dir}\n`);
+      const human = await runCli(['--config', cfg, 'dns', 'status']);
+      assert.equal(human.code, 0, human.stderr);
+      assert.match(human.stdout, /^monitoring every 0 h; last run \d{4}-\d\d-\d\dT[\d:.]+Z; next -$/m);
+      assert.match(human.stdout, /^dns check example\.test \(mail host mail\.example\.test\)$/m);
+      assert.match(human.stdout, /^FAIL {2}DMARC of example\.test +"v=DMARC1; p=bogus" is malformed: p=bogus is not none, quarantine or reject$/m);
+      assert.match(human.stdout, /^changes:\n(?: {2}.*\n)* {2}\S+ example\.test dmarc: pass -> fail \(/m);
+      const json = await runCli(['--config', cfg, 'dns', 'status', '--json']);
+      assert.equal(json.code, 0, json.stderr);
+      assert.equal((JSON.parse(json.stdout) as typeof s).domains[DOMAIN]!.checks.find((c) => c.id === 'dmarc')!.status, 'fail');
+      // no server on a data directory: a clear message
+      writeFileSync(cfg, `hostname: ${HOST}\ndataDir: ${cfgDir}\n`);
+      const down = await runCli(['--config', cfg, 'dns', 'status']);
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /the server is not running \(no control socket\); run `mailwright dns check` instead/);
+    } finally {
+      rmSync(cfgDir, { recursive: true, force: true });
+    }
+    // ... and as Prometheus gauges on /metrics: 0 pass, 1 warn, 2 fail per domain and check
+    const metrics = await (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
+    const gauge = (check: string) => new RegExp(`^mailwright_dns_check_status\\{domain="example\\.test",check="${check}"\\} (\\d)$`, 'm').exec(metrics)?.[1];
+    assert.equal(gauge('dmarc'), '2', metrics);
+    assert.equal(gauge('mx'), '0');
+    assert.equal(gauge('tls-cert'), '1');
+    const last = Number(/^mailwright_dns_check_last_run_timestamp_seconds (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(Math.abs(last - Date.parse(s.lastRun!) / 1000) <= 1, metrics);
     dns.set(`_dmarc.${DOMAIN}`, { TXT: ['v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.test; adkim=r; aspf=r'] });
+  });
+
+  test('mailwright test-deliverability --to / --domain: the running server tests its own mail and mails the report', async () => {
+    const cfgDir = tempDir('mw-tdto-');
+    try {
+      const cfg = join(cfgDir, 'mailwright.yaml');
+      writeFileSync(cfg, `hostname: ${HOST}\ndataDir: ${dir}\n`);
+      const before = reports().length;
+      const r = await runCli(['--config', cfg, 'test-deliverability', '--to', USER]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Score: 10\.0\/10$/m);
+      assert.match(r.stdout, /^Message: "Deliverability test of example\.test" from <postmaster@example\.test>/m);
+      assert.match(r.stdout, /^\[PASS\] DKIM: DKIM pass d=example\.test /m);
+      assert.match(r.stdout, /^\[PASS\] SPF: SPF pass for example\.test from 127\.0\.0\.1 \(.*\), aligned with From$/m);
+      assert.match(r.stdout, /^The report was delivered to <u1@example\.test>\.$/m);
+      const mails = reports();
+      assert.equal(mails.length, before + 1);
+      assert.match(mails.at(-1)!, /^Subject: Deliverability report: 10\.0\/10 for "Deliverability test of example\.test"\r$/m);
+      assert.match(mails.at(-1)!, /^To: <u1@example\.test>\r$/m);
+
+      const j = await runCli(['--config', cfg, 'test-deliverability', '--domain', DOMAIN, '--json']);
+      assert.equal(j.code, 0, j.stderr);
+      const jr = JSON.parse(j.stdout) as { domain: string; sender: string; to: string | null; replied: string; score: number; auth: { dkim: string } };
+      assert.deepEqual([jr.domain, jr.sender, jr.to, jr.replied, jr.score, jr.auth.dkim], [DOMAIN, 'postmaster@example.test', null, 'none', 10, 'pass']);
+      assert.equal(reports().length, before + 1, 'no report mailed without --to');
+
+      const notHosted = await runCli(['--config', cfg, 'test-deliverability', '--domain', 'other.test']);
+      assert.equal(notHosted.code, 1);
+      assert.match(notHosted.stderr, /domain other\.test is not hosted here/);
+      const remote = await runCli(['--config', cfg, 'test-deliverability', '--to', 'someone@example.org']);
+      assert.equal(remote.code, 1);
+      assert.match(remote.stderr, /someone@example\.org is not at a hosted domain: give --domain DOMAIN/);
+      const neither = await runCli(['--config', cfg, 'test-deliverability']);
+      assert.equal(neither.code, 1);
+      assert.match(neither.stderr, /give --file MESSAGE, or --domain DOMAIN \/ --to ADDRESS/);
+      writeFileSync(cfg, `hostname: ${HOST}\ndataDir: ${cfgDir}\n`);
+      const down = await runCli(['--config', cfg, 'test-deliverability', '--domain', DOMAIN]);
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /the server is not running/);
+    } finally {
+      rmSync(cfgDir, { recursive: true, force: true });
+    }
   });
 
   test('SpamAssassin score through a private spamd (--local)', async (t) => {
@@ -285,6 +358,94 @@ describe('deliverability self-test', () => {
       }
     } finally {
       spamd.kill('SIGTERM');
+    }
+  });
+
+  test('header hygiene, HELO and FCrDNS, a broken DKIM signature: each deduction with its reason', async () => {
+    dns.set('3.0.0.127.in-addr.arpa', { PTR: ['other.example.test'] });
+    dns.set('other.example.test', { A: ['127.0.0.9'] });
+    try {
+      const raw = Buffer.from(
+        [
+          `From: U One <${USER}>`,
+          `To: <${TARGET}>`,
+          'Date: yesterday afternoon',
+          'Message-ID: no-angle-brackets',
+          'Content-Type: text/plain; charset=utf-8',
+          '',
+          'Hello.',
+          '',
+        ].join('\r\n'),
+      );
+      // signed, then changed in transit; one bare LF in the body
+      const tampered = Buffer.from((await signed(raw)).toString('latin1').replace('Hello.', 'Hello!\nBye.'), 'latin1');
+      const report = await runSelfTest({
+        message: tampered,
+        ip: '127.0.0.3',
+        helo: 'localhost',
+        sender: USER,
+        tls: { version: 'TLSv1.3' },
+        hostname: HOST,
+        resolver: dns.resolver({ timeoutMs: 1000 }),
+        dnsblZones: [DNSBL],
+        spamd: null,
+      });
+      assert.deepEqual(
+        report.deductions.map((d) => [d.what, d.points]),
+        [
+          ['SPF fail', DEDUCTIONS.spfFail],
+          ['DKIM neutral', DEDUCTIONS.dkimFail], // mailauth: a body hash mismatch is "neutral"
+          ['DMARC fail', DEDUCTIONS.dmarcFail],
+          ['PTR not forward-confirmed', DEDUCTIONS.ptrNotConfirmed],
+          ['HELO does not match PTR', DEDUCTIONS.heloMismatch],
+          ['HELO not an FQDN', DEDUCTIONS.heloNotFqdn],
+          ['invalid Message-ID', DEDUCTIONS.messageIdInvalid],
+          ['invalid Date', DEDUCTIONS.dateInvalid],
+          ['no Subject', DEDUCTIONS.subjectMissing],
+          ['no MIME-Version', DEDUCTIONS.mimeMissing],
+          ['bare LF', DEDUCTIONS.bareLf],
+        ],
+        report.text,
+      );
+      assert.equal(report.score, 0);
+      assert.match(report.text, /^\[FAIL\] PTR: PTR of 127\.0\.0\.3 is other\.example\.test, which does not resolve back to 127\.0\.0\.3$/m);
+      assert.match(report.text, /^\[FAIL\] HELO: HELO localhost is not a fully qualified domain name$/m);
+      assert.match(report.text, /^\[FAIL\] DKIM: DKIM neutral d=example\.test s=\S+ \(body hash did not verify\)$/m);
+      assert.match(report.text, /^\[PASS\] TLS: received over TLS \(TLSv1\.3\)$/m);
+      assert.match(report.text, /^\[WARN\] headers: Date "yesterday afternoon" is not an RFC 5322 date$/m);
+      assert.match(report.text, /^\[WARN\] headers: Content-Type without MIME-Version$/m);
+      assert.match(report.text, /^\[FAIL\] headers: 1 bare LF line ending\(s\)$/m);
+      const ptr = report.deductions.find((d) => d.what === 'PTR not forward-confirmed')!;
+      assert.equal(ptr.fix, 'Publish an A/AAAA record other.example.test -> 127.0.0.3, or have the PTR changed to a name that does.');
+
+      const noFrom = await runSelfTest({
+        message: Buffer.from(`Subject: s\r\nDate: ${rfc5322Date()}\r\nMessage-ID: <a.b@example.test>\r\n\r\nhi\r\n`),
+        ip: '127.0.0.1',
+        helo: HOST,
+        sender: USER,
+        tls: null,
+        hostname: HOST,
+        resolver: dns.resolver({ timeoutMs: 1000 }),
+        dnsblZones: [],
+        spamd: null,
+      });
+      assert.ok(noFrom.deductions.some((d) => d.what === 'no From header' && d.points === DEDUCTIONS.fromMissing), noFrom.text);
+      const twoFroms = await runSelfTest({
+        message: Buffer.from(`From: <${USER}>\r\nFrom: <x@example.test>\r\nSubject: s\r\nDate: ${rfc5322Date()}\r\nMessage-ID: <a.c@example.test>\r\n\r\nhi\r\n`),
+        ip: '127.0.0.1',
+        helo: HOST,
+        sender: USER,
+        tls: null,
+        hostname: HOST,
+        resolver: dns.resolver({ timeoutMs: 1000 }),
+        dnsblZones: [],
+        spamd: null,
+      });
+      const inv = twoFroms.deductions.find((d) => d.what === 'invalid From header');
+      assert.equal(inv?.why, 'more than one From header', twoFroms.text);
+    } finally {
+      dns.set('3.0.0.127.in-addr.arpa', null);
+      dns.set('other.example.test', null);
     }
   });
 
