@@ -1681,10 +1681,12 @@ export class Mailbox {
       const buf = Buffer.allocUnsafe(Math.max(0, rec.size) + 1);
       let n = 0;
       for (;;) {
-        const got = readSync(fd, buf, n, buf.length - n, n);
-        if (got === 0) break;
+        const want = buf.length - n;
+        const got = readSync(fd, buf, n, want, n);
         n += got;
         if (n === buf.length) return undefined; // larger than recorded: let readRecord handle it
+        // A short read of a regular file is its end (no second read() just to see 0 bytes).
+        if (got < want) break;
       }
       return buf.subarray(0, n);
     } finally {
