@@ -3,13 +3,14 @@
  * virtual_users, virtual_aliases) and `$6$` hashes from `openssl passwd -6` (bare, as MySQL tutorials store them,
  * one from MariaDB's own ENCRYPT() and one with the {SHA512-CRYPT} prefix), plus Postfix text maps, /etc/aliases and a
  * Dovecot passwd-file. The target database is PostgreSQL (a scratch database). Then the server runs on it and
- * IMAP LOGIN and SMTP AUTH succeed with the old passwords; the first login rehashes to Argon2id. Dry-run writes
+ * IMAP LOGIN and SMTP AUTH (Python's imaplib and smtplib, and raw commands) succeed with the old passwords; the first login rehashes to Argon2id. Dry-run writes
  * nothing; a second run adds nothing. Table and column names are options: a PostfixAdmin-style schema (domain,
  * mailbox, alias with other column names) in the same MariaDB is imported with them.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -135,6 +136,24 @@ test('the server (on PostgreSQL) accepts IMAP LOGIN and SMTP AUTH with the old p
       ['carol@hostname.example.com', 'carol-old-pw'],
       ['dave@example.net', 'dave-old-pw'],
     ];
+    // Real clients first, each user's first login (on the old hash): Python's imaplib for alice (bare $6$ from
+    // `openssl passwd -6`), smtplib for carol (MariaDB's ENCRYPT()).
+    // (asynchronously: the server runs in this process)
+    const py = await promisify(execFile)(
+      '/usr/bin/python3',
+      [
+        '-c',
+        [
+          'import imaplib, smtplib, sys',
+          'a = sys.argv[1:]',
+          "i = imaplib.IMAP4('127.0.0.1', int(a[0])); print(i.login(a[2], a[3])[0]); print(i.select('INBOX')[0]); i.logout()",
+          "s = smtplib.SMTP('127.0.0.1', int(a[1])); s.ehlo('client.example.org'); print(s.login(a[4], a[5])[0]); s.quit()",
+        ].join('\n'),
+        String(imapPort), String(subPort), 'alice@example.com', 'alice-old-pw', 'carol@hostname.example.com', 'carol-old-pw',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.deepEqual(py.stdout.trim().split('\n'), ['OK', 'OK', '235']);
     for (const [u, p] of users) {
       const c = await ImapClient.connect(imapPort);
       const bad = await c.cmd(`LOGIN ${quote(u)} ${quote(p + 'x')}`);

@@ -174,7 +174,7 @@ test('Dovecot (APPEND + LDA) -> import maildir on MariaDB, interrupted and resum
   // 3. Export to Maildir, re-import into a fresh Mailwright (on PostgreSQL): same bytes, same UIDs.
   const exp = join(base, 'export');
   await cli(config, ['export', '--user', USER, '--format', 'maildir', '--to', exp]);
-  await cli(config, ['export', '--user', USER, '--format', 'mbox', '--to', join(base, 'mbox')]);
+  await cli(config, ['export', '--all', '--format', 'mbox', '--to', join(base, 'mbox')]);
   const mbox = readFileSync(join(base, 'mbox', 'example.com', 'alice', 'INBOX.mbox'), 'latin1');
   assert.equal((mbox.match(/^From MAILER-DAEMON /gm) ?? []).length, 7);
   assert.equal((mbox.match(/^>From the start of a line$/gm) ?? []).length, 7, 'mboxrd quoting');
