@@ -6,7 +6,7 @@
  *     serves the same UIDs; the message files are copied byte for byte.
  *   - mbox: <to>/<domain>/<local>/<folder>.mbox (INBOX.mbox, Archive.2024.mbox: Dovecot's folder names) in mboxrd
  *     form: "From MAILER-DAEMON <date>" separators, lines matching /^>*From / get one more ">", LF line ends,
- *     Status/X-Status/X-Keywords headers carry the flags.
+ *     Status/X-Status/X-Keywords headers carry the flags ($Forwarded, the PASSED bit, among the X-Keywords).
  * Memory stays flat: messages are paged from the index (2000 at a time), files copied one at a time; lists are
  * written as streams.
  */
@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import type { Db } from '../store/sql/db.js';
 import { MailStore, type MessageRecord } from '../store/mail/store.js';
 import { encodeDir } from '../store/mail/names.js';
-import { ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, sysflagsToLetters } from '../store/mail/flags.js';
+import { ANSWERED, DELETED, DRAFT, FLAGGED, PASSED, SEEN, sysflagsToLetters } from '../store/mail/flags.js';
 import { parseAddress } from '../common/address.js';
 import { encodePathSegment } from '../store/maildir/paths.js';
 
@@ -71,7 +71,9 @@ export function mboxrdEntry(msg: Buffer, m: { internalDate: number; sysflags: nu
   const xstatus = (m.sysflags & ANSWERED ? 'A' : '') + (m.sysflags & FLAGGED ? 'F' : '') + (m.sysflags & DELETED ? 'D' : '') + (m.sysflags & DRAFT ? 'T' : '');
   let head = `From MAILER-DAEMON ${asctime(m.internalDate)}\nStatus: ${status}\n`;
   if (xstatus) head += `X-Status: ${xstatus}\n`;
-  if (m.keywords.length) head += `X-Keywords: ${m.keywords.join(' ')}\n`;
+  // $Forwarded is kept as the PASSED bit (Maildir letter P), not among the keywords: mbox has no letter for it.
+  const keywords = m.sysflags & PASSED ? ['$Forwarded', ...m.keywords] : m.keywords;
+  if (keywords.length) head += `X-Keywords: ${keywords.join(' ')}\n`;
   if (!text.endsWith('\n')) text += '\n';
   return Buffer.from(head + text + '\n', 'latin1');
 }

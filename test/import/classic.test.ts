@@ -3,12 +3,14 @@
  * virtual_users, virtual_aliases) and `$6$` hashes from `openssl passwd -6` (bare, as MySQL tutorials store them,
  * one from MariaDB's own ENCRYPT() and one with the {SHA512-CRYPT} prefix), plus Postfix text maps, /etc/aliases and a
  * Dovecot passwd-file. The target database is PostgreSQL (a scratch database). Then the server runs on it and
- * IMAP LOGIN and SMTP AUTH succeed with the old passwords; the first login rehashes to Argon2id. Dry-run writes
- * nothing; a second run adds nothing.
+ * IMAP LOGIN and SMTP AUTH (Python's imaplib and smtplib, and raw commands) succeed with the old passwords; the first login rehashes to Argon2id. Dry-run writes
+ * nothing; a second run adds nothing. Table and column names are options: a PostfixAdmin-style schema (domain,
+ * mailbox, alias with other column names) in the same MariaDB is imported with them.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -16,6 +18,7 @@ import { runCli, type CliIo } from '../../src/cli/index.js';
 import { openMysql } from '../../src/store/sql/dialects.js';
 import { openDatabase } from '../../src/store/sql/db.js';
 import { SqlAccountStore } from '../../src/store/sql/accounts.js';
+import { AccountService } from '../../src/accounts/service.js';
 import { createScratch, type Scratch } from '../backends/scratch.js';
 import { startTestServer, tempDir, writeConfig } from '../helpers/server.js';
 import { ImapClient, quote } from '../helpers/imap-client.js';
@@ -133,6 +136,24 @@ test('the server (on PostgreSQL) accepts IMAP LOGIN and SMTP AUTH with the old p
       ['carol@hostname.example.com', 'carol-old-pw'],
       ['dave@example.net', 'dave-old-pw'],
     ];
+    // Real clients first, each user's first login (on the old hash): Python's imaplib for alice (bare $6$ from
+    // `openssl passwd -6`), smtplib for carol (MariaDB's ENCRYPT()).
+    // (asynchronously: the server runs in this process)
+    const py = await promisify(execFile)(
+      '/usr/bin/python3',
+      [
+        '-c',
+        [
+          'import imaplib, smtplib, sys',
+          'a = sys.argv[1:]',
+          "i = imaplib.IMAP4('127.0.0.1', int(a[0])); print(i.login(a[2], a[3])[0]); print(i.select('INBOX')[0]); i.logout()",
+          "s = smtplib.SMTP('127.0.0.1', int(a[1])); s.ehlo('client.example.org'); print(s.login(a[4], a[5])[0]); s.quit()",
+        ].join('\n'),
+        String(imapPort), String(subPort), 'alice@example.com', 'alice-old-pw', 'carol@hostname.example.com', 'carol-old-pw',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    assert.deepEqual(py.stdout.trim().split('\n'), ['OK', 'OK', '235']);
     for (const [u, p] of users) {
       const c = await ImapClient.connect(imapPort);
       const bad = await c.cmd(`LOGIN ${quote(u)} ${quote(p + 'x')}`);
@@ -153,5 +174,61 @@ test('the server (on PostgreSQL) accepts IMAP LOGIN and SMTP AUTH with the old p
     }
   } finally {
     await ts.stop();
+  }
+});
+
+test('table and column names are configurable: a PostfixAdmin-style schema (domain, mailbox, alias)', async () => {
+  const m = await openMysql(src.url, { poolSize: 1 });
+  try {
+    await sql`CREATE TABLE domain (domain varchar(255) NOT NULL, description varchar(255) NOT NULL DEFAULT '', PRIMARY KEY (domain)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`.execute(m.db);
+    await sql`CREATE TABLE mailbox (username varchar(255) NOT NULL, pw varchar(255) NOT NULL, maildir varchar(255) NOT NULL DEFAULT '', dom varchar(255) NOT NULL, PRIMARY KEY (username)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`.execute(m.db);
+    await sql`CREATE TABLE alias (address varchar(255) NOT NULL, goto text NOT NULL, dom varchar(255) NOT NULL, PRIMARY KEY (address)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`.execute(m.db);
+    await sql`INSERT INTO domain (domain) VALUES ('example.org')`.execute(m.db);
+    const md5 = execFileSync('openssl', ['passwd', '-1', 'gina-old-pw'], { encoding: 'utf8' }).trim();
+    await sql`INSERT INTO mailbox (username, pw, dom) VALUES ('frank@example.org', ${'{SHA512-CRYPT}' + sha512crypt('frank-old-pw')}, 'example.org'), ('gina@example.org', ${md5}, 'example.org')`.execute(m.db);
+    await sql`INSERT INTO alias (address, goto, dom) VALUES ('abuse@example.org', 'frank@example.org,gina@example.org', 'example.org'), ('frank@example.org', 'frank@example.org', 'example.org')`.execute(m.db);
+  } finally {
+    await m.close();
+  }
+  const pdir = join(dir, 'pfa');
+  mkdirSync(pdir);
+  const pconfig = writeConfig(pdir);
+  const run = async (extra: string[]) => {
+    let out = '';
+    let err = '';
+    const io: CliIo = { out: (s) => (out += s + '\n'), err: (s) => (err += s + '\n'), stdin: () => '' };
+    const code = await runCli(['node', 'mailwright', '--config', pconfig, 'import', 'classic', '--mysql', src.url, ...extra], io);
+    return { code, out, err };
+  };
+  // With the default names the tables are not found: the error names the problem.
+  const wrong = await run(['--domains-table', 'domain']);
+  assert.notEqual(wrong.code, 0);
+  assert.match(wrong.err, /reading the classic schema .* failed: .*(virtual_users|domain_id|id)/);
+  const names = [
+    '--domains-table', 'domain', '--domain-id-column', 'domain', '--domain-name-column', 'domain',
+    '--users-table', 'mailbox', '--user-email-column', 'username', '--user-password-column', 'pw', '--user-domain-id-column', 'dom',
+    '--aliases-table', 'alias', '--alias-source-column', 'address', '--alias-destination-column', 'goto',
+  ];
+  const bad = await run([...names.slice(0, -2), '--alias-destination-column', 'goto; drop table alias']);
+  assert.notEqual(bad.code, 0, bad.err);
+  assert.match(bad.err, /invalid table or column name/);
+  const r = await run(names);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /domains: 1 added/, r.out);
+  assert.match(r.out, /users: 2 added/, r.out);
+  assert.match(r.out, /aliases: 2 added/, r.out);
+  assert.match(r.out, /SHA512-CRYPT 1/, r.out);
+  const o = await openDatabase(`sqlite:${join(pdir, 'data', 'mailwright.db')}`);
+  try {
+    const s = new SqlAccountStore(o.db);
+    assert.deepEqual((await s.listUsers()).map((u) => u.address), ['frank@example.org', 'gina@example.org']);
+    assert.match((await s.getUser('gina@example.org'))!.passwordHash, /^\$1\$/, 'MD5-CRYPT kept as it is');
+    assert.deepEqual((await s.aliasDestinations('abuse@example.org')).sort(), ['frank@example.org', 'gina@example.org']);
+    const svc = new AccountService(s);
+    assert.ok(await svc.authenticate('frank@example.org', 'frank-old-pw'));
+    assert.ok(await svc.authenticate('gina@example.org', 'gina-old-pw'));
+    assert.equal(await svc.authenticate('gina@example.org', 'frank-old-pw'), null);
+  } finally {
+    await o.close();
   }
 });
