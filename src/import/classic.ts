@@ -144,7 +144,7 @@ export function parsePasswdFile(text: string): Array<[string, string]> {
 }
 
 const ident = (s: string) => {
-  if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(s)) throw new UserError(`invalid table or column name '${s}'`);
+  if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(s)) throw new UserError(`invalid table or column name '${s}' (letters, digits, _ and $ only)`, 2);
   return sql.id(s);
 };
 
