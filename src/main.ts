@@ -41,7 +41,7 @@ import type { Listener } from './server/net/listener.js';
 import { DnsServices, type DnsStatus } from './dnscheck/service.js';
 import type { CheckReport } from './dnscheck/checks.js';
 import { WebApp } from './web/app.js';
-import { httpsListener } from './server/http/server.js';
+import { httpListener } from './server/http/server.js';
 import { AdminStore } from './web/admins.js';
 
 export interface RunningServer {
@@ -338,22 +338,30 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       });
       await bind(name, addr, l);
     }
-    // HTTPS (listen.https): the same routes as listen.http, with the server's certificate and TLS machinery.
+    // HTTP (listen.http) and HTTPS (listen.https): the same routes (MTA-STS, ACME http-01, autoconfig, metrics, web
+    // admin), bounded like the mail listeners (connections per IP, connection and request rate, PROXY protocol).
+    const httpBounds = {
+      routes: dnsServices.httpRoutes,
+      maxConnections: config.http.maxConnections,
+      maxConnectionsPerIp: config.http.maxConnectionsPerIp,
+      maxHeaderBytes: config.http.maxHeaderBytes,
+      timeouts: {
+        headersMs: config.http.headersTimeoutSeconds * 1000,
+        requestMs: config.http.requestTimeoutSeconds * 1000,
+        keepAliveMs: config.http.keepAliveTimeoutSeconds * 1000,
+      },
+      requestRate: (ip: string) => ops.commandRate.command(ip),
+    };
+    if (config.listen.http) {
+      const l = httpListener({ ...httpBounds, name: 'http', redirect: (req) => dnsServices.httpRedirect?.(req) ?? null, log: log.child({ component: 'http' }) });
+      await bind('http', config.listen.http, l);
+      dnsServices.httpAddress = addresses.http ?? null;
+    }
     if (config.listen.https) {
-      const l = httpsListener({
-        routes: dnsServices.httpRoutes,
-        tls: secureContext,
-        maxConnections: config.smtp.maxConnections,
-        maxConnectionsPerIp: config.smtp.maxConnectionsPerIp,
-        hstsMaxAgeSeconds: config.web.hstsMaxAgeSeconds,
-        log: log.child({ component: 'https' }),
-      });
+      const l = httpListener({ ...httpBounds, name: 'https', tls: secureContext, hstsMaxAgeSeconds: config.web.hstsMaxAgeSeconds, log: log.child({ component: 'https' }) });
       await bind('https', config.listen.https, l);
     }
-    await dnsServices.start().catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(`listen.http: cannot listen on ${config.listen.http}: ${err.code ?? err.message}`, 2);
-    });
-    if (dnsServices.httpAddress) addresses.http = dnsServices.httpAddress;
+    await dnsServices.start();
     await ops.afterListen({
       addresses,
       routes: dnsServices.httpRoutes,
