@@ -81,7 +81,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const ops = await ServerOps.prepare(config, log);
   log = ops.log;
   await fsp.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  await checkDataDir(config.dataDir);
+  await checkDataDir(config.dataDir, log);
   const opened = await openDatabase(config.database);
   const store = new SqlAccountStore(opened.db, opened.close);
   const tls = await loadTls({ hostname: config.hostname, dataDir: config.dataDir, cert: config.tls.cert, key: config.tls.key });
@@ -229,7 +229,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           log: log.child({ component: 'smtp' }),
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           queue: queueStore,
-          onQueued: (e) => queue.enqueued(e.id, e),
+          onQueued: (e) => queue.enqueued(e.id, e, { log: true }),
           srs,
           quota: quotaPolicy,
           sealKey: async (domain) => {
@@ -278,7 +278,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           log: log.child({ component: name }),
           quota: quotaPolicy,
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
-          onQueued: (e) => queue.enqueued(e.id, e),
+          onQueued: (e) => queue.enqueued(e.id, e, { log: true }),
         })),
         log: log.child({ component: name }),
       });
@@ -327,6 +327,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       locks: new MaildropLocks(),
       limits: { ...DEFAULT_POP3_LIMITS, idleTimeoutMs: config.pop3.idleTimeoutMinutes * 60_000 },
       log: log.child({ component: 'pop3' }),
+      commandRate: ops.commandRate,
     };
     for (const name of ['pop3', 'pop3s'] as const) {
       const addr = config.listen[name];
@@ -410,7 +411,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 }
 
 /** The data directory must be ours and not readable by others (mail is private). Clear messages otherwise. */
-async function checkDataDir(dir: string): Promise<void> {
+/** The data directory: ours, writable, and closed to others (mail is private): a wider mode is narrowed, with a warning. */
+async function checkDataDir(dir: string, log: Logger): Promise<void> {
   const st = await fsp.stat(dir);
   if (!st.isDirectory()) throw new UserError(`dataDir ${dir} is not a directory`, 2);
   if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
@@ -423,5 +425,6 @@ async function checkDataDir(dir: string): Promise<void> {
   }
   if (st.mode & 0o077) {
     await fsp.chmod(dir, st.mode & 0o700);
+    log.warn({ dataDir: dir, mode: (st.mode & 0o777).toString(8), now: (st.mode & 0o700).toString(8) }, 'dataDir was open to other users; narrowed its mode to owner only');
   }
 }
