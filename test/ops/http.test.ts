@@ -120,7 +120,7 @@ test('metrics: SPF/DKIM/DMARC results of inbound mail, messages out (sent, defer
     assert.match(await sendSmtp(sub, 'u1@example.test', ['y@down.test'], ['u1@example.test', 'secret']), /^250 /m);
     const deadline = Date.now() + 15000;
     let m = await get(http, '/metrics');
-    while (!(metric(m.text, 'mailwright_messages_delivered_total', { result: 'sent' }) === 1 && metric(m.text, 'mailwright_messages_delivered_total', { result: 'deferred' }) === 1)) {
+    while (!(metric(m.text, 'mailwright_messages_delivered_total', { result: 'sent' }) === 1 && metric(m.text, 'mailwright_messages_delivered_total', { result: 'deferred' }) === 1 && metric(m.text, 'mailwright_queue_messages', { state: 'deferred' }) === 1)) {
       assert.ok(Date.now() < deadline, `deliveries not counted: ${m.text}`);
       await new Promise((r) => setTimeout(r, 200));
       m = await get(http, '/metrics');
