@@ -2,11 +2,13 @@
  * listen.http is bounded like the mail listeners: connections per IP (503 to the one over the limit, curl from
  * another address still served), connection rate (429), request rate, header size (431), header, request and
  * keep-alive timeouts, and the PROXY protocol from trusted sources; /metrics is readable from loopback and from
- * metrics.allow only (403 for a proxied outside client until its address is allowed and the config reloaded).
+ * metrics.allow only (403 for a proxied outside client until its address is allowed and the config reloaded);
+ * listen.https has the same per-IP limit.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { execFile } from 'node:child_process';
 import { startOpsServer } from './helpers.js';
 import { validateConfig } from '../../src/config/load.js';
@@ -187,6 +189,26 @@ test('/metrics: loopback only by default; a PROXY v2 client from outside gets 40
     assert.ok(r.applied.includes('metrics.allow'));
     assert.match(await viaProxy('203.0.113.7'), /^HTTP\/1\.1 200 [^]*mailwright_/);
     assert.match(await viaProxy('198.51.100.1'), /^HTTP\/1\.1 403 /);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('listen.https: the same per-IP connection limit (the connection over it is closed before the handshake); curl from another address served', { timeout: 30000 }, async () => {
+  const s = await startOpsServer({ listen: { https: '127.0.0.1:0' }, http: { maxConnectionsPerIp: 2 } });
+  try {
+    const port = s.server.addresses.https!.port;
+    const open = () =>
+      new Promise<tls.TLSSocket>((resolve, reject) => {
+        const t = tls.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2', servername: 'mail.example.test', rejectUnauthorized: false }, () => resolve(t));
+        t.once('error', reject);
+        t.once('close', () => reject(new Error('closed before the handshake')));
+      });
+    const held = [await open(), await open()];
+    await assert.rejects(open(), /closed before the handshake|ECONNRESET|socket disconnected/);
+    const ok = await curl(['-k', '--interface', '127.0.0.3', '-o', '/dev/null', '-w', '%{http_code}', `https://127.0.0.1:${port}/.well-known/mta-sts.txt`]);
+    assert.equal(ok.stdout, '200', ok.stderr);
+    held.forEach((t) => t.destroy());
   } finally {
     await s.stop();
   }

@@ -1,10 +1,12 @@
 /**
  * The HTTP listener's operation routes: Prometheus metrics after a known set of transactions, and the client
- * autoconfiguration documents parsed by a client-side XML parser (fast-xml-parser) with the right servers/ports/SSL.
+ * autoconfiguration documents parsed by a client-side XML parser (fast-xml-parser) and Python plistlib with the right
+ * servers/ports/SSL.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XMLParser } from 'fast-xml-parser';
+import { execFileSync } from 'node:child_process';
 import { LineClient, startOpsServer, freePort, HOSTNAME } from './helpers.js';
 import { startDnsServer } from '../helpers/dns-server.js';
 import { startPeer } from '../helpers/peers.js';
@@ -212,6 +214,9 @@ test('autoconfig: Thunderbird XML, Autodiscover and Apple mobileconfig with our 
     assert.equal(acct.IncomingMailServerUseSSL, true);
     assert.equal(Number(acct.OutgoingMailServerPortNumber), a.submissions!.port);
     assert.equal(acct.OutgoingMailServerUseSSL, true);
+    // And by Python's plistlib (the property-list reader of a client platform), not only by our own walk above.
+    const py = execFileSync('/usr/bin/python3', ['-c', 'import plistlib,sys,json; p=plistlib.loads(sys.stdin.buffer.read()); a=p["PayloadContent"][0]; print(json.dumps([p["PayloadType"], a["EmailAccountType"], a["IncomingMailServerHostName"], a["IncomingMailServerPortNumber"], a["IncomingMailServerUseSSL"], a["OutgoingMailServerPortNumber"], a["OutgoingMailServerUseSSL"]]))'], { input: mc.text, encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(py), ['Configuration', 'EmailTypeIMAP', HOSTNAME, a.imaps!.port, true, a.submissions!.port, true]);
     assert.equal((await get(http, '/apple/mobileconfig?email=<script>')).status, 400);
   } finally {
     await s.stop();
