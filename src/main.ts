@@ -41,7 +41,7 @@ import type { Listener } from './server/net/listener.js';
 import { DnsServices, type DnsStatus } from './dnscheck/service.js';
 import type { CheckReport } from './dnscheck/checks.js';
 import { WebApp } from './web/app.js';
-import { httpsListener } from './server/http/server.js';
+import { httpListener } from './server/http/server.js';
 import { AdminStore } from './web/admins.js';
 
 export interface RunningServer {
@@ -81,7 +81,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const ops = await ServerOps.prepare(config, log);
   log = ops.log;
   await fsp.mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  await checkDataDir(config.dataDir);
+  await checkDataDir(config.dataDir, log);
   const opened = await openDatabase(config.database);
   const store = new SqlAccountStore(opened.db, opened.close);
   const tls = await loadTls({ hostname: config.hostname, dataDir: config.dataDir, cert: config.tls.cert, key: config.tls.key });
@@ -229,7 +229,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           log: log.child({ component: 'smtp' }),
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
           queue: queueStore,
-          onQueued: (e) => queue.enqueued(e.id, e),
+          onQueued: (e) => queue.enqueued(e.id, e, { log: true }),
           srs,
           quota: quotaPolicy,
           sealKey: async (domain) => {
@@ -278,7 +278,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           log: log.child({ component: name }),
           quota: quotaPolicy,
           onDelivered: (e) => deliveries.forEach((f) => f(e)),
-          onQueued: (e) => queue.enqueued(e.id, e),
+          onQueued: (e) => queue.enqueued(e.id, e, { log: true }),
         })),
         log: log.child({ component: name }),
       });
@@ -327,6 +327,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       locks: new MaildropLocks(),
       limits: { ...DEFAULT_POP3_LIMITS, idleTimeoutMs: config.pop3.idleTimeoutMinutes * 60_000 },
       log: log.child({ component: 'pop3' }),
+      commandRate: ops.commandRate,
     };
     for (const name of ['pop3', 'pop3s'] as const) {
       const addr = config.listen[name];
@@ -338,22 +339,30 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       });
       await bind(name, addr, l);
     }
-    // HTTPS (listen.https): the same routes as listen.http, with the server's certificate and TLS machinery.
+    // HTTP (listen.http) and HTTPS (listen.https): the same routes (MTA-STS, ACME http-01, autoconfig, metrics, web
+    // admin), bounded like the mail listeners (connections per IP, connection and request rate, PROXY protocol).
+    const httpBounds = {
+      routes: dnsServices.httpRoutes,
+      maxConnections: config.http.maxConnections,
+      maxConnectionsPerIp: config.http.maxConnectionsPerIp,
+      maxHeaderBytes: config.http.maxHeaderBytes,
+      timeouts: {
+        headersMs: config.http.headersTimeoutSeconds * 1000,
+        requestMs: config.http.requestTimeoutSeconds * 1000,
+        keepAliveMs: config.http.keepAliveTimeoutSeconds * 1000,
+      },
+      requestRate: (ip: string) => ops.commandRate.command(ip),
+    };
+    if (config.listen.http) {
+      const l = httpListener({ ...httpBounds, name: 'http', redirect: (req) => dnsServices.httpRedirect?.(req) ?? null, log: log.child({ component: 'http' }) });
+      await bind('http', config.listen.http, l);
+      dnsServices.httpAddress = addresses.http ?? null;
+    }
     if (config.listen.https) {
-      const l = httpsListener({
-        routes: dnsServices.httpRoutes,
-        tls: secureContext,
-        maxConnections: config.smtp.maxConnections,
-        maxConnectionsPerIp: config.smtp.maxConnectionsPerIp,
-        hstsMaxAgeSeconds: config.web.hstsMaxAgeSeconds,
-        log: log.child({ component: 'https' }),
-      });
+      const l = httpListener({ ...httpBounds, name: 'https', tls: secureContext, hstsMaxAgeSeconds: config.web.hstsMaxAgeSeconds, log: log.child({ component: 'https' }) });
       await bind('https', config.listen.https, l);
     }
-    await dnsServices.start().catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(`listen.http: cannot listen on ${config.listen.http}: ${err.code ?? err.message}`, 2);
-    });
-    if (dnsServices.httpAddress) addresses.http = dnsServices.httpAddress;
+    await dnsServices.start();
     await ops.afterListen({
       addresses,
       routes: dnsServices.httpRoutes,
@@ -403,7 +412,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 }
 
 /** The data directory must be ours and not readable by others (mail is private). Clear messages otherwise. */
-async function checkDataDir(dir: string): Promise<void> {
+/** The data directory: ours, writable, and closed to others (mail is private): a wider mode is narrowed, with a warning. */
+async function checkDataDir(dir: string, log: Logger): Promise<void> {
   const st = await fsp.stat(dir);
   if (!st.isDirectory()) throw new UserError(`dataDir ${dir} is not a directory`, 2);
   if (typeof process.getuid === 'function' && st.uid !== process.getuid()) {
@@ -416,5 +426,6 @@ async function checkDataDir(dir: string): Promise<void> {
   }
   if (st.mode & 0o077) {
     await fsp.chmod(dir, st.mode & 0o700);
+    log.warn({ dataDir: dir, mode: (st.mode & 0o777).toString(8), now: (st.mode & 0o700).toString(8) }, 'dataDir was open to other users; narrowed its mode to owner only');
   }
 }

@@ -153,11 +153,34 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, sessionIdleMinutes: 30, secureCookies: 'auto', httpsRedirect: true, hstsMaxAgeSeconds: 31536000 }),
-    /** Prometheus metrics at /metrics on listen.http; `allow` limits who may read them (CIDRs; empty: anyone). */
+    /**
+     * Prometheus metrics at /metrics on listen.http/https: loopback clients may always read them; `allow` adds more
+     * sources (CIDRs, e.g. the Prometheus server; ["0.0.0.0/0", "::/0"] for anyone). Others get 403.
+     */
     metrics: z
-      .object({ enabled: z.boolean().default(true), allow: z.array(z.string()).default([]) })
+      .object({
+        enabled: z.boolean().default(true),
+        allow: z.array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'expected an address or CIDR such as 192.0.2.10 or 10.0.0.0/8')).default([]),
+      })
       .strict()
       .default({ enabled: true, allow: [] }),
+    /** Bounds of the HTTP listeners (listen.http, listen.https) against floods and slow clients. */
+    http: z
+      .object({
+        maxConnections: z.number().int().min(1).default(500),
+        maxConnectionsPerIp: z.number().int().min(1).default(30),
+        /** The request header must arrive within this time (slowloris). */
+        headersTimeoutSeconds: z.number().min(1).max(300).default(10),
+        /** The whole request (header and body) must arrive within this time. */
+        requestTimeoutSeconds: z.number().min(1).max(600).default(30),
+        /** An idle keep-alive connection is closed after this time. */
+        keepAliveTimeoutSeconds: z.number().min(1).max(300).default(5),
+        /** Largest request header in bytes (431 above it). */
+        maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16384),
+      })
+      .strict()
+      .refine((h) => h.requestTimeoutSeconds >= h.headersTimeoutSeconds, 'requestTimeoutSeconds must be at least headersTimeoutSeconds')
+      .default({ maxConnections: 500, maxConnectionsPerIp: 30, headersTimeoutSeconds: 10, requestTimeoutSeconds: 30, keepAliveTimeoutSeconds: 5, maxHeaderBytes: 16384 }),
     smtp: z
       .object({
         maxMessageSize: z.number().int().min(1024).default(50 * 1024 * 1024),

@@ -21,7 +21,7 @@ import { requireAddress, requireDomain } from '../common/address.js';
 import { signMessage, signingDomainFor } from '../dkim/sign.js';
 import { rfc5322Date } from '../intake/headers.js';
 import { newQueueId } from '../intake/queue-id.js';
-import { startHttpListener, type HttpListener, type HttpRequestInfo, type HttpRoute } from '../server/http/server.js';
+import type { HttpRequestInfo, HttpRoute } from '../server/http/server.js';
 import { publicAddresses } from './addresses.js';
 import { runChecks, fetchOwnPolicy, type CheckReport, type CheckResult, type CheckStatus } from './checks.js';
 import { mtaStsPolicy, policyText } from './mtasts.js';
@@ -79,11 +79,12 @@ const SELFTEST = Symbol('deliverability-selftest');
 export class DnsServices {
   private readonly o: DnsServicesOptions;
   private readonly dkim: DkimKeyStore;
-  private http: HttpListener | null = null;
   /** Routes of the HTTP listener (exact paths). Other parts (autoconfig, metrics, web admin) may add theirs. */
   readonly httpRoutes = new Map<string, HttpRoute>();
   /** Requests on listen.http that move to HTTPS (the web admin sets it when listen.https is on). */
   httpRedirect: ((req: HttpRequestInfo) => string | null) | null = null;
+  /** Where listen.http is bound (set by main.ts): the MTA-STS check fetches our own policy from it. */
+  httpAddress: { host: string; port: number } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private current: Promise<void> | null = null;
@@ -102,23 +103,10 @@ export class DnsServices {
     this.dkim = new DkimKeyStore(o.db);
   }
 
-  get httpAddress(): { host: string; port: number } | null {
-    return this.http?.address ?? null;
-  }
-
-  /** Starts the HTTP listener (when listen.http is set) and the monitoring timer. */
+  /** Registers the MTA-STS route (served by listen.http/https, bound in main.ts) and starts the monitoring timer. */
   async start(): Promise<void> {
     const c = this.o.config;
-    if (c.listen.http) {
-      const i = c.listen.http.lastIndexOf(':');
-      const host = c.listen.http.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
-      const port = Number(c.listen.http.slice(i + 1));
-      this.httpRoutes.set('/.well-known/mta-sts.txt', (req) => this.mtaStsRoute(req.host));
-      this.http = await startHttpListener(host, port, this.httpRoutes, this.o.log.child({ component: 'http' }), undefined, {
-        redirect: (req) => this.httpRedirect?.(req) ?? null,
-      });
-      this.o.log.info({ listener: 'http', address: `${this.http.address.host}:${this.http.address.port}` }, 'listening');
-    }
+    this.httpRoutes.set('/.well-known/mta-sts.txt', (req) => this.mtaStsRoute(req.host));
     if (c.monitoring.intervalHours > 0) this.schedule(this.o.firstRunDelayMs ?? 300_000);
   }
 
@@ -160,7 +148,7 @@ export class DnsServices {
           resolver: this.o.resolver,
           dkim: this.dkim,
           certificate: { pem: this.o.tls.cert, selfSigned: this.o.tls.selfSigned },
-          fetchPolicy: (dom) => (this.http ? fetchOwnPolicy(`${this.http.address.host}:${this.http.address.port}`, dom) : Promise.resolve(null)),
+          fetchPolicy: (dom) => (this.httpAddress ? fetchOwnPolicy(`${this.httpAddress.host}:${this.httpAddress.port}`, dom) : Promise.resolve(null)),
         });
         this.record(report);
         out.push(report);
@@ -420,6 +408,5 @@ export class DnsServices {
     if (this.timer) clearTimeout(this.timer);
     await Promise.race([Promise.all([...this.pending]), new Promise((r) => setTimeout(r, 5000).unref())]);
     if (this.current) await this.current;
-    if (this.http) await this.http.close();
   }
 }

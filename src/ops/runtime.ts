@@ -35,7 +35,7 @@ function throttleOptions(c: Config): Partial<ThrottleOptions> {
 }
 
 function limitsFor(c: Config, name: string) {
-  const s = name.startsWith('imap') ? c.imap : name.startsWith('pop3') ? c.pop3 : c.smtp;
+  const s = name.startsWith('imap') ? c.imap : name.startsWith('pop3') ? c.pop3 : name.startsWith('http') ? c.http : c.smtp;
   return { maxConnections: s.maxConnections, maxConnectionsPerIp: s.maxConnectionsPerIp };
 }
 
@@ -155,10 +155,15 @@ export class ServerOps {
     this.extraStatus = o.status;
     if (o.dnsChecks) this.dnsChecks = o.dnsChecks;
     if (this.metrics) {
-      const allow = c.metrics.allow.length ? new CidrList(c.metrics.allow) : null;
       const m = this.metrics;
+      // Loopback always; other sources only when listed in metrics.allow (read at each request: SIGHUP applies it).
+      let allow: { key: string; list: CidrList } = { key: '', list: new CidrList([]) };
       o.routes.set('/metrics', async (req) => {
-        if (allow && !allow.has(req.remoteAddress)) return { status: 403, body: 'forbidden\n' };
+        const key = this.config.metrics.allow.join(',');
+        if (allow.key !== key) allow = { key, list: new CidrList(this.config.metrics.allow) };
+        if (!isLoopback(req.remoteAddress) && !allow.list.has(req.remoteAddress)) {
+          return { status: 403, body: 'forbidden: /metrics is readable from loopback and the addresses in metrics.allow\n' };
+        }
         return { status: 200, contentType: m.registry.contentType, body: await m.text() };
       });
     }
@@ -203,7 +208,7 @@ export class ServerOps {
     const applied: string[] = [];
     const live = new Set(['maxConnections', 'maxConnectionsPerIp', 'dnsbl', 'dnsblCheckLoopback', 'greylisting']);
     const strip = (v: unknown) => JSON.stringify(v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter(([k]) => !live.has(k))) : v);
-    const restartNeeded: string[] = [...RESTART_KEYS, 'smtp' as const].filter((k) => strip(old[k]) !== strip(c[k]));
+    const restartNeeded: string[] = [...RESTART_KEYS, 'smtp' as const, 'http' as const].filter((k) => strip(old[k]) !== strip(c[k]));
     // TLS: certificate files are re-read even when the paths are the same (renewed in place).
     let tls: ReloadResult['tls'] = { ok: true };
     if (JSON.stringify(old.tls.certificates) !== JSON.stringify(c.tls.certificates)) {
@@ -238,7 +243,8 @@ export class ServerOps {
     this.greylist.opts = { delaySeconds: c.smtp.greylisting.delaySeconds, expireDays: c.smtp.greylisting.expireDays };
     applied.push('limits', 'proxyProtocol', 'smtp.dnsbl', 'smtp.greylisting', 'connection limits');
     // Keys the code reads from the config object at use time.
-    Object.assign(this.config, { shutdownTimeoutSeconds: c.shutdownTimeoutSeconds, autoconfig: c.autoconfig, log: c.log });
+    Object.assign(this.config, { shutdownTimeoutSeconds: c.shutdownTimeoutSeconds, autoconfig: c.autoconfig, log: c.log, metrics: { ...this.config.metrics, allow: c.metrics.allow } });
+    applied.push('metrics.allow');
     this.config.limits = { ...this.config.limits, authCacheSeconds: c.limits.authCacheSeconds };
     this.log.info({ applied, restartNeeded, tls }, 'configuration reloaded');
     return { applied, restartNeeded, tls };

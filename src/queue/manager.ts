@@ -103,7 +103,10 @@ export class QueueManager {
    * A new message was written to incoming/. `entry` is the record as written (then activation does not read it
    * back from disk); without it, the record is read at activation.
    */
-  enqueued(id: string, entry?: QueueEntry): void {
+  enqueued(id: string, entry?: QueueEntry, o: { log?: boolean } = {}): void {
+    // The queue's own line for a message an SMTP session queued: the same queueId as the session's line and the
+    // delivery lines after it (and the start of the delivery latency in the metrics).
+    if (o.log && entry) this.o.log.info({ queueId: id, from: entry.sender, to: entry.recipients.map((r) => r.address), size: entry.size, origin: entry.origin }, 'queued');
     this.slots.set(id, { state: 'incoming', nextAttempt: 0, inFlight: false, ...(entry && entry.id === id ? { entry: structuredClone(entry) } : {}) });
     this.schedule(0);
   }

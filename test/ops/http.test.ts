@@ -1,11 +1,15 @@
 /**
  * The HTTP listener's operation routes: Prometheus metrics after a known set of transactions, and the client
- * autoconfiguration documents parsed by a client-side XML parser (fast-xml-parser) with the right servers/ports/SSL.
+ * autoconfiguration documents parsed by a client-side XML parser (fast-xml-parser) and Python plistlib with the right
+ * servers/ports/SSL.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XMLParser } from 'fast-xml-parser';
-import { LineClient, startOpsServer, HOSTNAME } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { LineClient, startOpsServer, freePort, HOSTNAME } from './helpers.js';
+import { startDnsServer } from '../helpers/dns-server.js';
+import { startPeer } from '../helpers/peers.js';
 
 async function get(port: number, path: string, init: RequestInit = {}) {
   const r = await fetch(`http://127.0.0.1:${port}${path}`, init);
@@ -90,6 +94,60 @@ test('metrics after a known set of transactions', { timeout: 30000 }, async () =
   }
 });
 
+test('metrics: SPF/DKIM/DMARC results of inbound mail, messages out (sent, deferred), delivery latency, queue size by state', { timeout: 40000 }, async () => {
+  const dns = await startDnsServer({
+    'example.org': { TXT: ['v=spf1 ip4:127.0.0.1 -all'] },
+    '_dmarc.example.org': { TXT: ['v=DMARC1; p=none'] },
+  });
+  const peer = await startPeer({ host: '127.0.0.3' });
+  const closed = await freePort('127.0.0.4');
+  const s = await startOpsServer(
+    {
+      listen: { http: '127.0.0.1:0', submission: '127.0.0.1:0' },
+      dns: { servers: dns.servers, timeoutMs: 1000 },
+      authentication: { checkInbound: true, checkLoopback: true },
+      queue: { retryBaseSeconds: 600, retryMaxSeconds: 600 },
+      delivery: { transportMap: { 'remote.test': { host: '127.0.0.3', port: peer.port }, 'down.test': { host: '127.0.0.4', port: closed } } },
+    },
+    { users: ['u1@example.test', 'u2@example.test'] },
+  );
+  try {
+    const http = s.server.addresses.http!.port;
+    const smtp = s.server.addresses.smtp!.port;
+    const sub = s.server.addresses.submission!.port;
+    // Inbound from example.org (SPF pass for 127.0.0.1, no signature, DMARC aligned through SPF): twice.
+    for (let i = 0; i < 2; i++) assert.match(await sendSmtp(smtp, 'a@example.org', ['u1@example.test']), /^250 /m);
+    // Outbound: one delivered to the peer, one to a closed port (deferred, stays in the queue).
+    assert.match(await sendSmtp(sub, 'u1@example.test', ['x@remote.test'], ['u1@example.test', 'secret']), /^250 /m);
+    assert.match(await sendSmtp(sub, 'u1@example.test', ['y@down.test'], ['u1@example.test', 'secret']), /^250 /m);
+    const deadline = Date.now() + 15000;
+    let m = await get(http, '/metrics');
+    while (!(metric(m.text, 'mailwright_messages_delivered_total', { result: 'sent' }) === 1 && metric(m.text, 'mailwright_messages_delivered_total', { result: 'deferred' }) === 1 && metric(m.text, 'mailwright_queue_messages', { state: 'deferred' }) === 1)) {
+      assert.ok(Date.now() < deadline, `deliveries not counted: ${m.text}`);
+      await new Promise((r) => setTimeout(r, 200));
+      m = await get(http, '/metrics');
+    }
+    assert.equal(peer.messages.length, 1);
+    assert.equal(metric(m.text, 'mailwright_mailauth_results_total', { method: 'spf', result: 'pass' }), 2);
+    assert.equal(metric(m.text, 'mailwright_mailauth_results_total', { method: 'dkim', result: 'none' }), 2);
+    assert.equal(metric(m.text, 'mailwright_mailauth_results_total', { method: 'dmarc', result: 'pass' }), 2);
+    assert.equal(metric(m.text, 'mailwright_messages_received_total', { listener: 'smtp' }), 2);
+    assert.equal(metric(m.text, 'mailwright_messages_received_total', { listener: 'submission', result: 'queued' }), 2);
+    assert.equal(metric(m.text, 'mailwright_messages_delivered_total', { result: 'local' }), 2);
+    // One remote delivery finished (sent): one latency observation, well under 15 s.
+    assert.equal(metric(m.text, 'mailwright_delivery_latency_seconds_count', { result: 'sent' }), 1);
+    assert.equal(metric(m.text, 'mailwright_delivery_latency_seconds_bucket', { result: 'sent', le: '15' }), 1);
+    assert.ok(metric(m.text, 'mailwright_delivery_latency_seconds_sum', { result: 'sent' }) < 15);
+    assert.equal(metric(m.text, 'mailwright_queue_messages', { state: 'deferred' }), 1);
+    assert.equal(metric(m.text, 'mailwright_queue_messages', { state: 'active' }), 0);
+    assert.ok(!(metric(m.text, 'mailwright_auth_failures_total') > 0), 'no failed logins');
+  } finally {
+    await s.stop();
+    await peer.close();
+    await dns.close();
+  }
+});
+
 test('autoconfig: Thunderbird XML, Autodiscover and Apple mobileconfig with our host and ports', { timeout: 30000 }, async () => {
   const s = await startOpsServer({
     listen: { http: '127.0.0.1:0', imaps: '127.0.0.1:0', imap: '127.0.0.1:0', submissions: '127.0.0.1:0', submission: '127.0.0.1:0' },
@@ -156,6 +214,9 @@ test('autoconfig: Thunderbird XML, Autodiscover and Apple mobileconfig with our 
     assert.equal(acct.IncomingMailServerUseSSL, true);
     assert.equal(Number(acct.OutgoingMailServerPortNumber), a.submissions!.port);
     assert.equal(acct.OutgoingMailServerUseSSL, true);
+    // And by Python's plistlib (the property-list reader of a client platform), not only by our own walk above.
+    const py = execFileSync('/usr/bin/python3', ['-c', 'import plistlib,sys,json; p=plistlib.loads(sys.stdin.buffer.read()); a=p["PayloadContent"][0]; print(json.dumps([p["PayloadType"], a["EmailAccountType"], a["IncomingMailServerHostName"], a["IncomingMailServerPortNumber"], a["IncomingMailServerUseSSL"], a["OutgoingMailServerPortNumber"], a["OutgoingMailServerUseSSL"]]))'], { input: mc.text, encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(py), ['Configuration', 'EmailTypeIMAP', HOSTNAME, a.imaps!.port, true, a.submissions!.port, true]);
     assert.equal((await get(http, '/apple/mobileconfig?email=<script>')).status, 400);
   } finally {
     await s.stop();

@@ -1,11 +1,12 @@
 /**
  * Certificate reload without dropping connections, SNI, graceful stop, and the privilege drop of `mailwright serve`
- * started as root (the process's uid after binding, from /proc/PID/status).
+ * started as root (the process's uid after binding, from /proc/PID/status), the data directory's mode narrowed,
+ * `mailwright status`, configuration reload on SIGHUP and a clean exit on SIGTERM.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, writeFileSync, readFileSync, chownSync, mkdirSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, writeFileSync, readFileSync, chownSync, mkdirSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { LineClient, makeCert, servedCert, startOpsServer, tempDir, freePort, HOSTNAME } from './helpers.js';
 import { ROOT } from '../helpers/server.js';
@@ -88,7 +89,7 @@ test('graceful stop: an idle SMTP client gets 421, a transaction in progress fin
   await stopping;
 });
 
-test('started as root with user: ports bound, then the process runs as the user (/proc/PID/status)', { timeout: 30000, skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
+test('started as root with user: ports bound, then the process runs as the user (/proc/PID/status); data dir checks; status; SIGHUP reload; SIGTERM', { timeout: 30000, skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
   try {
     execFileSync('id', ['mwtest']);
   } catch {
@@ -113,6 +114,8 @@ test('started as root with user: ports bound, then the process runs as the user 
   assert.notEqual(badCode, 0);
   assert.match(badOut, /owned by uid 0, not by mwtest.*chown -R mwtest/);
   chownSync(dataDir, uid, uid);
+  // A data directory open to others is narrowed to the owner (with a warning).
+  execFileSync('chmod', ['755', dataDir]);
 
   const child = spawn(process.execPath, [join(ROOT, 'bin/mailwright.js'), '-c', cfg, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -132,9 +135,46 @@ test('started as root with user: ports bound, then the process runs as the user 
     assert.match(/^CapEff:\s+(\w+)/m.exec(status)![1]!, /^0+$/, 'no capabilities left');
     const c = await LineClient.connect(smtpPort);
     assert.match(await c.until(/^220 /), /ESMTP/);
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+    assert.match(out, /dataDir was open to other users; narrowed its mode to owner only/);
+
+    // `mailwright status` (control socket): listeners, queue, certificates, last DNS check.
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/mailwright.js'), '-c', cfg, ...args], { encoding: 'utf8' });
+    const st = cli('status');
+    assert.equal(st.status, 0, st.stderr);
+    assert.match(st.stdout, new RegExp(`^Mailwright ${HOSTNAME.replace(/\./g, '\\.')}: running \\(pid ${child.pid}, user mwtest`, 'm'));
+    assert.match(st.stdout, new RegExp(`^  smtp +127\\.0\\.0\\.1:${smtpPort} +1 connections`, 'm'), 'the open SMTP session is counted');
+    assert.match(st.stdout, /^Queue: incoming 0, active 0, deferred 0, hold 0$/m);
+    assert.match(st.stdout, /^Certificates:\n  default +self-signed .*expires \d{4}-\d\d-\d\d \(\d+ days\)/m);
+    assert.match(st.stdout, /^DNS check: not run yet$/m);
+    const json = JSON.parse(cli('status', '--json').stdout) as { uid: number; listeners: Array<{ name: string }> };
+    assert.equal(json.uid, uid);
+    assert.deepEqual(json.listeners.map((l) => l.name), ['smtp']);
     c.close();
+
+    // SIGHUP: the configuration file is read again; live keys applied, the others reported; the server keeps serving.
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('monitoring:', 'log:\n  level: debug\nlimits:\n  loginFailuresPerIp: 3\nmonitoring:'));
+    const mark = out.length;
+    child.kill('SIGHUP');
+    const deadline2 = Date.now() + 5000;
+    while (!/"msg":"configuration reloaded"/.test(out.slice(mark))) {
+      assert.ok(Date.now() < deadline2, `no reload after SIGHUP: ${out.slice(mark)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const line = JSON.parse(out.slice(mark).split('\n').find((l) => l.includes('"configuration reloaded"'))!) as { applied: string[]; restartNeeded: string[] };
+    assert.ok(line.applied.includes('log.level') && line.applied.includes('limits'), JSON.stringify(line));
+    assert.deepEqual(line.restartNeeded, []);
+    const c2 = await LineClient.connect(smtpPort);
+    assert.match(await c2.until(/^220 /), /ESMTP/);
+    c2.close();
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.on('exit', r));
   }
+  // Graceful stop on SIGTERM: a clean exit; `status` now says no server runs.
+  assert.equal(child.exitCode, 0, out.slice(-2000));
+  assert.match(out, /"signal":"SIGTERM".*"msg":"stopping"/);
+  const after = spawnSync(process.execPath, [join(ROOT, 'bin/mailwright.js'), '-c', cfg, 'status'], { encoding: 'utf8' });
+  assert.equal(after.status, 3);
+  assert.match(after.stderr, /no server is running/);
 });

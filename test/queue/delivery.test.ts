@@ -60,6 +60,7 @@ describe('outbound queue delivery to loopback peers', () => {
       aliases: [
         ['fwd@example.test', 'someone@remote.test'],
         ['fwdreject@example.test', 'gone@reject.test'],
+        ['trace@example.test', 'traced@remote.test'],
       ],
       log,
       dns: { servers: dns.servers, timeoutMs: 500 },
@@ -193,6 +194,26 @@ describe('outbound queue delivery to loopback peers', () => {
     await sleep(500);
     assert.equal((await mw.queue()).length, 0, 'no bounce was queued');
     assert.ok(!log.lines.some((l) => l.queueId === id && typeof l.notification === 'string'));
+  });
+
+  it('one id follows a message through the logs: SMTP (with its session id), queue, delivery attempt and result', async () => {
+    const id = await submit(mw.smtpPort, { from: 'tracer@example.org', to: ['trace@example.test'], auth: null, subject: 'traced' });
+    await atSink('traced@remote.test');
+    await gone(id);
+    const lines = log.lines.filter((l) => l.queueId === id);
+    const smtp = lines.find((l) => l.component === 'smtp' && l.result === 'queued')!;
+    assert.ok(smtp, `an SMTP line with queueId ${id}: ${JSON.stringify(lines)}`);
+    assert.equal(smtp.from, 'tracer@example.org');
+    assert.equal(typeof smtp.conn, 'string', 'the SMTP line names its session');
+    const queued = lines.find((l) => l.component === 'queue' && l.msg === 'queued')!;
+    assert.ok(queued, 'the queue line');
+    assert.deepEqual(queued.to, ['traced@remote.test']);
+    assert.ok(lines.some((l) => l.component === 'delivery' && l.msg === 'remote delivery attempt'), 'the delivery attempt line');
+    const sent = lines.find((l) => l.result === 'sent')!;
+    assert.equal(sent.to, 'traced@remote.test');
+    // In that order, and the session id leads back to the client's other lines.
+    assert.ok(log.lines.indexOf(smtp) < log.lines.indexOf(sent) && log.lines.indexOf(queued) < log.lines.indexOf(sent));
+    assert.equal(smtp.client, '127.0.0.1');
   });
 
   it('alias on the test domain pointing to an external address goes through the queue to the MX', async () => {

@@ -23,6 +23,8 @@ export class TokenBuckets {
   constructor(public opts: BucketOptions) {}
 
   private bucket(key: string, now: number): Bucket {
+    // Sweep first: a sweep after the look-up would drop this (full) bucket, and the token about to be taken with it.
+    if (now > this.sweepAt) this.sweep(now);
     let b = this.buckets.get(key);
     if (!b) {
       b = { tokens: this.opts.burst, at: now };
@@ -31,7 +33,6 @@ export class TokenBuckets {
       b.tokens = Math.min(this.opts.burst, b.tokens + ((now - b.at) / 1000) * this.opts.rate);
       b.at = now;
     }
-    if (now > this.sweepAt) this.sweep(now);
     return b;
   }
 

@@ -37,6 +37,8 @@ export interface Pop3Context {
   locks: MaildropLocks;
   limits: Pop3Limits;
   log: Logger;
+  /** Per-IP command rate (limits.commandsPerSecond/commandBurst), shared with SMTP and IMAP. */
+  commandRate?: import('../net/ratelimit.js').CommandRateLimiter;
 }
 
 export const DEFAULT_POP3_LIMITS: Pop3Limits = {

@@ -205,6 +205,15 @@ export class Pop3Session implements Sink {
       this.close();
       return;
     }
+    // Per-IP command rate shared with SMTP and IMAP (limits.commandsPerSecond): slowed, then dropped.
+    // RFC 2449 §8.1.2: [SYS/TEMP] marks a transient failure.
+    if (this.ctx.commandRate && !(await this.ctx.commandRate.command(this.remoteAddress))) {
+      if (this.closed) return;
+      this.write(err('[SYS/TEMP] Too many commands, slow down'));
+      this.close();
+      return;
+    }
+    if (this.closed) return;
     let cmd: Pop3Command;
     try {
       // The state is checked on the keyword first: "RETR x" before login is a state error, not a syntax error.
