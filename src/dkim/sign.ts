@@ -24,6 +24,7 @@ import type { Readable } from 'node:stream';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { DkimAlgorithm, DkimKey } from './keys.js';
 import { normalizeDomain } from '../common/address.js';
+import { feedMessage, type MessageParserLike } from '../mailauth/feed.js';
 
 const require = createRequire(import.meta.url);
 
@@ -45,7 +46,7 @@ interface SignatureData {
   canonicalization: string;
   maxBodyLength?: number | '';
 }
-interface SignerInstance extends NodeJS.WritableStream {
+interface SignerInstance extends MessageParserLike {
   signatureHeaders: string[];
   errors: { selector?: string; signingDomain?: string; err: Error }[];
   headers: ParsedHeaders | false;
@@ -64,8 +65,7 @@ interface SignerOptions {
   signTime?: Date;
 }
 const { DkimSigner } = require('mailauth/lib/dkim/dkim-signer') as { DkimSigner: new (opts: SignerOptions) => SignerInstance };
-const { writeToStream, getSigningHeaderLines, formatSignatureHeaderLine, validateAlgorithm } = require('mailauth/lib/tools') as {
-  writeToStream: (s: NodeJS.WritableStream, input: Buffer | Readable) => Promise<void>;
+const { getSigningHeaderLines, formatSignatureHeaderLine, validateAlgorithm } = require('mailauth/lib/tools') as {
   getSigningHeaderLines: (parsed: ParsedField[], fieldNames: string) => unknown;
   formatSignatureHeaderLine: (type: string, values: Record<string, unknown>, folded: boolean) => string;
   validateAlgorithm: (algorithm: string) => void;
@@ -204,12 +204,17 @@ class OversigningSigner extends DkimSigner {
   override async finalize(): Promise<void> {
     if (!this.headers) return;
     const signingHeaderLines = getSigningHeaderLines(this.headers.parsed, this.headerList);
+    // Signatures in signatureData order; RSA ones may finish later (thread pool), so each has its slot.
+    const slots: (string | Promise<string | null> | null)[] = [];
     for (const sd of this.signatureData) {
       if (!sd.privateKey) continue;
       const algorithm = sd.algorithm.toLowerCase().trim();
       const signAlgo = algorithm.split('-')[0]!;
       const hashAlgo = algorithm.split('-').pop()!;
-      const fail = (err: Error) => this.errors.push({ selector: sd.selector, signingDomain: sd.signingDomain, err });
+      const fail = (err: Error) => {
+        this.errors.push({ selector: sd.selector, signingDomain: sd.signingDomain, err });
+        return null;
+      };
       let key: KeyObject;
       try {
         key = parsedPrivateKey(sd.signingDomain, sd.selector, sd.privateKey);
@@ -232,16 +237,43 @@ class OversigningSigner extends DkimSigner {
         expires: this.expires,
         bodyHash: this.bodyHashes.get(hashKey)?.hash ?? null,
       });
+      const format = (signature: Buffer) => {
+        dkimHeaderOpts.b = signature.toString('base64');
+        return formatSignatureHeaderLine('DKIM', dkimHeaderOpts, true);
+      };
       try {
-        // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the canonicalized header (PureEdDSA over the hash).
-        const data = signAlgo === 'rsa' ? canonicalizedHeader : createHash('sha256').update(canonicalizedHeader).digest();
-        dkimHeaderOpts.b = cryptoSign(signAlgo === 'rsa' ? algorithm : null, data, key).toString('base64');
-        this.signatureHeaders.push(formatSignatureHeaderLine('DKIM', dkimHeaderOpts, true));
+        if (signAlgo === 'rsa' && signOffThread) {
+          // node:crypto's sign with a callback runs on libuv's thread pool: the RSA private-key operation (the
+          // largest part of signing) overlaps with the event loop instead of blocking it.
+          slots.push(
+            new Promise<string | null>((resolve) =>
+              cryptoSign(algorithm, canonicalizedHeader, key, (err, sig) => {
+                if (err) return resolve(fail(err));
+                try {
+                  resolve(format(sig));
+                } catch (e) {
+                  resolve(fail(e as Error));
+                }
+              }),
+            ),
+          );
+        } else {
+          // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the canonicalized header (PureEdDSA over the hash).
+          const data = signAlgo === 'rsa' ? canonicalizedHeader : createHash('sha256').update(canonicalizedHeader).digest();
+          slots.push(format(cryptoSign(signAlgo === 'rsa' ? algorithm : null, data, key)));
+        }
       } catch (err) {
         fail(err as Error);
       }
     }
+    for (const h of await Promise.all(slots)) if (h !== null) this.signatureHeaders.push(h);
   }
+}
+
+/** RSA signatures are made on libuv's thread pool (setSignOffThread(false): on the event loop, as mailauth does). */
+let signOffThread = true;
+export function setSignOffThread(on: boolean): void {
+  signOffThread = on;
 }
 
 export class DkimSignError extends Error {
@@ -297,7 +329,7 @@ export async function signMessage(raw: Buffer | Readable, opts: SignOptions): Pr
     },
     opts.oversign ?? OVERSIGNED_HEADERS,
   );
-  await writeToStream(signer, raw);
+  await feedMessage(signer, raw); // in-memory messages skip mailauth's stream machinery (src/mailauth/feed.ts)
   const where = opts.hostname ? ` on ${opts.hostname}` : '';
   if (!signer.headers) throw new DkimSignError(`DKIM signing for ${domain}${where} failed: the message has no header/body separator`);
   if (!signer.headers.parsed.some((f) => f.key === 'from')) {

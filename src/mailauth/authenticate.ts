@@ -13,11 +13,15 @@ import './pubkey-cache.js'; // before mailauth's verifiers load
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
-import { dkimVerify, spf, dmarc, arc, type AuthenticateResult } from 'mailauth';
+import { spf, dmarc, arc, type AuthenticateResult } from 'mailauth';
+import { feedMessage, type MessageParserLike } from './feed.js';
 
 const require = createRequire(import.meta.url);
 const { createSeal } = require('mailauth/lib/arc') as {
   createSeal: (input: false, data: { headers: unknown; arc: unknown; seal: Record<string, unknown> }) => Promise<{ headers?: string[] }>;
+};
+const { DkimVerifier } = require('mailauth/lib/dkim/dkim-verifier') as {
+  DkimVerifier: new (opts: Record<string, unknown>) => MessageParserLike & { headerFrom: unknown; envelopeFrom: unknown; results: unknown; arc: unknown; seal: unknown };
 };
 const { parseReceived } = require('mailauth/lib/parse-received') as { parseReceived: (line: Buffer) => unknown };
 const libmime = require('libmime') as { foldLines: (s: string, len: number) => string };
@@ -34,6 +38,20 @@ export interface AuthenticateOptions {
   minBitLength?: number;
 }
 
+/**
+ * mailauth's dkimVerify (lib/dkim/verify.js, 4.13.3): the same verifier and the same result object (headers, arc and
+ * seal as non-enumerable properties), with an in-memory message fed directly instead of through a stream (feed.ts).
+ */
+async function dkimVerify(input: Readable | Buffer, options: Record<string, unknown>): Promise<unknown> {
+  const v = new DkimVerifier(options);
+  await feedMessage(v, input);
+  const result = { headerFrom: v.headerFrom, envelopeFrom: v.envelopeFrom, results: v.results };
+  for (const k of ['headers', 'arc', 'seal'] as const) {
+    if (v[k]) Object.defineProperty(result, k, { enumerable: false, configurable: false, writable: false, value: v[k] });
+  }
+  return result;
+}
+
 /* eslint-disable @typescript-eslint/no-explicit-any -- mailauth's result objects are loosely typed */
 export async function authenticateConcurrently(input: Readable | Buffer, o: AuthenticateOptions): Promise<AuthenticateResult> {
   let helo = o.helo || o.ip;
@@ -41,7 +59,7 @@ export async function authenticateConcurrently(input: Readable | Buffer, o: Auth
   const spfOpts = { ip: o.ip, helo, sender: o.sender, mta: o.mta, resolver: o.resolver, minBitLength: o.minBitLength };
 
   const dkimAndArc = (async () => {
-    const dkimResult: any = await dkimVerify(input, { resolver: o.resolver, sender: o.sender, seal: o.seal, minBitLength: o.minBitLength } as never);
+    const dkimResult: any = await dkimVerify(input, { resolver: o.resolver, sender: o.sender, seal: o.seal, minBitLength: o.minBitLength });
     const arcResult: any = await arc(dkimResult.arc, { resolver: o.resolver, minBitLength: o.minBitLength } as never);
     return { dkimResult, arcResult };
   })();
@@ -52,7 +70,9 @@ export async function authenticateConcurrently(input: Readable | Buffer, o: Auth
   const { dkimResult, arcResult } = da.value;
   const spfResult: any = spfSettled.value;
 
-  const receivedChain = dkimResult.headers?.parsed.filter((r: any) => r.key === 'received').map((row: any) => parseReceived(row.line));
+  // Parsed on first use only (nothing of ours reads it; mailauth's result object has it).
+  let receivedChain: unknown;
+  const parseChain = () => (receivedChain ??= dkimResult.headers?.parsed.filter((r: any) => r.key === 'received').map((row: any) => parseReceived(row.line)));
   const headers: string[] = [];
   const arHeader: string[] = [];
   for (const row of dkimResult?.results ?? []) arHeader.push(`${libmime.foldLines(row.info, 160)}`);
@@ -92,7 +112,9 @@ export async function authenticateConcurrently(input: Readable | Buffer, o: Auth
     dmarc: dmarcResult || false,
     arc: arcResult || false,
     bimi: false,
-    receivedChain,
+    get receivedChain() {
+      return parseChain();
+    },
     headers: headers.join('\r\n') + '\r\n',
   } as AuthenticateResult;
 }
