@@ -204,17 +204,12 @@ class OversigningSigner extends DkimSigner {
   override async finalize(): Promise<void> {
     if (!this.headers) return;
     const signingHeaderLines = getSigningHeaderLines(this.headers.parsed, this.headerList);
-    // Signatures in signatureData order; RSA ones may finish later (thread pool), so each has its slot.
-    const slots: (string | Promise<string | null> | null)[] = [];
     for (const sd of this.signatureData) {
       if (!sd.privateKey) continue;
       const algorithm = sd.algorithm.toLowerCase().trim();
       const signAlgo = algorithm.split('-')[0]!;
       const hashAlgo = algorithm.split('-').pop()!;
-      const fail = (err: Error) => {
-        this.errors.push({ selector: sd.selector, signingDomain: sd.signingDomain, err });
-        return null;
-      };
+      const fail = (err: Error) => this.errors.push({ selector: sd.selector, signingDomain: sd.signingDomain, err });
       let key: KeyObject;
       try {
         key = parsedPrivateKey(sd.signingDomain, sd.selector, sd.privateKey);
@@ -237,43 +232,17 @@ class OversigningSigner extends DkimSigner {
         expires: this.expires,
         bodyHash: this.bodyHashes.get(hashKey)?.hash ?? null,
       });
-      const format = (signature: Buffer) => {
-        dkimHeaderOpts.b = signature.toString('base64');
-        return formatSignatureHeaderLine('DKIM', dkimHeaderOpts, true);
-      };
       try {
-        if (signAlgo === 'rsa' && signOffThread) {
-          // node:crypto's sign with a callback runs on libuv's thread pool: the RSA private-key operation (the
-          // largest part of signing) overlaps with the event loop instead of blocking it.
-          slots.push(
-            new Promise<string | null>((resolve) =>
-              cryptoSign(algorithm, canonicalizedHeader, key, (err, sig) => {
-                if (err) return resolve(fail(err));
-                try {
-                  resolve(format(sig));
-                } catch (e) {
-                  resolve(fail(e as Error));
-                }
-              }),
-            ),
-          );
-        } else {
-          // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the canonicalized header (PureEdDSA over the hash).
-          const data = signAlgo === 'rsa' ? canonicalizedHeader : createHash('sha256').update(canonicalizedHeader).digest();
-          slots.push(format(cryptoSign(signAlgo === 'rsa' ? algorithm : null, data, key)));
-        }
+        // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the canonicalized header (PureEdDSA over the hash).
+        // (Signing on the thread pool, crypto.sign with a callback, was measured and not kept: bench/README.md.)
+        const data = signAlgo === 'rsa' ? canonicalizedHeader : createHash('sha256').update(canonicalizedHeader).digest();
+        dkimHeaderOpts.b = cryptoSign(signAlgo === 'rsa' ? algorithm : null, data, key).toString('base64');
+        this.signatureHeaders.push(formatSignatureHeaderLine('DKIM', dkimHeaderOpts, true));
       } catch (err) {
         fail(err as Error);
       }
     }
-    for (const h of await Promise.all(slots)) if (h !== null) this.signatureHeaders.push(h);
   }
-}
-
-/** RSA signatures are made on libuv's thread pool (setSignOffThread(false): on the event loop, as mailauth does). */
-let signOffThread = true;
-export function setSignOffThread(on: boolean): void {
-  signOffThread = on;
 }
 
 export class DkimSignError extends Error {
