@@ -33,7 +33,8 @@ export interface AuthenticateOptions {
   sender?: string;
   /** Our authserv-id. */
   mta: string;
-  resolver: (name: string, rrtype: string) => Promise<unknown>;
+  /** With an expiresAt (CachingResolver.resolve), SPF results are reused while their DNS answers are cached. */
+  resolver: ExpiringResolve;
   seal?: { signingDomain: string; selector: string; privateKey: string };
   minBitLength?: number;
 }
@@ -52,6 +53,57 @@ async function dkimVerify(input: Readable | Buffer, options: Record<string, unkn
   return result;
 }
 
+/**
+ * SPF results, reused while every DNS answer they were computed from is still in the resolver's cache.
+ *
+ * An SPF evaluation (RFC 7208 §4) depends only on the client IP, HELO, MAIL FROM (macros may use its local part) and
+ * the DNS answers it reads. With the caching resolver (resolver.ts: answers kept for their TTL, NXDOMAIN/NODATA for
+ * 60 s), evaluating again while those answers are cached reads the very same answers and gives the very same result;
+ * mailauth's spf() still costs ~0.1-0.2 ms of CPU per message (parsing the record, its Joi validation, the lookup
+ * accounting). So the result is kept until the first of those answers expires (or any answer was not cacheable,
+ * e.g. a SERVFAIL: then nothing is kept), keyed by all the inputs. Each caller gets its own copy.
+ */
+const SPF_CACHE_MAX = 5000;
+/** One cache per resolver: a result is only as current as the answers of the resolver it was computed with. */
+const spfCaches = new WeakMap<object, Map<string, { until: number; result: unknown }>>();
+export const spfCacheStats = { hits: 0, misses: 0 };
+type Resolve = (name: string, rrtype: string) => Promise<unknown>;
+type ExpiringResolve = Resolve & { expiresAt?: (name: string, rrtype: string) => number | undefined };
+
+async function cachedSpf(opts: { ip: string; helo?: string; sender?: string; mta: string; resolver: ExpiringResolve; minBitLength?: number }): Promise<unknown> {
+  const expiresAt = opts.resolver.expiresAt;
+  if (!expiresAt) return spf(opts as never);
+  let spfCache = spfCaches.get(opts.resolver);
+  if (!spfCache) spfCaches.set(opts.resolver, (spfCache = new Map()));
+  const key = JSON.stringify([opts.ip, opts.helo ?? null, opts.sender ?? null, opts.mta, opts.minBitLength ?? null]);
+  const now = Date.now();
+  const hit = spfCache.get(key);
+  if (hit && now < hit.until) {
+    spfCacheStats.hits++;
+    return structuredClone(hit.result);
+  }
+  spfCacheStats.misses++;
+  const asked: [string, string][] = [];
+  const resolver: Resolve = (name, rrtype) => {
+    asked.push([name, rrtype]);
+    return opts.resolver(name, rrtype);
+  };
+  const result = await spf({ ...opts, resolver } as never);
+  let until = Infinity;
+  for (const [name, rrtype] of asked) until = Math.min(until, expiresAt(name, rrtype) ?? 0);
+  if (asked.length && until > Date.now()) {
+    if (spfCache.size >= SPF_CACHE_MAX) spfCache.delete(spfCache.keys().next().value!);
+    spfCache.delete(key);
+    spfCache.set(key, { until, result: structuredClone(result) });
+  } else spfCache.delete(key);
+  return result;
+}
+
+/** Forget the SPF results cached for this resolver (tests). */
+export function clearSpfCache(resolver: object): void {
+  spfCaches.delete(resolver);
+}
+
 /* eslint-disable @typescript-eslint/no-explicit-any -- mailauth's result objects are loosely typed */
 export async function authenticateConcurrently(input: Readable | Buffer, o: AuthenticateOptions): Promise<AuthenticateResult> {
   let helo = o.helo || o.ip;
@@ -64,7 +116,7 @@ export async function authenticateConcurrently(input: Readable | Buffer, o: Auth
     return { dkimResult, arcResult };
   })();
   // Both run to the end before anything is reported (no unhandled rejection when one fails).
-  const [da, spfSettled] = await Promise.allSettled([dkimAndArc, spf(spfOpts as never)]);
+  const [da, spfSettled] = await Promise.allSettled([dkimAndArc, cachedSpf(spfOpts)]);
   if (da.status === 'rejected') throw da.reason;
   if (spfSettled.status === 'rejected') throw spfSettled.reason;
   const { dkimResult, arcResult } = da.value;
