@@ -212,9 +212,11 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
           const r = await o.finalize(mem ? { buffer: mem, size: mem.length } : { path: sp!.tmpPath, size: sp!.size });
           if (r.junk) targets = targets.map((t) => ({ ...t, maildir: join(t.maildir, o.junkFolder ?? '.Junk') }));
           file = await open(tmpDirFor(targets));
-          await file.write(Buffer.from(o.prefix + (r.headers ?? ''), 'utf8'));
-          if (mem) await file.write(mem);
+          const top = Buffer.from(o.prefix + (r.headers ?? ''), 'utf8');
+          // In memory (at most 1 MiB): one write, not two (each is a round trip through the thread pool).
+          if (mem) await file.write(Buffer.concat([top, mem], top.length + mem.length));
           else {
+            await file.write(top);
             for await (const c of createReadStream(sp!.tmpPath, { highWaterMark: 256 * 1024 })) await file.write(c as Buffer);
             await sp!.abort();
             spill = null;

@@ -146,6 +146,7 @@ export async function checkInbound(c: MessageContent, ctx: InboundContext): Prom
  */
 export function stripForgedResults(header: Buffer, authservId: string): Buffer | null {
   const text = header.toString('latin1');
+  if (!/authentication-results/i.test(text)) return null; // the common case: nothing to look at line by line
   const lines = text.split(/(?<=\r\n)/);
   const out: string[] = [];
   let removed = false;

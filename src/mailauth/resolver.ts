@@ -20,7 +20,10 @@ interface Entry {
   error?: NodeJS.ErrnoException;
 }
 
-export type MailauthResolver = (name: string, rrtype: string) => Promise<unknown[]>;
+export type MailauthResolver = ((name: string, rrtype: string) => Promise<unknown[]>) & {
+  /** When the cached answer (or cached NXDOMAIN/NODATA) for this question stops being used; undefined if none is cached. */
+  expiresAt?: (name: string, rrtype: string) => number | undefined;
+};
 
 export class CachingResolver {
   private readonly cache = new Map<string, Entry>();
@@ -67,7 +70,13 @@ export class CachingResolver {
     };
   }
 
-  resolve = async (name: string, rrtype: string): Promise<unknown[]> => {
+  /** When the cached answer for this question expires (ms since the epoch); undefined when nothing is cached. */
+  expiresAt(name: string, rrtype: string, now = Date.now()): number | undefined {
+    const hit = this.cache.get(`${rrtype.toUpperCase()} ${name.toLowerCase()}`);
+    return hit && now - hit.at < hit.ttl ? hit.at + hit.ttl : undefined;
+  }
+
+  resolve: MailauthResolver = Object.assign(async (name: string, rrtype: string): Promise<unknown[]> => {
     const key = `${rrtype.toUpperCase()} ${name.toLowerCase()}`;
     const now = Date.now();
     const hit = this.cache.get(key);
@@ -88,5 +97,5 @@ export class CachingResolver {
       if (e.code === 'ENOTFOUND' || e.code === 'ENODATA') this.cache.set(key, { at: now, ttl: NEGATIVE_TTL_MS, error: e });
       throw e;
     }
-  };
+  }, { expiresAt: (name: string, rrtype: string) => this.expiresAt(name, rrtype) });
 }

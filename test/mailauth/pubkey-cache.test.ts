@@ -64,6 +64,34 @@ test('installed first in this process: a second verification with the same recor
   assert.equal(await verify(await signed(k2.pem, 7)), 'pass');
 });
 
+test('the cached key is a KeyObject for crypto.verify; results still report the PEM text mailauth makes', async () => {
+  clearPublicKeyCache();
+  const k = rsaKey();
+  const ed = generateKeyPairSync('ed25519');
+  const edTxt = `v=DKIM1; k=ed25519; p=${ed.publicKey.export({ type: 'spki', format: 'der' }).subarray(12).toString('base64')}`;
+  const zone: Record<string, string> = { [NAME]: k.txt, [`ed._domainkey.${DOMAIN}`]: edTxt };
+  const resolver = async (name: string) => [[zone[name]!]];
+  const msg = Buffer.from(`From: a@${DOMAIN}\r\nTo: b@example.test\r\nSubject: ed\r\n\r\nbody\r\n`);
+  const s = await dkimSign(msg, {
+    signatureData: [
+      { signingDomain: DOMAIN, selector: 'sel', privateKey: k.pem },
+      { signingDomain: DOMAIN, selector: 'ed', privateKey: ed.privateKey.export({ type: 'pkcs8', format: 'pem' }), algorithm: 'ed25519-sha256' },
+    ],
+  } as never);
+  const m = Buffer.concat([Buffer.from(s.signatures), msg]);
+  for (let i = 0; i < 2; i++) {
+    const r = (await dkimVerify(m, { resolver } as never)).results as { status: { result: string }; publicKey?: unknown }[];
+    assert.deepEqual(r.map((x) => x.status.result), ['pass', 'pass']);
+    assert.match(String(r[0]!.publicKey), /^-----BEGIN RSA PUBLIC KEY-----\n/);
+    assert.match(String(r[1]!.publicKey), /^-----BEGIN PUBLIC KEY-----\n/);
+    assert.equal(typeof r[0]!.publicKey, 'string');
+  }
+  // A tampered message still fails with the cached KeyObject.
+  const bad = Buffer.from(m.toString('latin1').replace('Subject: ed', 'Subject: eD!'), 'latin1');
+  const r = (await dkimVerify(bad, { resolver } as never)).results as { status: { result: string } }[];
+  assert.deepEqual(r.map((x) => x.status.result), ['fail', 'fail']);
+});
+
 test('the CLI entry point installs the cache before mailauth loads; loading mailauth first is detected', () => {
   const run = (code: string) => execFileSync(process.execPath, ['--import', 'tsx', '-e', code], { cwd: process.cwd(), encoding: 'utf8' }).trim();
   assert.equal(
