@@ -23,6 +23,7 @@ import {
   ok,
   err,
   multiline,
+  multilineChunks,
   continuation,
   decodeSaslPlain,
   type LineEvent,
@@ -312,12 +313,12 @@ export class Pop3Session implements Sink {
         if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.size(cmd.msg)}`));
         else {
           const s = md.stat();
-          this.write(multiline(`${s.count} messages (${s.octets} octets)`, md.listLines()));
+          for (const piece of multilineChunks(`${s.count} messages (${s.octets} octets)`, md.listLines())) this.write(piece);
         }
         return;
       case 'UIDL':
         if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.uidl(cmd.msg)}`));
-        else this.write(multiline('Unique-ID listing follows', md.uidlLines()));
+        else for (const piece of multilineChunks('Unique-ID listing follows', md.uidlLines())) this.write(piece);
         return;
       case 'RETR':
         await md.send(cmd.msg, this, null);
