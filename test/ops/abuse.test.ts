@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDnsServer } from '../helpers/dns-server.js';
 import { userMaildir } from '../../src/store/maildir/paths.js';
-import { LineClient, startOpsServer } from './helpers.js';
+import { LineClient, proxyV2, startOpsServer } from './helpers.js';
 import { LoginThrottle } from '../../src/auth/throttle.js';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -188,16 +188,6 @@ test('greylisting: first 451 4.7.1, a retry after the delay 250', { timeout: 200
     await s.stop();
   }
 });
-
-function proxyV2(src: string, srcPort: number, dst: string, dstPort: number): Buffer {
-  const sig = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
-  const body = Buffer.alloc(12);
-  src.split('.').forEach((o, i) => (body[i] = Number(o)));
-  dst.split('.').forEach((o, i) => (body[4 + i] = Number(o)));
-  body.writeUInt16BE(srcPort, 8);
-  body.writeUInt16BE(dstPort, 10);
-  return Buffer.concat([sig, Buffer.from([0x21, 0x11, 0x00, 12]), body]);
-}
 
 test('PROXY v2 (and v1) honoured only from configured sources; the Received header shows the proxied client', { timeout: 20000 }, async () => {
   const s = await startOpsServer({ proxyProtocol: { trusted: ['127.0.0.9/32'] }, listen: { imaps: '127.0.0.1:0' } }, { users: ['u1@example.test'] });

@@ -140,3 +140,14 @@ export async function smtpConnect(port: number, o: { localAddress?: string } = {
   const banner = await c.until(/^\d{3} /);
   return { c, banner };
 }
+
+/** A PROXY protocol v2 header (proxy-protocol.txt §2.2): PROXY command, TCP over IPv4, addresses and ports. */
+export function proxyV2(src: string, srcPort: number, dst: string, dstPort: number): Buffer {
+  const sig = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+  const body = Buffer.alloc(12);
+  src.split('.').forEach((o, i) => (body[i] = Number(o)));
+  dst.split('.').forEach((o, i) => (body[4 + i] = Number(o)));
+  body.writeUInt16BE(srcPort, 8);
+  body.writeUInt16BE(dstPort, 10);
+  return Buffer.concat([sig, Buffer.from([0x21, 0x11, 0x00, 12]), body]);
+}

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import { execFile } from 'node:child_process';
-import { startOpsServer } from './helpers.js';
+import { proxyV2, startOpsServer } from './helpers.js';
 import { validateConfig } from '../../src/config/load.js';
 
 function curl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -153,16 +153,6 @@ test('listen.http: connection rate per IP (429 to the connection over the burst)
     await s.stop();
   }
 });
-
-function proxyV2(src: string, srcPort: number, dst: string, dstPort: number): Buffer {
-  const sig = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
-  const body = Buffer.alloc(12);
-  src.split('.').forEach((o, i) => (body[i] = Number(o)));
-  dst.split('.').forEach((o, i) => (body[4 + i] = Number(o)));
-  body.writeUInt16BE(srcPort, 8);
-  body.writeUInt16BE(dstPort, 10);
-  return Buffer.concat([sig, Buffer.from([0x21, 0x11, 0x00, 12]), body]);
-}
 
 test('/metrics: loopback only by default; a PROXY v2 client from outside gets 403 until metrics.allow lists it (reload)', { timeout: 30000 }, async () => {
   const s = await startOpsServer({ listen: { http: '127.0.0.1:0' }, proxyProtocol: { trusted: ['127.0.0.9/32'] } });
