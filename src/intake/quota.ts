@@ -12,7 +12,7 @@
 import { SmtpReplyError } from '../common/errors.js';
 import type { DeliveryTarget } from './sink.js';
 import type { QueueStore } from '../queue/store.js';
-import type { QueueEntry } from '../queue/types.js';
+import { newQueueEntry, type QueueEntry } from '../queue/types.js';
 import type { Envelope } from '../server/smtp/types.js';
 
 export type QuotaExceededAction = 'defer' | 'reject';
@@ -70,18 +70,8 @@ export function quotaIntake(
   return {
     policy,
     queue,
-    entry: (id, addresses) => ({
-      id,
-      sender: env.mailFrom.address,
-      recipients: addresses.map((a) => ({ address: a, original: a, status: 'pending' as const })),
-      arrival: Date.now(),
-      body8bit: env.body8bit,
-      smtputf8: env.smtputf8,
-      attempts: 0,
-      nextAttempt: 0,
-      warned: false,
-      origin: 'quota',
-    }),
+    entry: (id, addresses) =>
+      newQueueEntry({ id, sender: env.mailFrom.address, recipients: addresses, body8bit: env.body8bit, smtputf8: env.smtputf8, origin: 'quota' }),
   };
 }
 

@@ -9,7 +9,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
 import { QueueStore } from './store.js';
-import type { QueueEntry, QueueRecipient, QueueState, RecipientResult, Transport, OutboundMessage } from './types.js';
+import { newQueueEntry, type QueueEntry, type QueueRecipient, type QueueState, type RecipientResult, type Transport, type OutboundMessage } from './types.js';
 import { buildDsn, headerBlock } from '../delivery/dsn.js';
 import { newQueueId } from '../intake/queue-id.js';
 
@@ -115,17 +115,8 @@ export class QueueManager {
   async enqueueBuffer(data: Buffer, sender: string, recipients: string[], origin: string): Promise<string> {
     const id = newQueueId();
     const entry: QueueEntry = {
-      id,
-      sender,
-      recipients: recipients.map((a) => ({ address: a, original: a, status: 'pending' })),
-      arrival: Date.now(),
+      ...newQueueEntry({ id, sender, recipients, body8bit: /[\x80-\xff]/.test(data.toString('latin1')), smtputf8: false, origin }),
       size: data.length,
-      body8bit: /[\x80-\xff]/.test(data.toString('latin1')),
-      smtputf8: false,
-      attempts: 0,
-      nextAttempt: 0,
-      warned: false,
-      origin,
     };
     await this.o.store.enqueueBuffer(data, entry);
     this.o.log.info({ queueId: id, from: sender, to: recipients, size: data.length, origin }, 'queued');

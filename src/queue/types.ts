@@ -80,3 +80,37 @@ export interface Transport {
   deliver(domain: string, messages: OutboundMessage[]): Promise<Map<string, RecipientResult[]>>;
   close?(): Promise<void>;
 }
+
+/**
+ * A new queue entry (not yet attempted, no warning sent), arriving now. One place for the fields every producer
+ * (MX forwarding, submission, quota deferral, generated bounces) sets the same way; the caller adds `size` once the
+ * body file exists.
+ */
+export function newQueueEntry(o: {
+  id: string;
+  sender: string;
+  recipients: Iterable<string | { address: string; original: string }>;
+  body8bit: boolean;
+  smtputf8: boolean;
+  origin: string;
+  dsnRet?: 'FULL' | 'HDRS';
+  envid?: string;
+}): Omit<QueueEntry, 'size'> {
+  const entry: Omit<QueueEntry, 'size'> = {
+    id: o.id,
+    sender: o.sender,
+    recipients: [...o.recipients].map((r) =>
+      typeof r === 'string' ? { address: r, original: r, status: 'pending' as const } : { address: r.address, original: r.original, status: 'pending' as const },
+    ),
+    arrival: Date.now(),
+    body8bit: o.body8bit,
+    smtputf8: o.smtputf8,
+    attempts: 0,
+    nextAttempt: 0,
+    warned: false,
+    origin: o.origin,
+  };
+  if (o.dsnRet) entry.dsnRet = o.dsnRet;
+  if (o.envid !== undefined) entry.envid = o.envid;
+  return entry;
+}

@@ -11,7 +11,7 @@ import type { RecipientResolver, LocalTarget } from '../../accounts/recipients.j
 import type { Envelope, MessageSink, Recipient, SmtpHooks, SmtpSessionInfo } from './types.js';
 import { openIntake, type DeliveryTarget, type DeliveredEvent } from '../../intake/sink.js';
 import type { QueueStore } from '../../queue/store.js';
-import type { QueueEntry } from '../../queue/types.js';
+import { newQueueEntry, type QueueEntry } from '../../queue/types.js';
 import { receivedHeader, returnPathHeader } from '../../intake/headers.js';
 import { userMaildir } from '../../store/maildir/paths.js';
 import { newQueueId } from '../../intake/queue-id.js';
@@ -147,18 +147,14 @@ export function mxHooks(o: MxOptions): SmtpHooks {
         remote: remote.size
           ? {
               queue: o.queue,
-              entry: {
+              entry: newQueueEntry({
                 id,
                 sender: queuedSender,
-                recipients: [...remote.values()].map((a) => ({ address: a, original: a, status: 'pending' as const })),
-                arrival: Date.now(),
+                recipients: remote.values(),
                 body8bit: env.body8bit,
                 smtputf8: env.smtputf8,
-                attempts: 0,
-                nextAttempt: 0,
-                warned: false,
                 origin: srsBounce ? 'srs-bounce' : 'forward',
-              },
+              }),
             }
           : null,
         headerHook: check

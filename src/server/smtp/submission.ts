@@ -21,7 +21,7 @@ import { receivedHeader, returnPathHeader, rfc5322Date } from '../../intake/head
 import { userMaildir } from '../../store/maildir/paths.js';
 import { newQueueId } from '../../intake/queue-id.js';
 import type { QueueStore } from '../../queue/store.js';
-import type { QueueEntry } from '../../queue/types.js';
+import { newQueueEntry, type QueueEntry } from '../../queue/types.js';
 import { decodedHeaderValue, parseAddressList } from '../../mime/index.js';
 import { signMessage, type SigningKey } from '../../dkim/sign.js';
 import { createReadStream } from 'node:fs';
@@ -161,20 +161,16 @@ export function submissionHooks(o: SubmissionOptions): SmtpHooks {
         remote: remote.size
           ? {
               queue: o.queue,
-              entry: {
+              entry: newQueueEntry({
                 id,
                 sender: env.mailFrom.address,
-                recipients: [...remote.values()].map((r) => ({ address: r.address, original: r.original, status: 'pending' as const })),
-                arrival: Date.now(),
+                recipients: remote.values(),
                 body8bit: env.body8bit,
                 smtputf8: env.smtputf8,
-                attempts: 0,
-                nextAttempt: 0,
-                warned: false,
                 origin: user,
                 dsnRet: env.mailFrom.params.get('RET') === 'FULL' ? 'FULL' : env.mailFrom.params.get('RET') === 'HDRS' ? 'HDRS' : undefined,
                 envid: typeof env.mailFrom.params.get('ENVID') === 'string' ? (env.mailFrom.params.get('ENVID') as string) : undefined,
-              },
+              }),
             }
           : null,
         // RFC 6376: sign after the last change to the message (Date/Message-ID added above), with the From domain.
