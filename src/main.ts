@@ -97,6 +97,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     dataDir: config.dataDir,
     quota: (key) => store.getUser(key).then((u) => u?.quotaBytes),
     log: log.child({ component: 'store' }),
+    recordCacheMessages: config.imap.indexCacheMessages,
   });
   const deliveries = new Set<(e: DeliveredEvent) => void>();
   deliveries.add((e) => void mail.onDelivered(e));

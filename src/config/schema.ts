@@ -237,6 +237,11 @@ export const configSchema = z
         allowInsecureAuth: z.enum(['loopback', 'always', 'never']).default('loopback'),
         maxAppendSize: z.number().int().min(1024).default(50 * 1024 * 1024),
         autologoutMinutes: z.number().int().min(30).default(30),
+        /**
+         * Message rows (over all mailboxes) the store keeps in memory for IMAP and POP3, ~120 bytes each; the least
+         * recently used mailboxes are dropped first. 0 = always ask the database.
+         */
+        indexCacheMessages: z.number().int().min(0).default(500_000),
       })
       .strict()
       .default({
@@ -246,6 +251,7 @@ export const configSchema = z
         allowInsecureAuth: 'loopback',
         maxAppendSize: 50 * 1024 * 1024,
         autologoutMinutes: 30,
+        indexCacheMessages: 500_000,
       }),
     pop3: z
       .object({

@@ -42,6 +42,9 @@ import { fsyncDir, MaildirTmpFile, uniqueName } from '../maildir/maildir.js';
 import { userMaildir } from '../maildir/paths.js';
 import { addressKey, parseAddress } from '../../common/address.js';
 import { KeyedMutex } from './mutex.js';
+import { MessageRecord } from './record.js';
+import { RecordCache, type CacheRow } from './record-cache.js';
+export type { RecordCache } from './record-cache.js';
 import { MailStoreError } from './errors.js';
 import { pendingNewUsage } from './pending.js';
 import {
@@ -70,6 +73,7 @@ import {
 } from './names.js';
 
 export { HIERARCHY_SEPARATOR } from './names.js';
+export { MessageRecord } from './record.js';
 
 /** The special-use mailboxes every user gets (RFC 6154). */
 export const SPECIAL_USE_MAILBOXES: ReadonlyArray<readonly [string, string]> = [
@@ -85,6 +89,10 @@ const INSERT_CHUNK = 400;
 const BULK_INSERT_CHUNK = 500;
 const INSERT_COLUMNS = 'mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure';
 const RANGE_CHUNK = 200;
+/** Default MailStoreOptions.recordCacheMessages. */
+const DEFAULT_RECORD_CACHE = 500_000;
+/** A query for at least this many UIDs loads the mailbox's in-memory copy of its rows. */
+const BUILD_RECORDS_AT = 64;
 const STAT_PARALLEL = 64;
 /** Flag renames done synchronously between two yields to the event loop. */
 const RENAME_SLICE = 256;
@@ -105,6 +113,11 @@ export interface MailStoreOptions {
    * ENVELOPE/BODYSTRUCTURE as JSON text to cache. Omit it to fill the cache lazily with Mailbox.setParsed().
    */
   parse?: (path: string) => Promise<ParsedCache>;
+  /**
+   * How many message rows, over all mailboxes, the store keeps in memory (record-cache.ts, ~120 bytes each; the
+   * least recently used mailboxes are dropped first). 0 turns the copies off. Default 500,000.
+   */
+  recordCacheMessages?: number;
   /**
    * Quota extension point: the user's limit in bytes (0, null or undefined = unlimited). Checked by append and
    * copy (and by checkQuota, for SMTP delivery). For example `(key) => accounts.getUser(key).then(u => u?.quotaBytes)`.
@@ -222,35 +235,6 @@ export type UserLike = string | { readonly address: string };
 
 export type AppendInput = Buffer | Uint8Array | string | AsyncIterable<Buffer | Uint8Array | string>;
 
-/** One indexed message. Small on purpose (lists of 100,000 are made): flags and path are computed on demand. */
-export class MessageRecord {
-  constructor(
-    readonly uid: number,
-    readonly modseq: number,
-    /** Bit mask (flags.ts). */
-    readonly sysflags: number,
-    readonly keywords: readonly string[],
-    /** INTERNALDATE, ms since the epoch. */
-    readonly internalDate: number,
-    /** RFC822.SIZE. */
-    readonly size: number,
-    /** Maildir unique name (POP3 UIDL). */
-    readonly base: string,
-    readonly mdflags: string,
-    private readonly where: { curDir: string },
-  ) {}
-  get flags(): string[] {
-    return flagsToList(this.sysflags, this.keywords);
-  }
-  get fileName(): string {
-    return `${this.base}:2,${this.mdflags}`;
-  }
-  /** Absolute path of the file (valid until the next change of this message's flags). */
-  get path(): string {
-    return join(this.where.curDir, this.fileName);
-  }
-}
-
 interface UserRef {
   key: string;
   dir: string;
@@ -274,6 +258,11 @@ interface MailboxState {
    */
   uidList: Uint32Array | null;
   uidGen: number;
+  /** The in-memory copy of the message rows (record-cache.ts), or null. `recGen` counts commits and drops, so a
+   * copy loaded while one ran is not kept. */
+  recs: RecordCache | null;
+  recGen: number;
+  recLoading: Promise<RecordCache | null> | null;
 }
 
 type MsgRow = {
@@ -367,9 +356,20 @@ async function statMany(paths: readonly string[]): Promise<Array<Stats | null>> 
 }
 
 /** The UID set of the mailbox changed (or may have): drop the shared list. */
-function invalidateUids(st: MailboxState): void {
+function invalidateUidList(st: MailboxState): void {
   st.uidList = null;
   st.uidGen++;
+}
+
+function dropRecords(st: MailboxState): void {
+  st.recs = null;
+  st.recGen++;
+}
+
+/** The mailbox's messages changed in a way not described by a commit (reindex, INBOX rename): drop both caches. */
+function invalidateUids(st: MailboxState): void {
+  invalidateUidList(st);
+  dropRecords(st);
 }
 
 /**
@@ -442,6 +442,8 @@ export class MailStore {
   private readonly mailboxLocks = new KeyedMutex<number>();
   private readonly userLocks = new KeyedMutex<string>();
   private readonly states = new Map<number, MailboxState>();
+  /** Mailboxes holding an in-memory copy of their rows, least recently used first. */
+  private readonly cached = new Set<MailboxState>();
   private readonly ensured = new Set<string>();
   private readonly watchers = new Map<number, Set<(e: MailboxEvent) => void>>();
   private readonly userWatchers = new Map<string, Set<(e: UserEvent) => void>>();
@@ -1111,6 +1113,9 @@ export class MailStore {
       curClean: false,
       uidList: null,
       uidGen: 0,
+      recs: null,
+      recGen: 0,
+      recLoading: null,
     };
     const again = this.states.get(id);
     if (again && !again.deleted) return again;
@@ -1163,12 +1168,78 @@ export class MailStore {
     const inserts = cs.inserts ?? [];
     const n = inserts.length;
     const changesUids = n > 0 || (cs.expungeUids?.length ?? 0) > 0;
-    if (changesUids) invalidateUids(st);
+    if (changesUids) invalidateUidList(st);
+    // Nobody reads the in-memory copy while the transaction runs (readers go to SQL); it is brought up to date
+    // after, when it was current before.
+    let recs = st.recs;
+    dropRecords(st);
     try {
-      return await this.commitTx(st, cs, inserts, n);
+      const res = await this.commitTx(st, cs, inserts, n);
+      if (recs && recs.highestModseq === res.modseq - 1 && !st.deleted) recs.apply(cs, res.modseq, res.firstUid, res.uidNext);
+      else recs = null;
+      return res;
+    } catch (err) {
+      recs = null;
+      throw err;
     } finally {
-      if (changesUids) invalidateUids(st);
+      if (changesUids) invalidateUidList(st);
+      dropRecords(st);
+      if (recs) st.recs = recs;
+      else this.cached.delete(st);
     }
+  }
+
+  /**
+   * @internal The mailbox's in-memory copy of its rows when it is current (checked against the counters in the
+   * database, so changes by another process are noticed), else null. `build`: load it when absent.
+   */
+  async records(st: MailboxState, build: boolean): Promise<RecordCache | null> {
+    const budget = this.opts.recordCacheMessages ?? DEFAULT_RECORD_CACHE;
+    if (budget <= 0 || (!st.recs && !build)) return null;
+    let c: { uidNext: number; highestModseq: number };
+    try {
+      c = await this.mailboxCounters(st.id);
+    } catch {
+      return null;
+    }
+    const have = st.recs;
+    if (have && have.highestModseq === c.highestModseq && have.uidNext === c.uidNext) {
+      this.cached.delete(st);
+      this.cached.add(st);
+      return have;
+    }
+    if (have) {
+      dropRecords(st);
+      this.cached.delete(st);
+    }
+    if (!build) return null;
+    st.recLoading ??= this.loadRecords(st, c, budget).finally(() => {
+      st.recLoading = null;
+    });
+    return st.recLoading;
+  }
+
+  private async loadRecords(st: MailboxState, c: { uidNext: number; highestModseq: number }, budget: number): Promise<RecordCache | null> {
+    const gen = st.recGen;
+    const rows = (await this.db.selectFrom('mail_messages').select([...MSG_COLUMNS]).where('mailbox_id', '=', st.id).orderBy('uid').execute()) as CacheRow[];
+    const after = await this.mailboxCounters(st.id).catch(() => null);
+    // Counters unchanged around the read: the rows are the state they name.
+    if (!after || after.highestModseq !== c.highestModseq || after.uidNext !== c.uidNext) return null;
+    const recs = RecordCache.fromRows(rows, c.highestModseq, c.uidNext, st.loc);
+    if (st.recGen !== gen || st.deleted || rows.length > budget) return recs;
+    st.recs = recs;
+    this.cached.add(st);
+    // Over the budget: drop the least recently used copies.
+    let total = 0;
+    for (const x of this.cached) total += x.recs?.length ?? 0;
+    for (const x of this.cached) {
+      if (total <= budget) break;
+      if (x === st) continue;
+      total -= x.recs?.length ?? 0;
+      this.cached.delete(x);
+      dropRecords(x);
+    }
+    return recs;
   }
 
   private async commitTx(st: MailboxState, cs: ChangeSet, inserts: NewRow[], n: number): Promise<{ modseq: number; firstUid: number; uidNext: number }> {
@@ -1277,6 +1348,9 @@ export class MailStore {
     st: MailboxState,
     o: { uids?: readonly number[]; changedSince?: number; afterUid?: number; limit?: number },
   ): Promise<MessageRecord[]> {
+    // Whole-mailbox or large requests load the in-memory copy; small ones use it when it is there.
+    const recs = await this.records(st, o.uids === undefined || o.uids.length >= BUILD_RECORDS_AT);
+    if (recs) return recs.select(o);
     const rows = await this.selectByUids(st, o.uids ?? 'all', async (ranges) => {
       let q = this.db.selectFrom('mail_messages').select([...MSG_COLUMNS]).where('mailbox_id', '=', st.id);
       if (ranges) {
@@ -1514,6 +1588,20 @@ export class Mailbox {
 
   async status(): Promise<MailboxStatus> {
     const db = this.store.db;
+    const recs = await this.store.records(this.st, false);
+    if (recs) {
+      const t = recs.totals(SEEN, DELETED);
+      return {
+        messages: t.messages,
+        uidNext: recs.uidNext,
+        uidValidity: this.st.uidValidity,
+        unseen: t.unseen,
+        size: t.bytes,
+        highestModseq: recs.highestModseq,
+        recent: 0,
+        deleted: t.deleted,
+      };
+    }
     const [c, agg] = await Promise.all([
       this.store.mailboxCounters(this.st.id),
       db
@@ -1544,6 +1632,12 @@ export class Mailbox {
     const st = this.st;
     if (st.uidList) return st.uidList;
     const gen = st.uidGen;
+    const recs = await this.store.records(st, true);
+    if (recs) {
+      const list = recs.uidList();
+      if (st.uidGen === gen) st.uidList = list;
+      return list;
+    }
     const rows = await this.store.db.selectFrom('mail_messages').select('uid').where('mailbox_id', '=', st.id).orderBy('uid').execute();
     const out = new Uint32Array(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = Number(rows[i]!.uid);
@@ -1553,6 +1647,8 @@ export class Mailbox {
 
   /** The lowest UID without \Seen, or 0 when every message is seen (SELECT's OK [UNSEEN n]). */
   async firstUnseenUid(): Promise<number> {
+    const recs = await this.store.records(this.st, false);
+    if (recs) return recs.firstWithout(SEEN);
     const r = await this.store.db
       .selectFrom('mail_messages')
       .select(({ fn }) => fn.min<number>('uid').as('uid'))
@@ -1568,6 +1664,15 @@ export class Mailbox {
    */
   async listMessages(opts: { uids?: readonly number[]; changedSince?: number; afterUid?: number; limit?: number } = {}): Promise<MessageRecord[]> {
     return this.store.queryMessages(this.st, opts);
+  }
+
+  /**
+   * The in-memory copy of the rows, loaded if need be and checked current (null when the store keeps none, e.g.
+   * over its budget). For tight loops over many messages (FETCH FLAGS): read it synchronously, ask again after
+   * any await, since the store's commits change it in place.
+   */
+  async recordView(): Promise<RecordCache | null> {
+    return this.store.records(this.st, true);
   }
 
   /** Pages through all messages (pageSize rows per query) without holding them all. */

@@ -30,10 +30,12 @@ import { resolveTargets, type Target } from '../messages.js';
 import type { ImapSession } from '../session.js';
 import { ResponseBatch, TimeSlice } from '../prefetch.js';
 import { binaryItem } from './binary-fetch.js';
+import { META_ITEMS, fetchMeta, metaResponse } from './fetch-meta.js';
 import { bad } from '../errors.js';
 import { condstoreOn, enableCondstore, qresyncOn, sendVanishedEarlier, savedAsSet } from '../qresync.js';
 
 const PAGE = 500;
+const EXPUNGEISSUED = { text: 'Some messages were expunged before they could be fetched', code: 'EXPUNGEISSUED' } as const;
 /** Parse results written to the index per transaction. */
 const CACHE_BATCH = 5000;
 
@@ -73,6 +75,13 @@ export const FETCH: Handler<FetchCommand> = {
     if (cmd.vanished && changedSince !== undefined) {
       await sendVanishedEarlier(s, sel, cmd.sequenceSet.kind === 'saved' ? savedAsSet(sel) : cmd.sequenceSet, BigInt(changedSince));
     }
+    const markSeen = !sel.readOnly && items.some(setsSeen);
+    // UID FETCH 1:* (FLAGS) and the like: straight from the in-memory copy of the index rows.
+    const metaOnly = !markSeen && items.every((i) => META_ITEMS.has(i.type));
+    if (metaOnly) {
+      const r = await fetchMeta(s, sel.mailbox, targets, items, changedSince);
+      if (r) return r.missing ? EXPUNGEISSUED : 'FETCH completed';
+    }
     // CHANGEDSINCE: find the changed messages with the modseq index first (usually few), then keep the targets
     // among them, instead of reading every target's row.
     let changedRecs: Map<number, MessageRecord> | null = null;
@@ -90,7 +99,6 @@ export const FETCH: Handler<FetchCommand> = {
     const hasModseq = items.some((i) => i.type === 'MODSEQ');
     const wantsFile = items.some(needsFile);
     const wantsParse = items.some(needsParse);
-    const markSeen = !sel.readOnly && items.some(setsSeen);
     const hasFlags = items.some((i) => i.type === 'FLAGS');
     const wantsEnvelope = items.some((i) => i.type === 'ENVELOPE');
     const wantsStructure = items.some((i) => i.type === 'BODY' || i.type === 'BODYSTRUCTURE');
@@ -98,8 +106,6 @@ export const FETCH: Handler<FetchCommand> = {
     if (wantsEnvelope) parseFields.push('envelope');
     if (wantsStructure) parseFields.push('bodystructure');
     const toCache: Array<[number, { envelope: string; bodystructure: string }]> = [];
-    // UID FETCH 1:* (FLAGS) and the like: a tight loop without the per-message closures of fetchOne.
-    const metaOnly = !markSeen && items.every((i) => META_ITEMS.has(i.type));
     const mbx = sel.mailbox;
     let missing = 0;
     const batch = new ResponseBatch(s);
@@ -168,47 +174,10 @@ export const FETCH: Handler<FetchCommand> = {
       if (toCache.length >= CACHE_BATCH) await mbx.setParsedMany(toCache.splice(0)).catch(() => {});
     }
     if (toCache.length) await mbx.setParsedMany(toCache.splice(0)).catch(() => {});
-    if (missing) return { text: 'Some messages were expunged before they could be fetched', code: 'EXPUNGEISSUED' };
+    if (missing) return EXPUNGEISSUED;
     return 'FETCH completed';
   },
 };
-
-const META_ITEMS = new Set<FetchAttribute['type']>(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ']);
-/** "(\\Seen \\Flagged)" per system-flag bit mask, for messages without keywords. */
-const flagsTextByBits = new Map<number, string>();
-
-function recordFlagsText(rec: MessageRecord): string {
-  if (rec.keywords.length) return flagsText(rec.flags);
-  let t = flagsTextByBits.get(rec.sysflags);
-  if (t === undefined) flagsTextByBits.set(rec.sysflags, (t = flagsText(rec.flags)));
-  return t;
-}
-
-/** A FETCH response with only index data (UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ). */
-function metaResponse(seq: number, rec: MessageRecord, items: readonly FetchAttribute[]): string {
-  let out = `* ${seq} FETCH (`;
-  for (let i = 0; i < items.length; i++) {
-    if (i) out += ' ';
-    switch (items[i]!.type) {
-      case 'UID':
-        out += `UID ${rec.uid}`;
-        break;
-      case 'FLAGS':
-        out += `FLAGS ${recordFlagsText(rec)}`;
-        break;
-      case 'INTERNALDATE':
-        out += `INTERNALDATE "${formatImapDateTime(new Date(rec.internalDate))}"`;
-        break;
-      case 'RFC822.SIZE':
-        out += `RFC822.SIZE ${rec.size}`;
-        break;
-      case 'MODSEQ':
-        out += `MODSEQ (${rec.modseq})`;
-        break;
-    }
-  }
-  return out + ')\r\n';
-}
 
 /** Builds one FETCH response (synchronously: the file, if needed, was read by the caller). */
 function fetchOne(
