@@ -69,7 +69,7 @@ import {
   parentName,
 } from './names.js';
 
-import { keyColumns, readSortKeys, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
+import { keyColumns, keyValues, readSortKeys, updateRows, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
 
 export { HIERARCHY_SEPARATOR } from './names.js';
 export type { SortKeys, SortKeyField, SortKeyRow } from './sort-keys.js';
@@ -1822,21 +1822,18 @@ export class Mailbox {
   }
 
   /**
-   * Store parse results for many messages in one transaction (portable UPDATE ... CASE, 100 messages per
-   * statement). A cache: no MODSEQ change; rows that vanished meanwhile are simply not updated.
+   * Store parse results (and SORT/THREAD/SEARCH keys) for many messages in one transaction (updateRows in
+   * ./sort-keys.ts: a prepared UPDATE per row on SQLite, UPDATE ... CASE per 100 rows on MySQL/PostgreSQL). A cache:
+   * no MODSEQ change; rows that vanished meanwhile are simply not updated.
    */
   async setParsedMany(entries: ReadonlyArray<readonly [number, { envelope: string; bodystructure: string; keys?: SortKeys }]>): Promise<void> {
     if (!entries.length) return;
     const id = this.st.id;
+    const withKeys = entries.filter(([, p]) => p.keys).map(([uid, p]) => [uid, [p.envelope, p.bodystructure, ...keyValues(p.keys)]] as const);
+    const without = entries.filter(([, p]) => !p.keys).map(([uid, p]) => [uid, [p.envelope, p.bodystructure]] as const);
     await this.store.db.transaction().execute(async (trx) => {
-      for (const part of chunks(entries, 100)) {
-        const env = sql.join(part.map(([uid, p]) => sql`when ${uid} then ${p.envelope}`), sql` `);
-        const bs = sql.join(part.map(([uid, p]) => sql`when ${uid} then ${p.bodystructure}`), sql` `);
-        const uids = sql.join(part.map(([uid]) => sql`${uid}`));
-        await sql`update mail_messages set envelope = case uid ${env} end, bodystructure = case uid ${bs} end where mailbox_id = ${id} and uid in (${uids})`.execute(trx);
-      }
-      const withKeys = entries.filter(([, p]) => p.keys).map(([uid, p]) => [uid, p.keys] as const);
-      await writeSortKeys(trx, id, withKeys);
+      await updateRows(trx, id, ['envelope', 'bodystructure', ...SORT_KEY_COLUMNS], withKeys);
+      await updateRows(trx, id, ['envelope', 'bodystructure'], without);
     });
   }
 
