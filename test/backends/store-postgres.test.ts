@@ -11,3 +11,4 @@ after(() => dropProcessScratch());
 await import('../store/mail/mailboxes.test.js');
 await import('../store/mail/messages.test.js');
 await import('../store/mail/sync.test.js');
+await import('../store/mail/sort-keys.test.js');

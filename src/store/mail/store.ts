@@ -72,8 +72,13 @@ import {
   parentName,
 } from './names.js';
 
+import { keyColumns, keyValues, readSortKeys, updateRows, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
+
 export { HIERARCHY_SEPARATOR } from './names.js';
 export { MessageRecord } from './record.js';
+export type { SortKeys, SortKeyField, SortKeyRow } from './sort-keys.js';
+
+const SORT_KEY_FIELDS = Object.keys(COLUMN_OF) as SortKeyField[];
 
 /** The special-use mailboxes every user gets (RFC 6154). */
 export const SPECIAL_USE_MAILBOXES: ReadonlyArray<readonly [string, string]> = [
@@ -87,7 +92,8 @@ export const SPECIAL_USE_MAILBOXES: ReadonlyArray<readonly [string, string]> = [
 const MAX_UID = 0xffffffff;
 const INSERT_CHUNK = 400;
 const BULK_INSERT_CHUNK = 500;
-const INSERT_COLUMNS = 'mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure';
+const INSERT_COLUMNS = `mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure, ${SORT_KEY_COLUMNS.join(', ')}`;
+const INSERT_ARITY = 11 + SORT_KEY_COLUMNS.length;
 const RANGE_CHUNK = 200;
 /** Default MailStoreOptions.recordCacheMessages. */
 const DEFAULT_RECORD_CACHE = 500_000;
@@ -102,6 +108,8 @@ const TRASH_PREFIX = '..deleted-';
 export interface ParsedCache {
   envelope?: string | null;
   bodystructure?: string | null;
+  /** SORT/THREAD/SEARCH keys (./sort-keys.ts); null clears them. */
+  keys?: SortKeys | null;
 }
 
 export interface MailStoreOptions {
@@ -276,7 +284,7 @@ type MsgRow = {
   mdflags: string;
 };
 
-interface NewRow {
+interface NewRow extends Partial<SortKeyColumns> {
   base: string;
   mdflags: string;
   sysflags: number;
@@ -1291,7 +1299,8 @@ export class MailStore {
           for (const x of part) {
             const at = params.length;
             params.push(st.id, uid++, modseq, x.sysflags, x.keywords, x.base, x.mdflags, x.internaldate, x.size, x.envelope, x.bodystructure);
-            tuples.push(`(${ph(at, 11)})`);
+            for (const col of SORT_KEY_COLUMNS) params.push(x[col] ?? null);
+            tuples.push(`(${ph(at, INSERT_ARITY)})`);
           }
           await trx.executeQuery(CompiledQuery.raw(`insert into mail_messages (${INSERT_COLUMNS}) values ${tuples.join(', ')}`, params));
         }
@@ -1307,10 +1316,10 @@ export class MailStore {
     if (!this.placeholderFn) {
       const probe = this.db.selectFrom('mail_users').select('user_key').where('user_key', '=', '').compile().sql;
       const dollar = probe.includes('$1');
-      const q = Array.from({ length: 11 }, () => '?').join(', ');
+      const q = Array.from({ length: INSERT_ARITY }, () => '?').join(', ');
       this.placeholderFn = dollar
         ? (at, n) => Array.from({ length: n }, (_, i) => `$${at + i + 1}`).join(', ')
-        : (_at, n) => (n === 11 ? q : Array.from({ length: n }, () => '?').join(', '));
+        : (_at, n) => (n === INSERT_ARITY ? q : Array.from({ length: n }, () => '?').join(', '));
     }
     return this.placeholderFn;
   }
@@ -1909,28 +1918,49 @@ export class Mailbox {
 
   /** Store parse results for a message (no MODSEQ change: a cache, not a change of the message). */
   async setParsed(uid: number, p: ParsedCache): Promise<void> {
-    const set: { envelope?: string | null; bodystructure?: string | null } = {};
+    const set: { envelope?: string | null; bodystructure?: string | null } & Partial<SortKeyColumns> = {};
     if (p.envelope !== undefined) set.envelope = p.envelope;
     if (p.bodystructure !== undefined) set.bodystructure = p.bodystructure;
+    if (p.keys !== undefined) Object.assign(set, keyColumns(p.keys));
     if (!Object.keys(set).length) return;
     await this.store.db.updateTable('mail_messages').set(set).where('mailbox_id', '=', this.st.id).where('uid', '=', uid).execute();
   }
 
   /**
-   * Store parse results for many messages in one transaction (portable UPDATE ... CASE, 100 messages per
-   * statement). A cache: no MODSEQ change; rows that vanished meanwhile are simply not updated.
+   * Store parse results (and SORT/THREAD/SEARCH keys) for many messages in one transaction (updateRows in
+   * ./sort-keys.ts: a prepared UPDATE per row on SQLite, UPDATE ... CASE per 100 rows on MySQL/PostgreSQL). A cache:
+   * no MODSEQ change; rows that vanished meanwhile are simply not updated.
    */
-  async setParsedMany(entries: ReadonlyArray<readonly [number, { envelope: string; bodystructure: string }]>): Promise<void> {
+  async setParsedMany(entries: ReadonlyArray<readonly [number, { envelope: string; bodystructure: string; keys?: SortKeys }]>): Promise<void> {
     if (!entries.length) return;
     const id = this.st.id;
+    const withKeys = entries.filter(([, p]) => p.keys).map(([uid, p]) => [uid, [p.envelope, p.bodystructure, ...keyValues(p.keys)]] as const);
+    const without = entries.filter(([, p]) => !p.keys).map(([uid, p]) => [uid, [p.envelope, p.bodystructure]] as const);
     await this.store.db.transaction().execute(async (trx) => {
-      for (const part of chunks(entries, 100)) {
-        const env = sql.join(part.map(([uid, p]) => sql`when ${uid} then ${p.envelope}`), sql` `);
-        const bs = sql.join(part.map(([uid, p]) => sql`when ${uid} then ${p.bodystructure}`), sql` `);
-        const uids = sql.join(part.map(([uid]) => sql`${uid}`));
-        await sql`update mail_messages set envelope = case uid ${env} end, bodystructure = case uid ${bs} end where mailbox_id = ${id} and uid in (${uids})`.execute(trx);
-      }
+      await updateRows(trx, id, ['envelope', 'bodystructure', ...SORT_KEY_COLUMNS], withKeys);
+      await updateRows(trx, id, ['envelope', 'bodystructure'], without);
     });
+  }
+
+  /**
+   * The SORT/THREAD/SEARCH keys `fields` of the given messages, in UID order, with INTERNALDATE and size
+   * (./sort-keys.ts; keys: null where not computed yet). Vanished messages are left out.
+   */
+  async readSortKeys(uids: readonly number[], fields: readonly SortKeyField[]): Promise<SortKeyRow[]> {
+    return this.store.selectByUids(this.st, uids, (ranges) => readSortKeys(this.store.db, this.st.id, ranges!, fields));
+  }
+
+  /** Like readSortKeys, as a map of the messages that have keys. */
+  async getSortKeys(uids: readonly number[], fields: readonly SortKeyField[]): Promise<Map<number, Partial<SortKeys>>> {
+    const out = new Map<number, Partial<SortKeys>>();
+    for (const r of await this.readSortKeys(uids, fields)) if (r.keys) out.set(r.uid, r.keys);
+    return out;
+  }
+
+  /** Store computed SORT/THREAD/SEARCH keys (a cache: no MODSEQ change). */
+  async setSortKeys(entries: ReadonlyArray<readonly [number, SortKeys]>): Promise<void> {
+    if (!entries.length) return;
+    await this.store.db.transaction().execute((trx) => writeSortKeys(trx, this.st.id, entries));
   }
 
   /**
@@ -1985,6 +2015,7 @@ export class Mailbox {
                 size: file.size,
                 envelope: parsed.envelope ?? null,
                 bodystructure: parsed.bodystructure ?? null,
+                ...keyColumns(parsed.keys),
               },
             ],
           });
@@ -2062,6 +2093,7 @@ export class Mailbox {
               const parsed: ParsedCache = await parse(renamed[i]!).catch(() => ({}));
               rows[i]!.envelope = parsed.envelope ?? null;
               rows[i]!.bodystructure = parsed.bodystructure ?? null;
+              Object.assign(rows[i]!, keyColumns(parsed.keys));
             }
           }
           const c = await this.store.commit(this.st, { inserts: rows });
@@ -2217,6 +2249,7 @@ export class Mailbox {
       if (!msgs.length) return { uidValidity: dst.uidValidity, mapping: [] };
       if (!move || dst.user.key !== this.st.user.key) await this.store.quotaCheck(dst, msgs.reduce((a, m) => a + m.size, 0));
       const parsed = await this.getParsed(msgs.map((m) => m.uid));
+      const keys = await this.getSortKeys(msgs.map((m) => m.uid), SORT_KEY_FIELDS);
       const created: string[] = [];
       let committed = false;
       const rows: NewRow[] = [];
@@ -2251,6 +2284,7 @@ export class Mailbox {
               size: m.size,
               envelope: p?.envelope ?? null,
               bodystructure: p?.bodystructure ?? null,
+              ...keyColumns(keys.get(m.uid) as SortKeys | undefined),
             });
             srcUids.push(m.uid);
             copied.push(m);

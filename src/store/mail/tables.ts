@@ -6,7 +6,8 @@
  *   mail_mailboxes  one row per mailbox: name (API form), dir (Maildir++ folder, "" = INBOX), UIDVALIDITY, UIDNEXT,
  *                   HIGHESTMODSEQ, subscription, special-use attribute, \Noselect.
  *   mail_messages   one row per message: (mailbox_id, uid) primary key, modseq, flags, file base name, size, date,
- *                   cached ENVELOPE/BODYSTRUCTURE JSON (nullable).
+ *                   cached ENVELOPE/BODYSTRUCTURE JSON (nullable); since 0012 the SORT/THREAD/SEARCH keys
+ *                   derived from the header (nullable, ./sort-keys.ts).
  *   mail_expunged   expunged UIDs with the MODSEQ of the expunge (QRESYNC VANISHED).
  */
 import type { Generated } from 'kysely';
@@ -57,6 +58,18 @@ export interface MailMessagesTable {
   size: number;
   envelope: string | null;
   bodystructure: string | null;
+  /** SORT/THREAD/SEARCH keys (./sort-keys.ts; 0012). NULL sort_date: not computed yet. */
+  sort_date: number | null;
+  sort_subject: string | null;
+  sort_refwd: number | null;
+  sort_from: string | null;
+  sort_to: string | null;
+  sort_cc: string | null;
+  sort_display_from: string | null;
+  sort_display_to: string | null;
+  thread_msgid: string | null;
+  thread_refs: string | null;
+  search_subject: string | null;
 }
 
 export interface MailExpungedTable {
@@ -117,6 +130,28 @@ export const mailMigrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('mail_expunged_pk', ['mailbox_id', 'uid'])
         .execute();
       await db.schema.createIndex('mail_expunged_modseq').on('mail_expunged').columns(['mailbox_id', 'modseq']).execute();
+    },
+  },
+  /**
+   * SORT/THREAD/SEARCH keys cached per message (./sort-keys.ts). Nullable: existing rows get them lazily. One
+   * column per ALTER (SQLite adds one at a time); adding a nullable column is a metadata change on all three.
+   */
+  '0012_mail_sort_keys': {
+    async up(db: Kysely<any>) {
+      const columns: Array<[string, 'bigint' | 'integer' | 'text']> = [
+        ['sort_date', 'bigint'],
+        ['sort_subject', 'text'],
+        ['sort_refwd', 'integer'],
+        ['sort_from', 'text'],
+        ['sort_to', 'text'],
+        ['sort_cc', 'text'],
+        ['sort_display_from', 'text'],
+        ['sort_display_to', 'text'],
+        ['thread_msgid', 'text'],
+        ['thread_refs', 'text'],
+        ['search_subject', 'text'],
+      ];
+      for (const [name, type] of columns) await db.schema.alterTable('mail_messages').addColumn(name, type).execute();
     },
   },
 };

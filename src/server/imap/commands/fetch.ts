@@ -6,12 +6,14 @@
  * backpressure, in chunks of ~64 KB (not one socket write per message). Metadata-only items never touch the message
  * file; files are read from the record's path (no index query per message) with short blocking reads, giving the
  * event loop a turn every 10 ms (prefetch.ts).
- * ENVELOPE and BODYSTRUCTURE are computed once per message and cached in the index (one transaction per page).
+ * ENVELOPE and BODYSTRUCTURE are computed once per message and cached in the index (one transaction per page),
+ * with the message's SORT/THREAD/SEARCH keys (../sort-keys.ts).
  * A non-PEEK body fetch sets \Seen (RFC 3501 §6.4.5) and reports the new FLAGS.
  */
 import type { FetchAttribute, FetchCommand } from '../../../protocol/imap/index.js';
 import { fetchItemName, formatImapDateTime } from '../../../protocol/imap/index.js';
-import type { MessageRecord } from '../../../store/mail/index.js';
+import type { MessageRecord, SortKeys } from '../../../store/mail/index.js';
+import { sortKeysOf, referencesOf } from '../sort-keys.js';
 import {
   parseStructure,
   buildEnvelope,
@@ -49,6 +51,8 @@ const setsSeen = (a: FetchAttribute) =>
 function flagsText(flags: readonly string[]): string {
   return `(${flags.join(' ')})`;
 }
+
+type CacheEntry = { envelope: string; bodystructure: string; keys: SortKeys };
 
 interface Parsed {
   envelope: Envelope;
@@ -105,7 +109,7 @@ export const FETCH: Handler<FetchCommand> = {
     const parseFields: Array<'envelope' | 'bodystructure'> = [];
     if (wantsEnvelope) parseFields.push('envelope');
     if (wantsStructure) parseFields.push('bodystructure');
-    const toCache: Array<[number, { envelope: string; bodystructure: string }]> = [];
+    const toCache: Array<[number, CacheEntry]> = [];
     const mbx = sel.mailbox;
     let missing = 0;
     const batch = new ResponseBatch(s);
@@ -191,7 +195,7 @@ function fetchOne(
     addFlags: boolean;
     addModseq: boolean;
     modseq: number;
-    toCache: Array<[number, { envelope: string; bodystructure: string }]>;
+    toCache: Array<[number, CacheEntry]>;
   },
 ): Buffer | string {
   let raw = o.raw;
@@ -204,7 +208,9 @@ function fetchOne(
     if (computed) return computed;
     const tr = getTree();
     computed = { envelope: tr.envelope ?? buildEnvelope(file()), bodystructure: buildBodyStructure(tr, true) };
-    o.toCache.push([rec.uid, { envelope: JSON.stringify(computed.envelope), bodystructure: JSON.stringify(computed.bodystructure) }]);
+    // The SORT/THREAD/SEARCH keys go to the index with the JSON (../sort-keys.ts): the header is at hand now.
+    const keys = sortKeysOf(computed.envelope, referencesOf(file().subarray(tr.headerStart, tr.bodyStart)), rec.internalDate);
+    o.toCache.push([rec.uid, { envelope: JSON.stringify(computed.envelope), bodystructure: JSON.stringify(computed.bodystructure), keys }]);
     return computed;
   };
   let envelope: Envelope | null = null;

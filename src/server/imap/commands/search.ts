@@ -3,8 +3,9 @@
  * content (RFC 2047 encoded words, quoted-printable, base64, charsets), and the ESEARCH result form (RFC 4731)
  * when RETURN is given. Messages are visited in pages and the event loop is given a turn every 10 ms, so a
  * search over 100,000 messages does not block other sessions. Only the parts a key needs are read: flags, sizes
- * and dates come from the index; Subject, Date, Message-ID and In-Reply-To come from the cached ENVELOPE when
- * there is one (its raw encoded words decoded here); other header keys read only the header block; BODY/TEXT read
+ * and dates come from the index; Subject from the index's decoded-Subject key column when the row has its keys
+ * (../sort-keys.ts), Subject, Date, Message-ID and In-Reply-To else from the cached ENVELOPE when there is one
+ * (its raw encoded words decoded here); other header keys read only the header block; BODY/TEXT read
  * and decode the message (short blocking reads of files up to 256 KiB, see Mailbox.readRecordSync).
  */
 import type { SearchCommand, SearchKey } from '../../../protocol/imap/index.js';
@@ -36,10 +37,12 @@ interface Needs {
   header: boolean;
   /** Some key needs a field the cached ENVELOPE holds. */
   envelope: boolean;
+  /** ...and it is only Subject (answered from the index's search_subject key when the row has it). */
+  subjectOnly: boolean;
   body: boolean;
 }
 
-function needsOf(k: SearchKey, n: Needs = { header: false, envelope: false, body: false }): Needs {
+function needsOf(k: SearchKey, n: Needs = { header: false, envelope: false, subjectOnly: true, body: false }): Needs {
   switch (k.type) {
     case 'AND':
       k.keys.forEach((x) => needsOf(x, n));
@@ -51,12 +54,19 @@ function needsOf(k: SearchKey, n: Needs = { header: false, envelope: false, body
     case 'NOT':
       needsOf(k.key, n);
       break;
-    case 'HEADER':
-      if (ENVELOPE_FIELDS[k.field.toLowerCase()]) n.envelope = true;
-      else n.header = true;
+    case 'HEADER': {
+      const f = k.field.toLowerCase();
+      if (ENVELOPE_FIELDS[f]) {
+        n.envelope = true;
+        if (f !== 'subject') n.subjectOnly = false;
+      } else n.header = true;
       break;
+    }
     case 'DATE':
-      if (k.field === 'sent') n.envelope = true;
+      if (k.field === 'sent') {
+        n.envelope = true;
+        n.subjectOnly = false;
+      }
       break;
     case 'BODY':
       n.body = true;
@@ -84,6 +94,8 @@ class MessageView {
     /** What the prefetch read: the whole file or the header block. */
     loaded: { data: Buffer | null; whole: boolean },
     private envJson: string | undefined,
+    /** The index's decoded Subject (search_subject; null: no Subject), undefined when the row has no keys. */
+    private readonly subjectKey?: string | null,
   ) {
     if (loaded.data) {
       if (loaded.whole) this.raw = loaded.data;
@@ -110,6 +122,7 @@ class MessageView {
   /** Decoded values of a header field: from the cached ENVELOPE when it holds the field, else from the header. */
   async headerValues(field: string): Promise<string[]> {
     const key = ENVELOPE_FIELDS[field.toLowerCase()];
+    if (key === 'subject' && this.subjectKey !== undefined) return this.subjectKey === null ? [] : [this.subjectKey];
     if (key && this.envJson !== undefined) {
       if (this.env === undefined) {
         try {
@@ -243,7 +256,10 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
   for (let i = 0; i < all.length; i += PAGE) {
     const uids = Array.from(all.subarray(i, i + PAGE));
     const recs = await mbx.listMessages({ uids });
-    const envs = needs.envelope && !needs.body ? await mbx.getEnvelopes(uids) : null;
+    // Subject alone: the index's key column; ENVELOPE JSON only for rows without keys (or for other fields).
+    const subjects = needs.envelope && needs.subjectOnly && !needs.body ? await mbx.getSortKeys(uids, ['searchSubject']) : null;
+    const envUids = subjects ? uids.filter((u) => !subjects.has(u)) : uids;
+    const envs = needs.envelope && !needs.body && envUids.length ? await mbx.getEnvelopes(envUids) : null;
     for (const rec of recs) {
       const seq = sel.seqOf(rec.uid);
       if (!seq) continue;
@@ -254,10 +270,10 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
       if (needs.body) {
         data = mbx.readRecordSync(rec) ?? (await mbx.readRecord(rec)) ?? null;
         whole = true;
-      } else if (needs.header || (needs.envelope && !envs?.has(rec.uid))) {
+      } else if (needs.header || (needs.envelope && !subjects?.has(rec.uid) && !envs?.has(rec.uid))) {
         data = mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec)) ?? null;
       }
-      const view = new MessageView(rec, seq, mbx, { data, whole }, envs?.get(rec.uid));
+      const view = new MessageView(rec, seq, mbx, { data, whole }, envs?.get(rec.uid), subjects?.get(rec.uid)?.searchSubject);
       if (await matches(criteria, view, sel, maxUid)) {
         out.push([seq, rec.uid]);
         if (o.modseq && rec.modseq > o.modseq.max) o.modseq.max = rec.modseq;

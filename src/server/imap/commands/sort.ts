@@ -1,16 +1,15 @@
 /**
  * SORT and UID SORT (RFC 5256 §3) with the RFC 5957 DISPLAYFROM/DISPLAYTO keys. The search criteria are run by
- * runSearch (search.ts); the keys come from the index (ARRIVAL, SIZE) and the cached ENVELOPE (or the header
- * block when no ENVELOPE is cached). Strings compare with i;unicode-casemap (RFC 5051, I18NLEVEL=1); ties, and equal keys for all criteria,
- * are broken by sequence number (RFC 5256 §3). Key loading gives the event loop a turn every 1000 messages and
- * every 10 ms, so a large sort does not block other sessions.
+ * runSearch (search.ts); the keys come from the index: ARRIVAL and SIZE from the record, the others from the
+ * per-message key columns (../sort-keys.ts; computed from the header and stored for rows that have none yet).
+ * Strings compare with i;unicode-casemap (RFC 5051, I18NLEVEL=1; the keys are stored casemapped, so by octets);
+ * ties, and equal keys for all criteria, are broken by sequence number (RFC 5256 §3). Loading and sorting give the
+ * event loop a turn every 10 ms, so a large sort does not block other sessions.
  */
 import type { SortCommand, SortKey } from '../../../protocol/imap/index.js';
-import { buildEnvelope, type Envelope, type Address } from '../../../mime/index.js';
-import { decodeEncodedWords, stripComments } from '../../../mime/headers.js';
 import { TimeSlice, sortYielding } from '../prefetch.js';
-import { baseSubject, compareOctets } from '../base-subject.js';
-import { unicodeCasemap } from '../../../mime/text.js';
+import { compareOctets } from '../base-subject.js';
+import { loadSortKeys, type KeyedMessage } from '../sort-keys.js';
 import { runSearch, usesModseq } from './search.js';
 import { esearchLine, saveResult } from './esearch.js';
 import { addContext } from '../context-update.js';
@@ -18,117 +17,29 @@ import { enableCondstore } from '../qresync.js';
 import { SELECTED, type Handler } from './types.js';
 import { bad } from '../errors.js';
 import type { SelectedMailbox } from '../selected.js';
-import type { MessageRecord } from '../../../store/mail/index.js';
+import type { SortKeyField } from '../../../store/mail/index.js';
 
-const PAGE = 1000;
+export { sentDate } from '../sort-keys.js';
 
-export interface LoadedMessage {
-  seq: number;
-  uid: number;
-  rec: MessageRecord;
-  env: Envelope;
-  /** The header block, when `withHeader` was asked for. */
-  header?: Buffer;
-}
-
-/**
- * Load the index record and ENVELOPE of the given [seq, uid] pairs (in pages of 1000), in the given order.
- * Messages that vanished meanwhile are left out.
- */
-export async function loadMessages(
-  sel: SelectedMailbox,
-  found: ReadonlyArray<readonly [number, number]>,
-  o: { withHeader?: boolean } = {},
-): Promise<LoadedMessage[]> {
-  const mbx = sel.mailbox;
-  const out: LoadedMessage[] = [];
-  const slice = new TimeSlice();
-  for (let i = 0; i < found.length; i += PAGE) {
-    const page = found.slice(i, i + PAGE);
-    const uids = page.map((p) => p[1]);
-    const recs = new Map((await mbx.listMessages({ uids })).map((r) => [r.uid, r]));
-    const envs = await mbx.getEnvelopes(uids);
-    for (const [seq, uid] of page) {
-      const rec = recs.get(uid);
-      if (!rec) continue;
-      let env: Envelope | null = null;
-      const json = envs?.get(uid);
-      if (json !== undefined) {
-        try {
-          env = JSON.parse(json) as Envelope;
-        } catch {
-          env = null;
-        }
-      }
-      let header: Buffer | undefined;
-      if (!env || o.withHeader) {
-        header = mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec)) ?? Buffer.alloc(0);
-        env ??= buildEnvelope(header);
-      }
-      out.push({ seq, uid, rec, env, ...(o.withHeader ? { header } : {}) });
-      if (slice.due()) await slice.yield();
-    }
-    await slice.yield(); // at least one turn per page of 1000
-  }
-  return out;
-}
-
-/** RFC 5256 §2.2 sent date: the Date header in UTC, or INTERNALDATE when missing or unparseable. */
-export function sentDate(env: Envelope, internalDate: number): number {
-  if (env.date) {
-    const t = Date.parse(stripComments(env.date).replace(/\s+/g, ' ').trim());
-    if (!Number.isNaN(t)) return t;
-  }
-  return internalDate;
-}
-
-/**
- * The first address of a list as ENVELOPE gives it: for a group ("undisclosed-recipients:;") that is the group
- * start marker, whose mailbox field is the group name (as Dovecot sorts it).
- */
-function firstAddress(list: Address[] | null): Address | null {
-  for (const a of list ?? []) if (a[2] !== null) return a;
-  return null;
-}
-
-/** RFC 5256 §3 CC/FROM/TO: the addr-mailbox of the first address, "" when none. */
-function mailboxOf(list: Address[] | null): string {
-  const a = firstAddress(list);
-  return a?.[2] ? unicodeCasemap(decodeEncodedWords(a[2])) : '';
-}
-
-/** RFC 5957 §3 DISPLAYFROM/DISPLAYTO: the decoded display name, else the addr-spec (a group: its name). */
-function displayOf(list: Address[] | null): string {
-  const a = firstAddress(list);
-  if (!a) return '';
-  const name = a[0] === null ? '' : decodeEncodedWords(a[0]).trim();
-  if (name) return unicodeCasemap(name);
-  return unicodeCasemap(a[3] === null ? (a[2] ?? '') : `${a[2] ?? ''}@${a[3]}`);
-}
+/** The stored key of each SORT key (ARRIVAL and SIZE are the record's). */
+const FIELD: Record<SortKey, SortKeyField | null> = {
+  ARRIVAL: null,
+  SIZE: null,
+  DATE: 'date',
+  SUBJECT: 'subject',
+  FROM: 'from',
+  TO: 'to',
+  CC: 'cc',
+  DISPLAYFROM: 'displayFrom',
+  DISPLAYTO: 'displayTo',
+};
 
 type KeyValue = number | string;
 
-function keyOf(m: LoadedMessage, key: SortKey): KeyValue {
-  switch (key) {
-    case 'ARRIVAL':
-      return m.rec.internalDate;
-    case 'SIZE':
-      return m.rec.size;
-    case 'DATE':
-      return sentDate(m.env, m.rec.internalDate);
-    case 'SUBJECT':
-      return baseSubject(m.env.subject).base;
-    case 'FROM':
-      return mailboxOf(m.env.from);
-    case 'TO':
-      return mailboxOf(m.env.to);
-    case 'CC':
-      return mailboxOf(m.env.cc);
-    case 'DISPLAYFROM':
-      return displayOf(m.env.from);
-    case 'DISPLAYTO':
-      return displayOf(m.env.to);
-  }
+function keyOf(m: KeyedMessage, key: SortKey): KeyValue {
+  if (key === 'ARRIVAL') return m.arrival;
+  if (key === 'SIZE') return m.size;
+  return m.keys[FIELD[key]!] as KeyValue;
 }
 
 /** Sort [seq, uid] pairs by the criteria; returns them in sorted order. */
@@ -137,18 +48,21 @@ export async function runSort(
   found: ReadonlyArray<readonly [number, number]>,
   criteria: ReadonlyArray<{ readonly key: SortKey; readonly reverse: boolean }>,
 ): Promise<Array<[number, number]>> {
-  const loaded = await loadMessages(sel, found);
-  const rows: Array<{ seq: number; uid: number; keys: KeyValue[] }> = [];
   const slice = new TimeSlice();
+  const fields = [...new Set(criteria.map((c) => FIELD[c.key]).filter((f): f is SortKeyField => f !== null))];
+  const loaded = await loadSortKeys(sel, found, fields, slice);
+  const n = criteria.length;
+  const rows: Array<{ seq: number; uid: number; keys: KeyValue[] }> = new Array(loaded.length);
   for (let i = 0; i < loaded.length; i++) {
     const m = loaded[i]!;
-    rows.push({ seq: m.seq, uid: m.uid, keys: criteria.map((c) => keyOf(m, c.key)) });
-    if (i % PAGE === PAGE - 1 || slice.due()) await slice.yield();
+    const keys = new Array<KeyValue>(n);
+    for (let k = 0; k < n; k++) keys[k] = keyOf(m, criteria[k]!.key);
+    rows[i] = { seq: m.seq, uid: m.uid, keys };
   }
   const sorted = await sortYielding(
     rows,
     (a, b) => {
-      for (let k = 0; k < criteria.length; k++) {
+      for (let k = 0; k < n; k++) {
         const x = a.keys[k]!;
         const y = b.keys[k]!;
         const c = typeof x === 'number' ? x - (y as number) : compareOctets(x, y as string);

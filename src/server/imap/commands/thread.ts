@@ -1,16 +1,20 @@
 /**
  * THREAD and UID THREAD (RFC 5256 §3) with ORDEREDSUBJECT and REFERENCES: the search criteria are run by
- * runSearch, the header fields read by loadMessages (sort.ts, yielding every 1000 messages), the threads built by
- * thread.ts. Answers `* THREAD` followed by the thread-lists (nothing after it when no message matched).
+ * runSearch, the sent date, base subject and message IDs read from the index key columns (../sort-keys.ts, which
+ * computes and stores them for rows that have none yet), the threads built by thread.ts. Answers `* THREAD`
+ * followed by the thread-lists (nothing after it when no message matched). Loading and threading give the event
+ * loop a turn every 10 ms.
  */
 import type { ThreadCommand } from '../../../protocol/imap/index.js';
-import { scanHeader, lastField, unfold } from '../../../mime/headers.js';
 import { runSearch } from './search.js';
-import { loadMessages, sentDate } from './sort.js';
+import { loadSortKeys } from '../sort-keys.js';
 import { threadOrderedSubject, threadReferences, formatThreads, type ThreadMessage } from '../thread.js';
 import { SELECTED, type Handler } from './types.js';
 import { TimeSlice } from '../prefetch.js';
-import { baseSubject } from '../base-subject.js';
+import type { SortKeyField } from '../../../store/mail/index.js';
+
+const ORDERED: SortKeyField[] = ['date', 'subject', 'refwd'];
+const REFERENCES: SortKeyField[] = [...ORDERED, 'messageId', 'references'];
 
 export const THREAD: Handler<ThreadCommand> = {
   states: SELECTED,
@@ -19,33 +23,23 @@ export const THREAD: Handler<ThreadCommand> = {
     await sel.reportChanges(s, { expunges: cmd.uid });
     const found = await runSearch(sel, cmd.criteria);
     const refs = cmd.algorithm === 'REFERENCES';
-    const loaded = await loadMessages(sel, found, { withHeader: refs });
-    const msgs: ThreadMessage[] = [];
     const slice = new TimeSlice();
-    for (const m of loaded) {
-      let references: string | null = null;
-      if (refs && m.header) {
-        try {
-          const v = lastField(m.header, scanHeader(m.header, 0, m.header.length), 'references');
-          references = v === null ? null : unfold(v);
-        } catch {
-          references = null;
-        }
-      }
-      msgs.push({
-        seq: m.seq,
-        uid: m.uid,
-        date: sentDate(m.env, m.rec.internalDate),
-        subject: m.env.subject,
-        messageId: m.env.messageId,
-        inReplyTo: m.env.inReplyTo,
-        references,
-        // Computed here, in the loop that yields, rather than inside the thread algorithm.
-        base: baseSubject(m.env.subject),
-      });
-      if (slice.due()) await slice.yield();
+    const loaded = await loadSortKeys(sel, found, refs ? REFERENCES : ORDERED, slice);
+    const msgs: ThreadMessage[] = new Array(loaded.length);
+    for (let i = 0; i < loaded.length; i++) {
+      const { seq, uid, keys: k } = loaded[i]!;
+      msgs[i] = {
+        seq,
+        uid,
+        date: k.date!,
+        subject: null, // base below: the subject itself is not needed
+        // Normalised IDs: References holds what step 1 links by (References, else the first In-Reply-To ID).
+        messageId: k.messageId ?? null,
+        references: k.references ?? null,
+        inReplyTo: null,
+        base: { base: k.subject!, replyOrForward: k.refwd! },
+      };
     }
-    await slice.yield();
     const roots = refs ? await threadReferences(msgs, slice) : await threadOrderedSubject(msgs, slice);
     const text = formatThreads(roots, (m) => (cmd.uid ? m.uid : m.seq));
     s.write(`* THREAD${text ? ' ' + text : ''}\r\n`);
