@@ -3,7 +3,7 @@
  * session script runs against a server with the copy (default) and one without (indexCacheMessages: 0), and every
  * response is compared. It covers metadata FETCH (FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ, CHANGEDSINCE,
  * sequence and UID sets, a message expunged by another session: RFC 3501 §7.4.1 EXPUNGEISSUED), STORE, EXPUNGE,
- * SEARCH, SELECT and STATUS, and mail added by SMTP-like delivery into new/ (picked up by a sync).
+ * SEARCH (ALL from the copy), SORT, SELECT and STATUS, and mail added by SMTP-like delivery into new/ (picked up by a sync).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,6 +44,9 @@ async function script(srv: ImapTestServer): Promise<string[]> {
   await b.cmd('UID STORE 100:105 +FLAGS (\\Deleted)');
   await b.cmd('UID EXPUNGE 100:105');
   log(await a.cmd('FETCH 80:90 (FLAGS)'));
+  log(await a.cmd('UID SEARCH ALL'));
+  log(await a.cmd('SEARCH ALL'));
+  log(await a.cmd('UID SORT (REVERSE ARRIVAL) UTF-8 ALL'));
   log(await a.cmd('NOOP'));
   // Mail dropped into new/ (as the MX and other programs deliver), then seen by a sync.
   writeFileSync(join(srv.maildir('alice'), 'new', '1700000000.M1P1.test'), msg(999));

@@ -249,6 +249,22 @@ export function usesModseq(k: SearchKey): boolean {
 export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { modseq?: { max: number } } = {}): Promise<Array<[number, number]>> {
   const needs = needsOf(criteria);
   const out: Array<[number, number]> = [];
+  // ALL (what SORT and THREAD are mostly asked with): every message of the session's view that still exists,
+  // straight from the in-memory copy of the index rows.
+  if (isAll(criteria) && !o.modseq) {
+    const view = await sel.mailbox.recordView();
+    if (view) {
+      const uids = sel.uids;
+      let hint = 0;
+      for (let i = 0; i < uids.length; i++) {
+        const at = view.find(uids[i]!, hint);
+        if (at < 0) continue;
+        hint = at + 1;
+        out.push([i + 1, uids[i]!]);
+      }
+      return out;
+    }
+  }
   const all = sel.uids;
   const maxUid = all.length ? all[all.length - 1]! : 0;
   const mbx = sel.mailbox;
@@ -282,6 +298,11 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
     }
   }
   return out;
+}
+
+/** Criteria that match every message: ALL, or an AND of only ALLs. */
+function isAll(k: SearchKey): boolean {
+  return k.type === 'ALL' || (k.type === 'AND' && k.keys.every(isAll));
 }
 
 /** A \Recent flag test anywhere in the criteria (the RECENT, NEW and OLD keys). */
