@@ -251,7 +251,7 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
   const out: Array<[number, number]> = [];
   // ALL (what SORT and THREAD are mostly asked with): every message of the session's view that still exists,
   // straight from the in-memory copy of the index rows.
-  if (isAll(criteria) && !o.modseq) {
+  if (isAll(criteria)) {
     const view = await sel.mailbox.recordView();
     if (view) {
       const uids = sel.uids;
@@ -261,6 +261,7 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
         if (at < 0) continue;
         hint = at + 1;
         out.push([i + 1, uids[i]!]);
+        if (o.modseq && view.modseqAt(at) > o.modseq.max) o.modseq.max = view.modseqAt(at);
       }
       return out;
     }
