@@ -17,13 +17,13 @@ import { randomBytes } from 'node:crypto';
 import {
   LineReader,
   parseCommand,
+  retrNumber,
   keywordOf,
   KNOWN,
   Pop3Error,
   ok,
   err,
   multiline,
-  multilineChunks,
   continuation,
   decodeSaslPlain,
   type LineEvent,
@@ -150,7 +150,7 @@ export class Pop3Session implements Sink {
       if (this.timer) clearTimeout(this.timer);
       await this.handle(ev);
       if (this.closed) return;
-      await this.flush();
+      if (this.socket.writableLength >= OUTPUT_HIGH_WATER) await this.flush();
       this.touch();
     }
   }
@@ -158,6 +158,10 @@ export class Pop3Session implements Sink {
   write(data: Buffer | string): void {
     if (this.closed) return;
     this.socket.write(data);
+  }
+
+  get pendingBytes(): number {
+    return this.socket.writableLength;
   }
 
   async flush(): Promise<void> {
@@ -198,7 +202,6 @@ export class Pop3Session implements Sink {
       this.fail(new Pop3Error(`Line too long (at most ${this.ctx.limits.maxLineLength} octets)`));
       return;
     }
-    const line = ev.line.toString('utf8');
     this.commands++;
     const limit = this.state === 'authorization' ? this.ctx.limits.maxPreAuthCommands : this.ctx.limits.maxCommands + 4 * (this.maildrop?.total ?? 0);
     if (this.commands > limit) {
@@ -215,6 +218,19 @@ export class Pop3Session implements Sink {
       return;
     }
     if (this.closed) return;
+    // RFC 1939 §7 RETR in its plain form, read from the bytes (retrNumber): the same command as parseCommand
+    // gives, without decoding and parsing the line (a RETR-all loop is one command per message).
+    const retr = this.state === 'transaction' ? retrNumber(ev.line) : 0;
+    if (retr > 0) {
+      try {
+        const md = this.maildrop!;
+        if (!md.retr(retr, this)) await md.send(retr, this, null);
+      } catch (e) {
+        this.fail(e, 'RETR');
+      }
+      return;
+    }
+    const line = ev.line.toString('utf8');
     let cmd: Pop3Command;
     try {
       // The state is checked on the keyword first: "RETR x" before login is a state error, not a syntax error.
@@ -313,12 +329,12 @@ export class Pop3Session implements Sink {
         if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.size(cmd.msg)}`));
         else {
           const s = md.stat();
-          for (const piece of multilineChunks(`${s.count} messages (${s.octets} octets)`, md.listLines())) this.write(piece);
+          for (const piece of md.listing('LIST', `${s.count} messages (${s.octets} octets)`)) this.write(piece);
         }
         return;
       case 'UIDL':
         if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.uidl(cmd.msg)}`));
-        else for (const piece of multilineChunks('Unique-ID listing follows', md.uidlLines())) this.write(piece);
+        else for (const piece of md.listing('UIDL', 'Unique-ID listing follows')) this.write(piece);
         return;
       case 'RETR':
         await md.send(cmd.msg, this, null);
