@@ -38,6 +38,22 @@ function wireSize(rec: MessageRecord): number {
   return m ? Number(m[1]) : rec.size;
 }
 
+/** Write a non-negative integer (below 2^53) in decimal at `pos`; returns the position after it. */
+function writeDecimal(buf: Buffer, pos: number, n: number): number {
+  if (n < 10) {
+    buf[pos] = 0x30 + n;
+    return pos + 1;
+  }
+  let digits = 1;
+  for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+  let q = n;
+  for (let k = pos + digits - 1; k >= pos; k--) {
+    buf[k] = 0x30 + (q % 10);
+    q = Math.floor(q / 10);
+  }
+  return pos + digits;
+}
+
 function isEnoent(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
@@ -118,22 +134,36 @@ export class Maildrop {
 
   /**
    * The whole LIST or UIDL response (RFC 1939 §7, multi-line: status, the lines of the messages not marked deleted,
-   * "."), in pieces of about `chunk` characters to be written while the rest is built; the same bytes as
-   * multiline(status, listLines() / uidlLines()). Built directly: these lines never begin with "." and hold no
-   * CR or LF (numbers; uidlOf gives 0x21-0x7E only), so the general per-line stuffing and cleaning is not needed.
+   * "."), in pieces of about `chunk` bytes to be written while the rest is built; the same bytes as
+   * multiline(status, listLines() / uidlLines()). Written straight into buffers: these lines never begin with "."
+   * and hold no CR or LF (numbers; uidlOf gives 1-70 characters in 0x21-0x7E), so the general per-line stuffing,
+   * cleaning and UTF-8 encoding are not needed.
    */
-  *listing(kind: 'LIST' | 'UIDL', status: string, chunk = 16 * 1024): Generator<string> {
-    let out = ok(status);
+  *listing(kind: 'LIST' | 'UIDL', status: string, chunk = 16 * 1024): Generator<Buffer> {
     const uidl = kind === 'UIDL';
+    const head = ok(status);
+    // Room for the status line, then one line (at most 16 + 1 + 70 + 2 bytes) or the terminator past `chunk`.
+    const room = chunk + head.length + 128;
+    let buf = Buffer.allocUnsafe(room);
+    let pos = buf.write(head, 0, 'latin1');
     for (let i = 0; i < this.msgs.length; i++) {
       if (this.deleted[i]) continue;
-      out += uidl ? `${i + 1} ${(this.uidls[i] ??= uidlOf(this.msgs[i]!.base))}\r\n` : `${i + 1} ${this.sizes[i]}\r\n`;
-      if (out.length >= chunk) {
-        yield out;
-        out = '';
+      if (pos >= chunk) {
+        yield buf.subarray(0, pos);
+        buf = Buffer.allocUnsafe(room);
+        pos = 0;
       }
+      pos = writeDecimal(buf, pos, i + 1);
+      buf[pos++] = 0x20;
+      if (uidl) pos += buf.write((this.uidls[i] ??= uidlOf(this.msgs[i]!.base)), pos, 'latin1');
+      else pos = writeDecimal(buf, pos, this.sizes[i]!);
+      buf[pos++] = 0x0d;
+      buf[pos++] = 0x0a;
     }
-    yield out + '.\r\n';
+    buf[pos++] = 0x2e;
+    buf[pos++] = 0x0d;
+    buf[pos++] = 0x0a;
+    yield buf.subarray(0, pos);
   }
 
   dele(n: number): void {
