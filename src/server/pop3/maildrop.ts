@@ -132,40 +132,6 @@ export class Maildrop {
     for (let i = 0; i < this.msgs.length; i++) if (!this.deleted[i]) yield `${i + 1} ${(this.uidls[i] ??= uidlOf(this.msgs[i]!.base))}`;
   }
 
-  /**
-   * The whole LIST or UIDL response (RFC 1939 §7, multi-line: status, the lines of the messages not marked deleted,
-   * "."), in pieces of about `chunk` bytes to be written while the rest is built; the same bytes as
-   * multiline(status, listLines() / uidlLines()). Written straight into buffers: these lines never begin with "."
-   * and hold no CR or LF (numbers; uidlOf gives 1-70 characters in 0x21-0x7E), so the general per-line stuffing,
-   * cleaning and UTF-8 encoding are not needed.
-   */
-  *listing(kind: 'LIST' | 'UIDL', status: string, chunk = 16 * 1024): Generator<Buffer> {
-    const uidl = kind === 'UIDL';
-    const head = ok(status);
-    // Room for the status line, then one line (at most 16 + 1 + 70 + 2 bytes) or the terminator past `chunk`.
-    const room = chunk + head.length + 128;
-    let buf = Buffer.allocUnsafe(room);
-    let pos = buf.write(head, 0, 'latin1');
-    for (let i = 0; i < this.msgs.length; i++) {
-      if (this.deleted[i]) continue;
-      if (pos >= chunk) {
-        yield buf.subarray(0, pos);
-        buf = Buffer.allocUnsafe(room);
-        pos = 0;
-      }
-      pos = writeDecimal(buf, pos, i + 1);
-      buf[pos++] = 0x20;
-      if (uidl) pos += buf.write((this.uidls[i] ??= uidlOf(this.msgs[i]!.base)), pos, 'latin1');
-      else pos = writeDecimal(buf, pos, this.sizes[i]!);
-      buf[pos++] = 0x0d;
-      buf[pos++] = 0x0a;
-    }
-    buf[pos++] = 0x2e;
-    buf[pos++] = 0x0d;
-    buf[pos++] = 0x0a;
-    yield buf.subarray(0, pos);
-  }
-
   dele(n: number): void {
     const i = this.index(n);
     this.deleted[i] = 1;

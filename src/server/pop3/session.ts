@@ -24,6 +24,7 @@ import {
   ok,
   err,
   multiline,
+  multilineChunks,
   continuation,
   decodeSaslPlain,
   type LineEvent,
@@ -329,12 +330,12 @@ export class Pop3Session implements Sink {
         if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.size(cmd.msg)}`));
         else {
           const s = md.stat();
-          for (const piece of md.listing('LIST', `${s.count} messages (${s.octets} octets)`)) this.write(piece);
+          for (const piece of multilineChunks(`${s.count} messages (${s.octets} octets)`, md.listLines())) this.write(piece);
         }
         return;
       case 'UIDL':
         if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.uidl(cmd.msg)}`));
-        else for (const piece of md.listing('UIDL', 'Unique-ID listing follows')) this.write(piece);
+        else for (const piece of multilineChunks('Unique-ID listing follows', md.uidlLines())) this.write(piece);
         return;
       case 'RETR':
         await md.send(cmd.msg, this, null);
