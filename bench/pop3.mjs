@@ -30,7 +30,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateMaildir } from './lib/maildir-gen.mjs';
-import { run, freePort, waitGone, readPasswd, median, sleep, fail } from './lib/proc.mjs';
+import { run, freePort, waitGone, readPasswd, median, sleep, fail, treeCpuMs } from './lib/proc.mjs';
 import { startDovecot as startPrivateDovecot } from './lib/dovecot.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -259,7 +259,7 @@ async function startMailwright(base, source) {
   } catch (err) {
     throw fail(`${err.message}\n${readFileSync(logFile, 'utf8').slice(-2000)}`);
   }
-  return { name: 'mailwright', version: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version, port, stop };
+  return { name: 'mailwright', version: JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version, port, stop, pid: server.pid };
 }
 
 async function startDovecot(base, source) {
@@ -267,14 +267,19 @@ async function startDovecot(base, source) {
   // The private instance of bench/lib/dovecot.mjs, serving POP3; the user's Maildir is a copy of `source`.
   const dc = await startPrivateDovecot({ dir: join(base, 'dovecot'), users: [{ user: USER, pass: PASSWORD, maildir: source }], protocol: 'pop3' });
   cleanups.push(dc.stop);
-  return { name: 'dovecot', version: dc.version, port: dc.port, stop: dc.stop };
+  return { name: 'dovecot', version: dc.version, port: dc.port, stop: dc.stop, pid: dc.pid };
 }
 
 // ---------------------------------------------------------------- the suite
+/** The server's process tree (set per server): its CPU time is measured around each step as well. */
+let serverPid = 0;
+
 async function timed(fn) {
+  const c = serverPid ? treeCpuMs(serverPid) : 0;
   const t = process.hrtime.bigint();
   const r = await fn();
-  return { ms: Number(process.hrtime.bigint() - t) / 1e6, r };
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  return { ms, cpuMs: serverPid ? treeCpuMs(serverPid) - c : null, r };
 }
 
 async function loginStat(port) {
@@ -289,32 +294,36 @@ async function loginStat(port) {
 
 async function runSuite(srv, n) {
   const steps = {};
+  serverPid = srv.pid ?? 0;
   const note = (k, label, ms, extra = {}) => {
     steps[k] = { label, ms, ...extra };
-    log(`${srv.name}: ${label}: ${ms.toFixed(1)} ms`);
+    const cpu = extra.cpuMs != null ? ` (server CPU ${extra.cpuMs.toFixed(1)} ms)` : '';
+    log(`${srv.name}: ${label}: ${ms.toFixed(1)} ms${cpu}`);
   };
   const first = await loginStat(srv.port);
   const [, count, octets] = /^\+OK (\d+) (\d+)/.exec(first.r.stat);
   if (Number(count) !== n) throw fail(`${srv.name}: STAT says ${count} messages, expected ${n}`);
-  note('loginFirst', 'login+STAT (first: indexing)', first.ms, { count: Number(count), octets: Number(octets) });
+  note('loginFirst', 'login+STAT (first: indexing)', first.ms, { cpuMs: first.cpuMs, count: Number(count), octets: Number(octets) });
   first.r.c.sock.write('QUIT\r\n');
   await first.r.c.line();
   first.r.c.close();
   const warm = [];
+  const warmCpu = [];
   let main;
   for (let i = 0; i < WARM_SAMPLES; i++) {
     const w = await loginStat(srv.port);
     warm.push(w.ms);
+    warmCpu.push(w.cpuMs);
     if (i < WARM_SAMPLES - 1) {
       await w.r.c.cmd('QUIT');
       w.r.c.close();
     } else main = w.r.c;
   }
-  note('loginWarm', `login+STAT (warm, median of ${WARM_SAMPLES})`, median(warm), { samples: warm });
+  note('loginWarm', `login+STAT (warm, median of ${WARM_SAMPLES})`, median(warm), { cpuMs: warmCpu[0] == null ? null : median(warmCpu), samples: warm });
   const uidl = await timed(() => main.multi('UIDL'));
-  note('uidl', 'UIDL (all)', uidl.ms, { lines: uidl.r.lines.length, distinct: new Set(uidl.r.lines.map((l) => l.split(' ')[1])).size });
+  note('uidl', 'UIDL (all)', uidl.ms, { cpuMs: uidl.cpuMs, lines: uidl.r.lines.length, distinct: new Set(uidl.r.lines.map((l) => l.split(' ')[1])).size });
   const list = await timed(() => main.multi('LIST'));
-  note('list', 'LIST (all)', list.ms, { lines: list.r.lines.length });
+  note('list', 'LIST (all)', list.ms, { cpuMs: list.cpuMs, lines: list.r.lines.length });
   const sizes = list.r.lines.map((l) => Number(l.split(' ')[1]));
   let bytes = 0;
   let mismatches = 0;
@@ -334,9 +343,9 @@ async function runSuite(srv, n) {
       if (got !== sizes[i - 1]) mismatches++;
     }
   });
-  note('retrAll', `RETR 1..${n}`, retr.ms, { bytes, sizeMismatches: mismatches, mibPerSec: bytes / 1048576 / (retr.ms / 1000) });
+  note('retrAll', `RETR 1..${n}`, retr.ms, { cpuMs: retr.cpuMs, bytes, sizeMismatches: mismatches, mibPerSec: bytes / 1048576 / (retr.ms / 1000) });
   const quit = await timed(() => main.cmd('QUIT'));
-  note('quit', 'QUIT (UPDATE: \\Seen on retrieved)', quit.ms);
+  note('quit', 'QUIT (UPDATE: \\Seen on retrieved)', quit.ms, { cpuMs: quit.cpuMs });
   main.close();
   return steps;
 }
@@ -390,6 +399,15 @@ async function main() {
   for (const k of keys) {
     const a = mw ? med('mailwright', k) : null;
     const b = dc ? med('dovecot', k) : null;
+    console.log(`| ${label(k)} | ${a?.toFixed(1) ?? '-'} | ${b?.toFixed(1) ?? '-'} | ${a != null && b ? (a / b).toFixed(2) : '-'} |`);
+  }
+  const medCpu = (server, k) => median(results.filter((r) => r.server === server).map((r) => r.steps[k].cpuMs ?? NaN));
+  console.log(`\nServer CPU time per step (ms, all threads and processes of the server; median over rounds)\n`);
+  console.log('| step | Mailwright | Dovecot | ratio |');
+  console.log('|---|---|---|---|');
+  for (const k of keys) {
+    const a = mw ? medCpu('mailwright', k) : null;
+    const b = dc ? medCpu('dovecot', k) : null;
     console.log(`| ${label(k)} | ${a?.toFixed(1) ?? '-'} | ${b?.toFixed(1) ?? '-'} | ${a != null && b ? (a / b).toFixed(2) : '-'} |`);
   }
   if (mw && dc) {

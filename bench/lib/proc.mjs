@@ -4,7 +4,7 @@
  * (The same helpers as in bench/smtp-mx.mjs, which keeps its own copy.)
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -139,6 +139,34 @@ export function treeCpu(root) {
     if (c) total += c.own + c.reaped;
   }
   return total;
+}
+
+/**
+ * CPU time (ms) used so far by a process tree, at nanosecond resolution where possible: the run time of every
+ * live thread (/proc/PID/task/TID/schedstat) plus the user+system ticks of children already reaped. Differences
+ * between two calls give the server's CPU for one step even when other work shares the machine.
+ */
+export function treeCpuMs(root) {
+  let ns = 0;
+  let reapedMs = 0;
+  for (const p of processTree(root)) {
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tids) {
+      try {
+        ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {
+        // exited meanwhile
+      }
+    }
+    const c = readCpu(p);
+    if (c) reapedMs += c.reaped * 1000;
+  }
+  return ns / 1e6 + reapedMs;
 }
 
 export function systemCpu() {

@@ -284,19 +284,20 @@ export class Pop3Client {
   /** The body of a multi-line response up to ".\r\n". */
   async body(timeoutMs = TIMEOUT): Promise<{ raw: Buffer; data: Buffer }> {
     const deadline = Date.now() + timeoutMs;
-    let scan = this.start;
+    // Scanned so far, relative to `start` (onData may move the unread bytes to the front of a new store).
+    let scanned = 0;
     for (;;) {
       if (this.end - this.start >= 3 && this.store[this.start] === 0x2e && this.store[this.start + 1] === 0x0d && this.store[this.start + 2] === 0x0a) {
         this.start += 3;
         return { raw: Buffer.alloc(0), data: Buffer.alloc(0) };
       }
-      const i = this.store.subarray(0, this.end).indexOf('\r\n.\r\n', Math.max(this.start, scan - 4));
+      const i = this.store.subarray(0, this.end).indexOf('\r\n.\r\n', this.start + Math.max(0, scanned - 4));
       if (i >= 0) {
         const raw = Buffer.from(this.store.subarray(this.start, i + 2));
         this.start = i + 5;
         return { raw, data: unstuff(raw) };
       }
-      scan = this.end;
+      scanned = this.end - this.start;
       await this.wait(deadline, 'the end of a multi-line response');
     }
   }

@@ -46,6 +46,25 @@ export function keywordOf(line: string): string {
   return (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
 }
 
+/**
+ * The message number of a line that is exactly "RETR <msg>" (RFC 1939 §7; keyword in any case, one space, the
+ * number as parseMessageNumber accepts it), read from the bytes without decoding; 0 for any other line, which then
+ * goes through parseCommand (the same result for every line this accepts). The fast path for RETR-all loops.
+ */
+export function retrNumber(line: Uint8Array): number {
+  const len = line.length;
+  if (len < 6 || len > 15 || line[4] !== 0x20) return 0;
+  // "RETR" in any case: clearing bit 0x20 maps exactly "r"/"R" to 0x52 ('R'), "e"/"E" to 'E', "t"/"T" to 'T'.
+  if ((line[0]! & 0xdf) !== 0x52 || (line[1]! & 0xdf) !== 0x45 || (line[2]! & 0xdf) !== 0x54 || (line[3]! & 0xdf) !== 0x52) return 0;
+  let n = 0;
+  for (let i = 5; i < len; i++) {
+    const d = line[i]! - 0x30;
+    if (d < 0 || d > 9 || (i === 5 && d === 0)) return 0;
+    n = n * 10 + d;
+  }
+  return n <= MAX_NUMBER ? n : 0;
+}
+
 export function parseCommand(line: string): Pop3Command {
   const sp = line.indexOf(' ');
   const keyword = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();

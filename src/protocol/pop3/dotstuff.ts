@@ -103,3 +103,19 @@ export function stuffWhole(data: Buffer, bodyLines: number | null = null): Buffe
   pieces.push(d.end());
   return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
 }
+
+/**
+ * True when data[start..end) is already its own RETR body (RFC 1939 §3): empty, or ends with CRLF, every LF is
+ * preceded by CR and no line begins with "."; the response is then these bytes followed by ".\r\n", with no copy.
+ * One pass over the line ends, no allocation.
+ */
+export function sendsAsIs(data: Buffer, start: number, end: number): boolean {
+  if (end === start) return true;
+  if (end - start < 2 || data[start] === DOT || data[end - 1] !== LF || data[end - 2] !== CR) return false;
+  let lf = data.indexOf(LF, start);
+  while (lf >= 0 && lf < end - 1) {
+    if (lf === start || data[lf - 1] !== CR || data[lf + 1] === DOT) return false;
+    lf = data.indexOf(LF, lf + 1);
+  }
+  return true;
+}

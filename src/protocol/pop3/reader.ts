@@ -7,8 +7,10 @@
 
 export type LineEvent = { type: 'line'; line: Buffer } | { type: 'too-long' };
 
+const NONE = Buffer.alloc(0);
+
 export class LineReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = NONE;
   /** Dropping the rest of an over-long line. */
   private discarding = false;
 
@@ -17,8 +19,8 @@ export class LineReader {
   /** Feed bytes; returns the complete lines (without CRLF) and over-long line events, in order. */
   push(chunk: Buffer): LineEvent[] {
     const out: LineEvent[] = [];
-    let data = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    this.buf = Buffer.alloc(0);
+    const data = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    this.buf = NONE;
     let start = 0;
     for (;;) {
       const lf = data.indexOf(0x0a, start);
@@ -43,13 +45,12 @@ export class LineReader {
         this.buf = Buffer.from(data.subarray(start));
       }
     }
-    data = Buffer.alloc(0);
     return out;
   }
 
   /** Forget buffered bytes (STLS: nothing sent before the handshake may be used after it, RFC 2595 §3.1). */
   reset(): void {
-    this.buf = Buffer.alloc(0);
+    this.buf = NONE;
     this.discarding = false;
   }
 

@@ -14,7 +14,7 @@ import { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Mailbox, MessageRecord } from '../../store/mail/store.js';
 import { SEEN } from '../../store/mail/index.js';
-import { DotStuffer, Pop3Error, uidlOf, ok } from '../../protocol/pop3/index.js';
+import { DotStuffer, Pop3Error, uidlOf, ok, sendsAsIs } from '../../protocol/pop3/index.js';
 
 /** Messages up to this size are read in one go; larger ones are streamed. */
 const WHOLE_READ_MAX = 1024 * 1024;
@@ -26,11 +26,32 @@ export interface Sink {
   /** Resolves when the buffered output is small again (or the connection is gone). */
   flush(): Promise<void>;
   readonly closed: boolean;
+  /** Bytes given to write() that the socket has not yet handed to the kernel (0: every write went out). */
+  readonly pendingBytes: number;
 }
+
+/** Initial size of the reusable RETR buffer (grows up to the largest small message sent). */
+const SCRATCH_MIN = 64 * 1024;
 
 function wireSize(rec: MessageRecord): number {
   const m = /,W=(\d+)/.exec(rec.base);
   return m ? Number(m[1]) : rec.size;
+}
+
+/** Write a non-negative integer (below 2^53) in decimal at `pos`; returns the position after it. */
+function writeDecimal(buf: Buffer, pos: number, n: number): number {
+  if (n < 10) {
+    buf[pos] = 0x30 + n;
+    return pos + 1;
+  }
+  let digits = 1;
+  for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+  let q = n;
+  for (let k = pos + digits - 1; k >= pos; k--) {
+    buf[k] = 0x30 + (q % 10);
+    q = Math.floor(q / 10);
+  }
+  return pos + digits;
 }
 
 function isEnoent(err: unknown): boolean {
@@ -44,6 +65,11 @@ export class Maildrop {
   private readonly uidls: Array<string | undefined>;
   private liveCount: number;
   private liveOctets: number;
+  /**
+   * RETR's response buffer (status line, message, terminator), reused while every response went out to the kernel
+   * at once; dropped (left to the pending write) when one did not.
+   */
+  private scratch: Buffer | null = null;
 
   private constructor(
     readonly mailbox: Mailbox,
@@ -153,24 +179,57 @@ export class Maildrop {
   }
 
   /**
+   * RETR n of a small message without leaving the current turn of the event loop; false when the asynchronous
+   * path (send) must do it. -ERR (thrown) for a bad or deleted number, as send.
+   */
+  retr(n: number, sink: Sink): boolean {
+    return this.retrSmall(this.index(n), sink);
+  }
+
+  /**
+   * Small files (most mail) with one short blocking open/read/close where the snapshot says the file is, as Dovecot
+   * does: a thread-pool round trip per step costs several times the read itself. The file is read straight into the
+   * response buffer behind the status line; a message that needs no dot-stuffing (sendsAsIs) goes out from there
+   * with the terminator in one write, others through DotStuffer. False when the file was renamed (IMAP flag change),
+   * removed, is large or not the recorded size: send's asynchronous path handles those.
+   */
+  private retrSmall(i: number, sink: Sink): boolean {
+    const rec = this.msgs[i]!;
+    const size = rec.size;
+    const head = `+OK ${this.sizes[i]} octets\r\n`;
+    const need = head.length + size + 4; // + 1 byte to notice a larger file, then room for ".\r\n"
+    let buf = this.scratch;
+    if (!buf || buf.length < need) buf = Buffer.allocUnsafe(Math.max(need, SCRATCH_MIN));
+    const at = buf.write(head, 0, 'latin1');
+    const got = this.mailbox.readRecordSyncInto(rec, buf, at);
+    if (got !== size) {
+      this.scratch = buf;
+      return false;
+    }
+    const end = at + size;
+    if (sendsAsIs(buf, at, end)) {
+      buf[end] = 0x2e;
+      buf[end + 1] = 0x0d;
+      buf[end + 2] = 0x0a;
+      sink.write(buf.subarray(0, end + 3));
+    } else {
+      const d = new DotStuffer(null);
+      const pieces = d.push(buf.subarray(at, end));
+      sink.write(Buffer.concat([buf.subarray(0, at), ...pieces, d.end()]));
+    }
+    // Reuse the buffer only when the socket holds no reference to it (the write went out synchronously).
+    this.scratch = sink.pendingBytes === 0 ? buf : null;
+    this.retrieved[i] = 1;
+    return true;
+  }
+
+  /**
    * RETR (bodyLines null) or TOP n bodyLines: "+OK" line, the stuffed message, ".". Errors before the first byte
    * become -ERR; a read error after it cannot be reported in band, so it closes the connection (thrown).
    */
   async send(n: number, sink: Sink, bodyLines: number | null): Promise<void> {
     const i = this.index(n);
-    if (bodyLines === null) {
-      // Small files (most mail) with one short blocking read where the snapshot says the file is, as Dovecot does:
-      // a thread-pool round trip per open/read/close costs several times the read itself. Undefined when the file
-      // was renamed (IMAP flag change), removed or is large: the asynchronous path below handles those.
-      const data = this.mailbox.readRecordSync(this.msgs[i]!);
-      if (data && data.length === this.msgs[i]!.size) {
-        const d = new DotStuffer(null);
-        const pieces = d.push(data);
-        sink.write(Buffer.concat([Buffer.from(ok(`${this.sizes[i]} octets`), 'latin1'), ...pieces, d.end()]));
-        this.retrieved[i] = 1;
-        return;
-      }
-    }
+    if (bodyLines === null && this.retrSmall(i, sink)) return;
     const { fh, stat } = await this.openFile(i);
     try {
       const head = ok(bodyLines === null ? `${this.sizes[i]} octets` : 'top of message follows');

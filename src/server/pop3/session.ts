@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import {
   LineReader,
   parseCommand,
+  retrNumber,
   keywordOf,
   KNOWN,
   Pop3Error,
@@ -150,7 +151,7 @@ export class Pop3Session implements Sink {
       if (this.timer) clearTimeout(this.timer);
       await this.handle(ev);
       if (this.closed) return;
-      await this.flush();
+      if (this.socket.writableLength >= OUTPUT_HIGH_WATER) await this.flush();
       this.touch();
     }
   }
@@ -158,6 +159,10 @@ export class Pop3Session implements Sink {
   write(data: Buffer | string): void {
     if (this.closed) return;
     this.socket.write(data);
+  }
+
+  get pendingBytes(): number {
+    return this.socket.writableLength;
   }
 
   async flush(): Promise<void> {
@@ -198,7 +203,6 @@ export class Pop3Session implements Sink {
       this.fail(new Pop3Error(`Line too long (at most ${this.ctx.limits.maxLineLength} octets)`));
       return;
     }
-    const line = ev.line.toString('utf8');
     this.commands++;
     const limit = this.state === 'authorization' ? this.ctx.limits.maxPreAuthCommands : this.ctx.limits.maxCommands + 4 * (this.maildrop?.total ?? 0);
     if (this.commands > limit) {
@@ -215,6 +219,19 @@ export class Pop3Session implements Sink {
       return;
     }
     if (this.closed) return;
+    // RFC 1939 §7 RETR in its plain form, read from the bytes (retrNumber): the same command as parseCommand
+    // gives, without decoding and parsing the line (a RETR-all loop is one command per message).
+    const retr = this.state === 'transaction' ? retrNumber(ev.line) : 0;
+    if (retr > 0) {
+      try {
+        const md = this.maildrop!;
+        if (!md.retr(retr, this)) await md.send(retr, this, null);
+      } catch (e) {
+        this.fail(e, 'RETR');
+      }
+      return;
+    }
+    const line = ev.line.toString('utf8');
     let cmd: Pop3Command;
     try {
       // The state is checked on the keyword first: "RETR x" before login is a state error, not a syntax error.

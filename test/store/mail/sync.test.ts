@@ -44,6 +44,43 @@ test('files dropped into new/ and cur/ by hand get new UIDs in arrival order and
   }
 });
 
+test('a first scan: sizes and INTERNALDATEs from stat, UIDs by mtime then name, duplicates renamed, non-files skipped', async () => {
+  const env = await makeEnv();
+  try {
+    const inbox = await env.store.openMailbox(USER, 'INBOX');
+    const cur = join(inbox.path, 'cur');
+    const t0 = Math.floor(Date.now() / 1000) - 1000;
+    // name -> [mtime offset, body]; "b" and "c" share an mtime (ordered by name); "dup" appears twice.
+    const files: Array<[string, number, string]> = [
+      ['c.host:2,S', 5, 'c-body'],
+      ['a.host:2,', 9, 'a-body-longer'],
+      ['b.host:2,F', 5, 'b'],
+      ['dup.host:2,S', 1, 'dup-one'],
+      ['dup.host:2,RS', 2, 'dup-two!'],
+    ];
+    for (const [name, off, body] of files) {
+      writeFileSync(join(cur, name), msg(body));
+      utimesSync(join(cur, name), t0 + off, t0 + off);
+    }
+    mkdirSync(join(cur, 'subdir.host:2,'));
+    const r = await inbox.sync();
+    assert.equal(r.added, 5);
+    const msgs = await inbox.listMessages();
+    const bodies = await Promise.all(msgs.map(async (m) => (await inbox.readMessage(m.uid))!.toString().split('\r\n\r\n')[0]!.match(/Subject: (\S+)/)![1]));
+    assert.deepEqual(bodies, ['dup-one', 'dup-two!', 'b', 'c-body', 'a-body-longer']);
+    assert.deepEqual(msgs.map((m) => m.uid), [1, 2, 3, 4, 5]);
+    assert.deepEqual(msgs.map((m) => m.internalDate), [1, 2, 5, 5, 9].map((o) => (t0 + o) * 1000));
+    for (const m of msgs) assert.equal(m.size, msg(bodies[m.uid - 1]!).length);
+    // One of the two keeps the name (which one depends on the directory order), the other gets a new one.
+    assert.equal(msgs.filter((m) => m.base === 'dup.host').length, 1);
+    assert.notEqual(msgs[0]!.base, msgs[1]!.base);
+    assert.deepEqual(msgs[1]!.flags, ['\\Seen', '\\Answered']);
+    assert.ok(readdirSync(cur).includes('subdir.host:2,'));
+  } finally {
+    await env.close();
+  }
+});
+
 test('files deleted by hand become expunged with a new modseq; sync without changes does not scan', async () => {
   const env = await makeEnv();
   try {
