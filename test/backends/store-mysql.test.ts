@@ -12,3 +12,5 @@ await import('../store/mail/mailboxes.test.js');
 await import('../store/mail/messages.test.js');
 await import('../store/mail/sync.test.js');
 await import('../store/mail/sort-keys.test.js');
+await import('../store/mail/record-cache.test.js');
+await import('../store/mail/lazy-scan.test.js');

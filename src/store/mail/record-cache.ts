@@ -9,7 +9,7 @@
  * to the copy (when the copy was current just before) and a reader that finds other counters in the database (a
  * change from another process, a commit in flight) drops it and asks SQL.
  */
-import { MessageRecord } from './record.js';
+import { MessageRecord, UNKNOWN_DATE, dateOfFile, type RecordLocation } from './record.js';
 import { keywordsFromColumn } from './flags.js';
 
 const EMPTY: readonly string[] = Object.freeze([]);
@@ -56,7 +56,7 @@ export class RecordCache {
     public highestModseq: number,
     public uidNext: number,
     capacity: number,
-    private readonly where: { curDir: string },
+    private readonly where: RecordLocation,
   ) {
     const n = Math.max(16, capacity);
     this.uids = new Uint32Array(n);
@@ -70,7 +70,7 @@ export class RecordCache {
   }
 
   /** Rows in ascending UID order. */
-  static fromRows(rows: readonly CacheRow[], highestModseq: number, uidNext: number, where: { curDir: string }): RecordCache {
+  static fromRows(rows: readonly CacheRow[], highestModseq: number, uidNext: number, where: RecordLocation): RecordCache {
     const c = new RecordCache(highestModseq, uidNext, rows.length, where);
     for (const r of rows) {
       c.push(Number(r.uid), Number(r.modseq), Number(r.sysflags), r.keywords, Number(r.internaldate), Number(r.size), r.base, r.mdflags);
@@ -176,7 +176,15 @@ export class RecordCache {
     return this.keywords[i]!;
   }
   internalDateAt(i: number): number {
-    return this.dates[i]!;
+    const d = this.dates[i]!;
+    if (d !== UNKNOWN_DATE) return d;
+    return (this.dates[i] = dateOfFile(this.where, this.uids[i]!, `${this.where.curDir}/${this.bases[i]!}:2,${this.mdflags[i]!}`));
+  }
+
+  /** An INTERNALDATE read from a file for a row that had none (UNKNOWN_DATE). */
+  setDate(uid: number, date: number): void {
+    const i = this.indexOf(uid);
+    if (i >= 0 && this.dates[i] === UNKNOWN_DATE) this.dates[i] = date;
   }
   sizeAt(i: number): number {
     return this.sizes[i]!;

@@ -160,7 +160,7 @@ export async function readSortKeys(
   return out;
 }
 
-const INTEGER_COLUMNS = new Set<string>(['sort_date', 'sort_refwd']);
+const INTEGER_COLUMNS = new Set<string>(['sort_date', 'sort_refwd', 'internaldate']);
 /** Rows per UPDATE ... CASE statement (MySQL/PostgreSQL). */
 const CASE_ROWS = 100;
 
@@ -176,11 +176,14 @@ export async function updateRows(
   mailboxId: number,
   columns: readonly string[],
   rows: ReadonlyArray<readonly [number, readonly unknown[]]>,
+  /** An extra condition on the rows to update (SQL text without parameters), e.g. "internaldate = -1". */
+  only?: string,
 ): Promise<void> {
   if (!rows.length) return;
   const flavor = flavorOf(db);
+  const also = only ? ` and ${only}` : '';
   if (flavor === 'sqlite') {
-    const text = `update mail_messages set ${columns.map((c) => `${c} = ?`).join(', ')} where mailbox_id = ? and uid = ?`;
+    const text = `update mail_messages set ${columns.map((c) => `${c} = ?`).join(', ')} where mailbox_id = ? and uid = ?${also}`;
     for (const [uid, values] of rows) await db.executeQuery(CompiledQuery.raw(text, [...values, mailboxId, uid]));
     return;
   }
@@ -202,7 +205,7 @@ export async function updateRows(
       }
       return t + ' end';
     });
-    const where = `mailbox_id = ${p(mailboxId)} and uid in (${part.map(([uid]) => p(uid)).join(', ')})`;
+    const where = `mailbox_id = ${p(mailboxId)} and uid in (${part.map(([uid]) => p(uid)).join(', ')})${also}`;
     await db.executeQuery(CompiledQuery.raw(`update mail_messages set ${sets.join(', ')} where ${where}`, params));
   }
 }

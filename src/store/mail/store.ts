@@ -42,7 +42,7 @@ import { fsyncDir, MaildirTmpFile, uniqueName } from '../maildir/maildir.js';
 import { userMaildir } from '../maildir/paths.js';
 import { addressKey, parseAddress } from '../../common/address.js';
 import { KeyedMutex } from './mutex.js';
-import { MessageRecord } from './record.js';
+import { MessageRecord, UNKNOWN_DATE, type RecordLocation } from './record.js';
 import { RecordCache, type CacheRow } from './record-cache.js';
 export type { RecordCache } from './record-cache.js';
 import { MailStoreError } from './errors.js';
@@ -95,6 +95,10 @@ const BULK_INSERT_CHUNK = 500;
 const INSERT_COLUMNS = `mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure, ${SORT_KEY_COLUMNS.join(', ')}`;
 const INSERT_ARITY = 11 + SORT_KEY_COLUMNS.length;
 const RANGE_CHUNK = 200;
+/** A scan that finds at least this many files, all named with a time and a ",S=" size, does not stat them. */
+const LAZY_SCAN_AT = 1000;
+/** Delay before INTERNALDATEs read from files are written to the index (they are collected meanwhile). */
+const DATE_FLUSH_MS = 200;
 /** Default MailStoreOptions.recordCacheMessages. */
 const DEFAULT_RECORD_CACHE = 500_000;
 /** A query for at least this many UIDs loads the mailbox's in-memory copy of its rows. */
@@ -255,7 +259,9 @@ interface MailboxState {
   dir: string;
   uidValidity: number;
   deleted: boolean;
-  loc: { root: string; curDir: string };
+  loc: RecordLocation & { root: string };
+  /** INTERNALDATEs read from files for rows indexed without one, waiting to be written to the index. */
+  pendingDates: Map<number, number> | null;
   /** cur/ mtime (ns) seen at the last full scan or kept valid by our own changes; null = rescan. */
   curMtime: bigint | null;
   curClean: boolean;
@@ -297,6 +303,8 @@ interface NewRow extends Partial<SortKeyColumns> {
 
 interface ChangeSet {
   inserts?: NewRow[];
+  /** The mailbox had no messages before (a first scan): the in-memory copy can be made from the inserts. */
+  wasEmpty?: boolean;
   expungeUids?: number[];
   flagUpdates?: Array<{ uids: number[]; sysflags: number; keywords: string; mdflags: string }>;
 }
@@ -365,6 +373,25 @@ async function statMany(files: Array<{ from: string; mtime: number; size: number
       f.size = s.size;
     } else f.size = -1;
   }
+}
+
+const NAME_TIME = /^(\d{1,12})\.(?:[^.]*?M(\d{1,6}))?/;
+const NAME_SIZE = /,S=(\d{1,15})(?:,|$)/;
+
+/**
+ * For a scan without stat: each file's delivery time from its name (seconds and microseconds, in µs) and its size
+ * from ",S=" (set as f.size); null when any name lacks either (then every file is stat()ed).
+ */
+function nameTimes(files: Array<{ name: string; base: string; size: number }>): Map<object, number> | null {
+  const out = new Map<object, number>();
+  for (const f of files) {
+    const t = NAME_TIME.exec(f.name);
+    const z = NAME_SIZE.exec(f.base);
+    if (!t || !z) return null;
+    out.set(f, Number(t[1]) * 1e6 + Number(t[2] ?? 0));
+  }
+  for (const f of files) f.size = Number(NAME_SIZE.exec(f.base)![1]);
+  return out;
 }
 
 /** The UID set of the mailbox changed (or may have): drop the shared list. */
@@ -1120,7 +1147,8 @@ export class MailStore {
       dir: r.dir,
       uidValidity: Number(r.uidvalidity),
       deleted: false,
-      loc: { root, curDir: join(root, 'cur') },
+      loc: { root, curDir: join(root, 'cur'), onDate: (uid, date) => this.noteDate(st, uid, date) },
+      pendingDates: null,
       curMtime: null,
       curClean: false,
       uidList: null,
@@ -1187,6 +1215,8 @@ export class MailStore {
     dropRecords(st);
     try {
       const res = await this.commitTx(st, cs, inserts, n);
+      const budget = this.opts.recordCacheMessages ?? DEFAULT_RECORD_CACHE;
+      if (!recs && cs.wasEmpty && n <= budget) recs = new RecordCache(res.modseq - 1, res.firstUid, n, st.loc);
       if (recs && recs.highestModseq === res.modseq - 1 && !st.deleted) recs.apply(cs, res.modseq, res.firstUid, res.uidNext);
       else recs = null;
       return res;
@@ -1196,8 +1226,10 @@ export class MailStore {
     } finally {
       if (changesUids) invalidateUidList(st);
       dropRecords(st);
-      if (recs) st.recs = recs;
-      else this.cached.delete(st);
+      if (recs) {
+        st.recs = recs;
+        if (!this.cached.has(st)) this.keepRecords(st, this.opts.recordCacheMessages ?? DEFAULT_RECORD_CACHE);
+      } else this.cached.delete(st);
     }
   }
 
@@ -1231,6 +1263,30 @@ export class MailStore {
     return st.recLoading;
   }
 
+  /** An unknown INTERNALDATE was read from its file: keep it in the copy now, in the index soon (one transaction). */
+  private noteDate(st: MailboxState, uid: number, date: number): void {
+    st.recs?.setDate(uid, date);
+    if (!st.pendingDates) {
+      st.pendingDates = new Map();
+      setTimeout(() => void this.flushDates(st), DATE_FLUSH_MS).unref();
+    }
+    st.pendingDates.set(uid, date);
+  }
+
+  private async flushDates(st: MailboxState): Promise<void> {
+    const dates = st.pendingDates;
+    st.pendingDates = null;
+    if (!dates?.size || st.deleted) return;
+    const rows = [...dates].map(([uid, d]) => [uid, [d]] as const);
+    try {
+      for (const part of chunks(rows, 2000)) {
+        await this.db.transaction().execute((trx) => updateRows(trx, st.id, ['internaldate'], part, 'internaldate = -1'));
+      }
+    } catch (err) {
+      this.opts.log?.warn({ err, mailbox: st.name }, 'could not store INTERNALDATEs read from message files');
+    }
+  }
+
   private async loadRecords(st: MailboxState, c: { uidNext: number; highestModseq: number }, budget: number): Promise<RecordCache | null> {
     const gen = st.recGen;
     const rows = (await this.db.selectFrom('mail_messages').select([...MSG_COLUMNS]).where('mailbox_id', '=', st.id).orderBy('uid').execute()) as CacheRow[];
@@ -1240,8 +1296,14 @@ export class MailStore {
     const recs = RecordCache.fromRows(rows, c.highestModseq, c.uidNext, st.loc);
     if (st.recGen !== gen || st.deleted || rows.length > budget) return recs;
     st.recs = recs;
+    this.keepRecords(st, budget);
+    return recs;
+  }
+
+  /** Register st's copy as the most recently used; drop the least recently used others beyond the budget. */
+  private keepRecords(st: MailboxState, budget: number): void {
+    this.cached.delete(st);
     this.cached.add(st);
-    // Over the budget: drop the least recently used copies.
     let total = 0;
     for (const x of this.cached) total += x.recs?.length ?? 0;
     for (const x of this.cached) {
@@ -1251,7 +1313,6 @@ export class MailStore {
       this.cached.delete(x);
       dropRecords(x);
     }
-    return recs;
   }
 
   private async commitTx(st: MailboxState, cs: ChangeSet, inserts: NewRow[], n: number): Promise<{ modseq: number; firstUid: number; uidNext: number }> {
@@ -1418,6 +1479,8 @@ export class MailStore {
     const claimed = new Set<string>();
     /** Renames inside cur/ of files that are already indexed (a missing ":2,"). */
     const normalise: Array<{ from: string; to: string }> = [];
+    /** Rows in the index before this sync, when the scan read them (-1: not known). */
+    let indexedBefore = -1;
 
     if (scan) {
       const names = await fsp.readdir(curDir);
@@ -1426,6 +1489,7 @@ export class MailStore {
         .select(['uid', 'base', 'mdflags', 'sysflags', 'keywords'])
         .where('mailbox_id', '=', st.id)
         .execute()) as Array<{ uid: number; base: string; mdflags: string; sysflags: number; keywords: string }>;
+      indexedBefore = rows.length;
       const byBase = new Map<string, (typeof rows)[number]>();
       for (const r of rows) byBase.set(r.base, r);
       for (const name of names) {
@@ -1479,10 +1543,19 @@ export class MailStore {
       }
     }
 
-    // Stat what we found (mtime orders UID assignment; size is RFC822.SIZE).
-    await statMany(found);
-    const items = found.filter((f) => f.size >= 0);
-    items.sort((a, b) => a.mtime - b.mtime || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Order of UID assignment and RFC822.SIZE. Many files all named the Maildir way ("<secs>.M<usecs>...,S=<size>"):
+    // by the delivery time in the name, the size from ",S=", and INTERNALDATE (the mtime) read when first asked
+    // for, as Dovecot does: a stat per file was most of a large first scan. Otherwise stat them all: by mtime.
+    const named = found.length >= LAZY_SCAN_AT ? nameTimes(found) : null;
+    let items: Found[];
+    if (named) {
+      items = found;
+      items.sort((a, b) => named.get(a)! - named.get(b)! || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } else {
+      await statMany(found);
+      items = found.filter((f) => f.size >= 0);
+      items.sort((a, b) => a.mtime - b.mtime || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    }
 
     // Files not yet at cur/<target> (`from` is curDir + "/" + name for files found in cur/).
     const moves = items.filter((f) => f.inNew || f.target !== f.name);
@@ -1515,7 +1588,7 @@ export class MailStore {
         mdflags: f.letters,
         sysflags: lettersToSysflags(f.letters),
         keywords: '',
-        internaldate: Math.floor(f.mtime),
+        internaldate: named ? UNKNOWN_DATE : Math.floor(f.mtime),
         size: f.size,
         envelope: parsed.envelope ?? null,
         bodystructure: parsed.bodystructure ?? null,
@@ -1530,7 +1603,7 @@ export class MailStore {
       else groups.set(k, { uids: [f.uid], sysflags: f.sysflags, keywords: f.keywords, mdflags: f.mdflags });
     }
     if (!inserts.length && !expungeUids.length && !groups.size) return { added: 0, expunged: 0, flagsChanged: 0, scanned: scan };
-    const c = await this.commit(st, { inserts, expungeUids, flagUpdates: [...groups.values()] });
+    const c = await this.commit(st, { inserts, expungeUids, flagUpdates: [...groups.values()], wasEmpty: indexedBefore === 0 });
     const kinds = (inserts.length ? 1 : 0) + (expungeUids.length ? 1 : 0) + (groups.size ? 1 : 0);
     const kind: MailboxEventKind = kinds > 1 ? 'sync' : inserts.length ? 'append' : expungeUids.length ? 'expunge' : 'flags';
     this.emit(st.id, st.user.key, kind, c.modseq, c.uidNext, o.origin);
