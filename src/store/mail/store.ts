@@ -94,6 +94,8 @@ const INSERT_CHUNK = 400;
 const BULK_INSERT_CHUNK = 500;
 const INSERT_COLUMNS = `mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure, ${SORT_KEY_COLUMNS.join(', ')}`;
 const INSERT_ARITY = 11 + SORT_KEY_COLUMNS.length;
+const BARE_COLUMNS = 'mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size';
+const BARE_ARITY = 9;
 const RANGE_CHUNK = 200;
 /** A scan that finds at least this many files, all named with a time and a ",S=" size, does not stat them. */
 const LAZY_SCAN_AT = 1000;
@@ -1361,13 +1363,21 @@ export class MailStore {
         for (const part of chunks(inserts, BULK_INSERT_CHUNK)) {
           const params: unknown[] = [];
           const tuples: string[] = [];
+          // Rows with nothing cached yet (a first scan) leave the parse-cache and key columns out: fewer parameters.
+          const bare = part.every((x) => x.envelope == null && x.bodystructure == null && SORT_KEY_COLUMNS.every((c) => x[c] == null));
           for (const x of part) {
             const at = params.length;
-            params.push(st.id, uid++, modseq, x.sysflags, x.keywords, x.base, x.mdflags, x.internaldate, x.size, x.envelope, x.bodystructure);
+            params.push(st.id, uid++, modseq, x.sysflags, x.keywords, x.base, x.mdflags, x.internaldate, x.size);
+            if (bare) {
+              tuples.push(`(${ph(at, BARE_ARITY)})`);
+              continue;
+            }
+            params.push(x.envelope, x.bodystructure);
             for (const col of SORT_KEY_COLUMNS) params.push(x[col] ?? null);
             tuples.push(`(${ph(at, INSERT_ARITY)})`);
           }
-          await trx.executeQuery(CompiledQuery.raw(`insert into mail_messages (${INSERT_COLUMNS}) values ${tuples.join(', ')}`, params));
+          const columns = bare ? BARE_COLUMNS : INSERT_COLUMNS;
+          await trx.executeQuery(CompiledQuery.raw(`insert into mail_messages (${columns}) values ${tuples.join(', ')}`, params));
         }
       }
       return { modseq, firstUid, uidNext };
