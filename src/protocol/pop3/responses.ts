@@ -39,22 +39,6 @@ export function multiline(status: string, lines: Iterable<string>): string {
   return out + '.\r\n';
 }
 
-/**
- * The same response as `multiline`, in pieces of about `chunk` characters: a long LIST or UIDL (10,000 messages:
- * 100-500 KB) goes out while the rest is still being built, so the client reads it in parallel.
- */
-export function* multilineChunks(status: string, lines: Iterable<string>, chunk = 16 * 1024): Generator<string> {
-  let out = ok(status);
-  for (const l of lines) {
-    out += (l.startsWith('.') ? '.' : '') + clean(l) + '\r\n';
-    if (out.length >= chunk) {
-      yield out;
-      out = '';
-    }
-  }
-  yield out + '.\r\n';
-}
-
 /** The server challenge of AUTH (RFC 5034 §4): "+ " followed by base64 (empty for PLAIN). */
 export function continuation(base64 = ''): string {
   return `+ ${base64}\r\n`;

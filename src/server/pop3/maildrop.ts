@@ -16,6 +16,9 @@ import type { Mailbox, MessageRecord } from '../../store/mail/store.js';
 import { SEEN } from '../../store/mail/index.js';
 import { DotStuffer, Pop3Error, uidlOf, ok, sendsAsIs } from '../../protocol/pop3/index.js';
 
+/** Size of the pieces a LIST/UIDL listing is written in. */
+const LISTING_PIECE = 16 * 1024;
+
 /** Messages up to this size are read in one go; larger ones are streamed. */
 const WHOLE_READ_MAX = 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -123,13 +126,23 @@ export class Maildrop {
   }
 
   /** "n size" lines for LIST. */
-  *listLines(): Generator<string> {
-    for (let i = 0; i < this.msgs.length; i++) if (!this.deleted[i]) yield `${i + 1} ${this.sizes[i]}`;
-  }
-
-  /** "n uidl" lines for UIDL. */
-  *uidlLines(): Generator<string> {
-    for (let i = 0; i < this.msgs.length; i++) if (!this.deleted[i]) yield `${i + 1} ${(this.uidls[i] ??= uidlOf(this.msgs[i]!.base))}`;
+  /**
+   * The LIST or UIDL listing of all messages not marked deleted (RFC 1939 §5 LIST, §7 UIDL): "+OK", "n size" or
+   * "n uidl" lines, ".". Lines begin with a digit, so nothing is dot-stuffed. Passed to `write` in pieces of about
+   * 16 KB, so the client reads while the rest is built.
+   */
+  writeListing(kind: 'list' | 'uidl', status: string, write: (piece: string) => void): void {
+    let out = ok(status);
+    const n = this.msgs.length;
+    for (let i = 0; i < n; i++) {
+      if (this.deleted[i]) continue;
+      out += `${i + 1} ${kind === 'list' ? this.sizes[i]! : (this.uidls[i] ??= uidlOf(this.msgs[i]!.base))}\r\n`;
+      if (out.length >= LISTING_PIECE) {
+        write(out);
+        out = '';
+      }
+    }
+    write(out + '.\r\n');
   }
 
   dele(n: number): void {

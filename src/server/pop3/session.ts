@@ -24,7 +24,6 @@ import {
   ok,
   err,
   multiline,
-  multilineChunks,
   continuation,
   decodeSaslPlain,
   type LineEvent,
@@ -330,12 +329,12 @@ export class Pop3Session implements Sink {
         if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.size(cmd.msg)}`));
         else {
           const s = md.stat();
-          for (const piece of multilineChunks(`${s.count} messages (${s.octets} octets)`, md.listLines())) this.write(piece);
+          md.writeListing('list', `${s.count} messages (${s.octets} octets)`, (piece) => this.write(piece));
         }
         return;
       case 'UIDL':
         if (cmd.msg !== null) this.write(ok(`${cmd.msg} ${md.uidl(cmd.msg)}`));
-        else for (const piece of multilineChunks('Unique-ID listing follows', md.uidlLines())) this.write(piece);
+        else md.writeListing('uidl', 'Unique-ID listing follows', (piece) => this.write(piece));
         return;
       case 'RETR':
         await md.send(cmd.msg, this, null);
