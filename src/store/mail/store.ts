@@ -322,7 +322,7 @@ function chunks<T>(a: readonly T[], n: number): T[][] {
 
 /** Sorted, merged UID ranges. */
 export function toRanges(uids: Iterable<number>): Array<[number, number]> {
-  const sorted = [...new Set(uids)].filter((u) => Number.isInteger(u) && u > 0).sort((a, b) => a - b);
+  const sorted = ascendingUids(uids);
   const out: Array<[number, number]> = [];
   for (const u of sorted) {
     const last = out[out.length - 1];
@@ -330,6 +330,23 @@ export function toRanges(uids: Iterable<number>): Array<[number, number]> {
     else out.push([u, u]);
   }
   return out;
+}
+
+/** Valid UIDs, once each, ascending (without copying and sorting when they already are: the usual case). */
+function ascendingUids(uids: Iterable<number>): readonly number[] {
+  if (Array.isArray(uids)) {
+    const a = uids as readonly number[];
+    let ok = true;
+    for (let i = 0; i < a.length; i++) {
+      const u = a[i]!;
+      if (!Number.isInteger(u) || u <= 0 || (i > 0 && u <= a[i - 1]!)) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return a;
+  }
+  return [...new Set(uids)].filter((u) => Number.isInteger(u) && u > 0).sort((a, b) => a - b);
 }
 
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -2090,7 +2107,14 @@ export class Mailbox {
    * (./sort-keys.ts; keys: null where not computed yet). Vanished messages are left out.
    */
   async readSortKeys(uids: readonly number[], fields: readonly SortKeyField[]): Promise<SortKeyRow[]> {
-    return this.store.selectByUids(this.st, uids, (ranges) => readSortKeys(this.store.db, this.st.id, ranges!, fields));
+    const rows = await this.store.selectByUids(this.st, uids, (ranges) => readSortKeys(this.store.db, this.st.id, ranges!, fields));
+    // INTERNALDATEs not read from their files yet (a large first scan): from the records, which read them.
+    const unknown = rows.filter((r) => r.arrival === UNKNOWN_DATE);
+    if (unknown.length) {
+      const recs = new Map((await this.store.queryMessages(this.st, { uids: unknown.map((r) => r.uid) })).map((r) => [r.uid, r]));
+      for (const r of unknown) r.arrival = recs.get(r.uid)?.internalDate ?? r.arrival;
+    }
+    return rows;
   }
 
   /** Like readSortKeys, as a map of the messages that have keys. */

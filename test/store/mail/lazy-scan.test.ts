@@ -94,3 +94,20 @@ test('one name without ",S=" in a large scan: every file is stat()ed, UIDs by mt
     await env.close();
   }
 });
+
+test('SORT keys read from the index carry the INTERNALDATE (ARRIVAL) of lazily scanned files, not the placeholder', async () => {
+  const env = await makeEnv();
+  try {
+    const inbox = await env.store.openMailbox(USER, 'INBOX');
+    drop(inbox.path);
+    await inbox.sync();
+    const uids = [...(await inbox.uids())];
+    const rows = await inbox.readSortKeys(uids, ['date']);
+    assert.equal(rows.length, N);
+    const { statSync } = await import('node:fs');
+    const recs = await inbox.listMessages();
+    for (const [i, r] of rows.entries()) assert.equal(r.arrival, Math.floor(statSync(recs[i]!.path).mtimeMs), `uid ${r.uid}`);
+  } finally {
+    await env.close();
+  }
+});
