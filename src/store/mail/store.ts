@@ -691,10 +691,7 @@ export class MailStore {
         else await trx.deleteFrom('mail_mailboxes').where('id', '=', id).execute();
       });
       const st = this.states.get(id);
-      if (st) {
-        st.deleted = true;
-        this.states.delete(id);
-      }
+      if (st) this.forget(st);
       this.emit(id, u.key, 'deleted', 0, 0);
     }
   }
@@ -837,7 +834,7 @@ export class MailStore {
           await this.db.deleteFrom('mail_mailboxes').where('id', '=', id).execute();
         }
         const st = this.states.get(id);
-        if (st) st.deleted = true;
+        if (st) this.forget(st);
         this.states.delete(id);
       });
       this.emit(id, u.key, 'deleted', 0, 0);
@@ -1290,6 +1287,14 @@ export class MailStore {
         if (!this.cached.has(st)) this.keepRecords(st, this.opts.recordCacheMessages ?? DEFAULT_RECORD_CACHE);
       } else this.cached.delete(st);
     }
+  }
+
+  /** A mailbox is gone (deleted, or its UIDVALIDITY changed): handles see `gone`, its copy of the rows is freed. */
+  private forget(st: MailboxState): void {
+    st.deleted = true;
+    this.states.delete(st.id);
+    dropRecords(st);
+    this.cached.delete(st);
   }
 
   /**
