@@ -12,3 +12,4 @@ await import('../store/mail/mailboxes.test.js');
 await import('../store/mail/messages.test.js');
 await import('../store/mail/sync.test.js');
 await import('../store/mail/sort-keys.test.js');
+await import('../store/mail/parse-cache.test.js');
