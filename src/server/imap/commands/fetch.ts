@@ -207,7 +207,7 @@ function fetchOne(
   let raw = o.raw;
   let tree: MimeNode | null = null;
   const file = (): Buffer => (raw ??= Buffer.alloc(0));
-  const getTree = (): MimeNode => (tree ??= parseStructure(file()));
+  const getTree = (): MimeNode => (tree ??= parseStructure(file(), { envelope: false }));
   // Each item is computed when asked for and not cached; what was computed goes to the index in one entry.
   let entry: CacheEntry | null = null;
   const cacheEntry = (): CacheEntry => {
