@@ -14,7 +14,7 @@
  */
 import type { FetchAttribute, FetchCommand } from '../../../protocol/imap/index.js';
 import { fetchItemName, formatImapDateTime } from '../../../protocol/imap/index.js';
-import type { MessageRecord, ParsedEntry, ParsedField, ParsedRow } from '../../../store/mail/index.js';
+import { storable, type MessageRecord, type ParsedEntry, type ParsedField, type ParsedRow } from '../../../store/mail/index.js';
 import { sortKeysOf, envelopeOfHeader } from '../sort-keys.js';
 import {
   parseStructure,
@@ -227,8 +227,11 @@ function fetchOne(
       } catch {
         /* recompute */
       }
-      // Cached before the wire form was (0013): store it now.
-      if (env) cacheEntry().envelopeImap = envelopeWire = formatEnvelope(env);
+      if (env) {
+        envelopeWire = formatEnvelope(env);
+        // Cached before the wire form was (0013): store it now (unless no backend can hold it: then every time).
+        if (storable(envelopeWire)) cacheEntry().envelopeImap = envelopeWire;
+      }
     }
     if (!env) {
       // ENVELOPE and References from one scan of the header (the whole file's header when it was read whole).
