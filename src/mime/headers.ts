@@ -127,6 +127,7 @@ export function lastField(raw: Buffer, block: HeaderBlock, name: string): string
 
 /** Remove RFC 5322 comments outside quoted strings. */
 export function stripComments(s: string): string {
+  if (!s.includes('(')) return s; // no comment: the loop below would copy s unchanged
   let out = '';
   let depth = 0;
   let inQuote = false;

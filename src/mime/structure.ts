@@ -86,11 +86,15 @@ interface Ctx {
   parts: number;
 }
 
-/** Parse the MIME structure of a raw message. Never throws. */
-export function parseStructure(raw: Buffer): MimeNode {
+/**
+ * Parse the MIME structure of a raw message. Never throws. `envelope: false` leaves the root's ENVELOPE out
+ * (null; encapsulated messages still get theirs): BODYSTRUCTURE and SEARCH do not use it, and building it was
+ * a quarter of a BODY search's parse.
+ */
+export function parseStructure(raw: Buffer, opts: { envelope?: boolean } = {}): MimeNode {
   const ctx: Ctx = { raw, parts: 0 };
   try {
-    const root = parseEntity(ctx, 0, raw.length, '', 0, 'text/plain', true);
+    const root = parseEntity(ctx, 0, raw.length, '', 0, 'text/plain', opts.envelope ?? true);
     return root;
   } catch {
     // Defensive: a bug must not take a FETCH down. Fall back to one opaque text/plain part.

@@ -141,6 +141,9 @@ function titlecaseChar(c: string): string {
  * they order by the forms' code points. "café", "CAFÉ" and "Cafe\u0301" all map to "CAFE\u0301".
  */
 export function unicodeCasemap(s: string): string {
+  // Pure ASCII (nearly every key): titlecase is upper case, NFD changes nothing.
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(s)) return s.toUpperCase();
   const ascii = s.replace(/[a-z]+/g, (m) => m.toUpperCase());
   // eslint-disable-next-line no-control-regex
   if (!/[^\x00-\x7f]/.test(ascii)) return ascii;

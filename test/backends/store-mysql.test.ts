@@ -14,3 +14,4 @@ await import('../store/mail/sync.test.js');
 await import('../store/mail/sort-keys.test.js');
 await import('../store/mail/record-cache.test.js');
 await import('../store/mail/lazy-scan.test.js');
+await import('../store/mail/parse-cache.test.js');

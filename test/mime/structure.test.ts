@@ -1,7 +1,7 @@
 // parseStructure: offsets, part numbering (RFC 3501 §6.4.5), MIME fields (RFC 2045/2183/2231), malformed input.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseStructure, walk, MAX_DEPTH, MAX_PARTS, type MimeNode } from '../../src/mime/index.js';
+import { parseStructure, walk, buildBodyStructure, formatBodyStructure, MAX_DEPTH, MAX_PARTS, type MimeNode } from '../../src/mime/index.js';
 import { fixture, crlf } from './helpers.js';
 
 const body = (raw: Buffer, n: MimeNode) => raw.subarray(n.bodyStart, n.bodyEnd).toString('utf8');
@@ -82,6 +82,17 @@ test('message/rfc822: encapsulated message with its own header, numbered under t
   assert.equal(m.envelope?.subject, 'Inner message');
   assert.equal(t.children[1]!.lines, 18);
   assert.equal(body(raw, t.children[2]!.message!), 'Just text.');
+});
+
+test('envelope: false leaves out only the root ENVELOPE; encapsulated messages keep theirs, the rest is the same', () => {
+  const raw = fixture('rfc822');
+  const full = parseStructure(raw);
+  const lean = parseStructure(raw, { envelope: false });
+  assert.equal(lean.envelope, null);
+  assert.ok(full.envelope);
+  assert.equal(lean.children[1]!.message!.envelope?.subject, 'Inner message');
+  assert.deepEqual(lean, { ...full, envelope: null });
+  assert.equal(formatBodyStructure(buildBodyStructure(lean, true), true), formatBodyStructure(buildBodyStructure(full, true), true));
 });
 
 test('RFC 2231: continuations joined, charsets decoded; raw form kept for BODYSTRUCTURE', () => {

@@ -43,3 +43,15 @@ test('matchesText: case-insensitive substring on Unicode', () => {
   assert.ok(matchesText('anything', ''));
   assert.ok(!matchesText('abc', 'abd'));
 });
+
+test('ASCII fast paths: unicodeCasemap and stripComments give what the general code gives', async () => {
+  const { unicodeCasemap } = await import('../../src/mime/text.js');
+  const { stripComments } = await import('../../src/mime/headers.js');
+  let all = '';
+  for (let c = 0; c < 128; c++) all += String.fromCharCode(c);
+  // The general casemap: a-z upper-cased, nothing else changed (what the non-ASCII path does to ASCII).
+  assert.equal(unicodeCasemap(all), all.replace(/[a-z]/g, (m) => m.toUpperCase()));
+  assert.equal(unicodeCasemap('Re: caf\u00e9 x'), 'RE: CAFE\u0301 X');
+  for (const s of ['Tue, 2 Jan 2024 "a\\"b" \\', '"\\', 'x ) y', '']) assert.equal(stripComments(s), s);
+  assert.equal(stripComments('Tue, 2 Jan 2024 (EST) x'), 'Tue, 2 Jan 2024   x');
+});

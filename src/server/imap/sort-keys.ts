@@ -10,6 +10,7 @@
  */
 import { scanHeader, lastField, unfold, decodeEncodedWords, stripComments } from '../../mime/headers.js';
 import { buildEnvelope, type Envelope, type Address } from '../../mime/index.js';
+import { buildEnvelopeFromBlock } from '../../mime/envelope.js';
 import { unicodeCasemap } from '../../mime/text.js';
 import { baseSubject } from './base-subject.js';
 import { messageIds } from './thread.js';
@@ -88,9 +89,37 @@ export function sortKeysOf(env: Envelope, references: string | null, internalDat
   };
 }
 
+/**
+ * The ENVELOPE and the unfolded References value of a header block (or a whole message) from one header scan:
+ * the same as buildEnvelope(header) and referencesOf(header).
+ */
+export function envelopeOfHeader(header: Buffer): { envelope: Envelope; references: string | null } {
+  let block;
+  try {
+    block = scanHeader(header, 0, header.length);
+  } catch {
+    return { envelope: buildEnvelope(header), references: referencesOf(header) };
+  }
+  let envelope: Envelope;
+  try {
+    envelope = buildEnvelopeFromBlock(header, block);
+  } catch {
+    envelope = buildEnvelope(Buffer.alloc(0));
+  }
+  let references: string | null;
+  try {
+    const v = lastField(header, block, 'references');
+    references = v === null ? null : unfold(v);
+  } catch {
+    references = null;
+  }
+  return { envelope, references };
+}
+
 /** The keys of a message from its header block alone. */
 export function sortKeysOfHeader(header: Buffer, internalDate: number): SortKeys {
-  return sortKeysOf(buildEnvelope(header), referencesOf(header), internalDate);
+  const { envelope, references } = envelopeOfHeader(header);
+  return sortKeysOf(envelope, references, internalDate);
 }
 
 export interface KeyedMessage {

@@ -11,4 +11,5 @@ export {
   decodeDir,
   isInbox,
 } from './names.js';
+export { storable } from './sort-keys.js';
 export { parseFlags, flagsToList, SEEN, ANSWERED, FLAGGED, DELETED, DRAFT, PASSED } from './flags.js';

@@ -88,7 +88,8 @@ const MAX_KEY = 21_000;
 // eslint-disable-next-line no-control-regex
 const UNSTORABLE = /[\u0000\p{Cs}]/u; // PostgreSQL text has no NUL; MySQL utf8mb4 refuses lone surrogates
 
-function storable(s: string | null): boolean {
+/** Whether every backend can hold `s` in a text column (null: yes). */
+export function storable(s: string | null): boolean {
   return s === null || (s.length <= MAX_KEY && !UNSTORABLE.test(s));
 }
 

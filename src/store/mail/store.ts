@@ -72,7 +72,7 @@ import {
   parentName,
 } from './names.js';
 
-import { keyColumns, keyValues, readSortKeys, updateRows, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
+import { keyColumns, keyValues, storable, readSortKeys, updateRows, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
 
 export { HIERARCHY_SEPARATOR } from './names.js';
 export { MessageRecord } from './record.js';
@@ -92,8 +92,8 @@ export const SPECIAL_USE_MAILBOXES: ReadonlyArray<readonly [string, string]> = [
 const MAX_UID = 0xffffffff;
 const INSERT_CHUNK = 400;
 const BULK_INSERT_CHUNK = 500;
-const INSERT_COLUMNS = `mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure, ${SORT_KEY_COLUMNS.join(', ')}`;
-const INSERT_ARITY = 11 + SORT_KEY_COLUMNS.length;
+const INSERT_COLUMNS = `mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure, envelope_imap, ${SORT_KEY_COLUMNS.join(', ')}`;
+const INSERT_ARITY = 12 + SORT_KEY_COLUMNS.length;
 const BARE_COLUMNS = 'mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size';
 const BARE_ARITY = 9;
 const RANGE_CHUNK = 200;
@@ -110,6 +110,25 @@ const STAT_PARALLEL = 64;
 const RENAME_SLICE = 256;
 const STAT_SLICE = 256;
 const TRASH_PREFIX = '..deleted-';
+
+/** Parse-cache columns getParsed can read. */
+export type ParsedField = 'envelope' | 'bodystructure' | 'envelope_imap';
+
+/** A row of getParsed: null where that column is not cached (yet). */
+export interface ParsedRow {
+  envelope: string | null;
+  bodystructure: string | null;
+  /** The ENVELOPE's RFC 3501 §7.4.2 wire form (formatEnvelope's output). */
+  envelopeImap: string | null;
+}
+
+/** What setParsedMany stores for a message: only the columns given (undefined: left as they are). */
+export interface ParsedEntry {
+  envelope?: string;
+  bodystructure?: string;
+  envelopeImap?: string;
+  keys?: SortKeys;
+}
 
 export interface ParsedCache {
   envelope?: string | null;
@@ -301,6 +320,8 @@ interface NewRow extends Partial<SortKeyColumns> {
   size: number;
   envelope: string | null;
   bodystructure: string | null;
+  /** The ENVELOPE's wire form (COPY/MOVE carry it). */
+  envelope_imap?: string | null;
 }
 
 interface ChangeSet {
@@ -1426,7 +1447,7 @@ export class MailStore {
           const params: unknown[] = [];
           const tuples: string[] = [];
           // Rows with nothing cached yet (a first scan) leave the parse-cache and key columns out: fewer parameters.
-          const bare = part.every((x) => x.envelope == null && x.bodystructure == null && SORT_KEY_COLUMNS.every((c) => x[c] == null));
+          const bare = part.every((x) => x.envelope == null && x.bodystructure == null && x.envelope_imap == null && SORT_KEY_COLUMNS.every((c) => x[c] == null));
           for (const x of part) {
             const at = params.length;
             params.push(st.id, uid++, modseq, x.sysflags, x.keywords, x.base, x.mdflags, x.internaldate, x.size);
@@ -1434,7 +1455,7 @@ export class MailStore {
               tuples.push(`(${ph(at, BARE_ARITY)})`);
               continue;
             }
-            params.push(x.envelope, x.bodystructure);
+            params.push(x.envelope, x.bodystructure, x.envelope_imap ?? null);
             for (const col of SORT_KEY_COLUMNS) params.push(x[col] ?? null);
             tuples.push(`(${ph(at, INSERT_ARITY)})`);
           }
@@ -2048,11 +2069,14 @@ export class Mailbox {
     return createReadStream('', { fd: fh, start: range.start, end: range.end });
   }
 
-  /** Cached ENVELOPE/BODYSTRUCTURE JSON per UID (null where not cached yet). */
+  /**
+   * Cached ENVELOPE/BODYSTRUCTURE JSON and ENVELOPE wire form per UID (null where not cached yet; each column is
+   * filled on its own: a FETCH ENVELOPE caches no BODYSTRUCTURE).
+   */
   async getParsed(
     uids: readonly number[],
-    fields: ReadonlyArray<'envelope' | 'bodystructure'> = ['envelope', 'bodystructure'],
-  ): Promise<Map<number, { envelope: string | null; bodystructure: string | null }>> {
+    fields: readonly ParsedField[] = ['envelope', 'bodystructure', 'envelope_imap'],
+  ): Promise<Map<number, ParsedRow>> {
     const rows = await this.store.selectByUids(this.st, uids, async (ranges) =>
       this.store.db
         .selectFrom('mail_messages')
@@ -2061,8 +2085,10 @@ export class Mailbox {
         .where((eb) => eb.or(ranges!.map(([a, b]) => eb.and([eb('uid', '>=', a), eb('uid', '<=', b)]))))
         .execute(),
     );
-    type Row = { uid: number | string; envelope?: string | null; bodystructure?: string | null };
-    return new Map((rows as Row[]).map((r) => [Number(r.uid), { envelope: r.envelope ?? null, bodystructure: r.bodystructure ?? null }]));
+    type Row = { uid: number | string; envelope?: string | null; bodystructure?: string | null; envelope_imap?: string | null };
+    return new Map(
+      (rows as Row[]).map((r) => [Number(r.uid), { envelope: r.envelope ?? null, bodystructure: r.bodystructure ?? null, envelopeImap: r.envelope_imap ?? null }]),
+    );
   }
 
   /** Cached ENVELOPE JSON per UID (only messages that have one). */
@@ -2096,14 +2122,32 @@ export class Mailbox {
    * ./sort-keys.ts: a prepared UPDATE per row on SQLite, UPDATE ... CASE per 100 rows on MySQL/PostgreSQL). A cache:
    * no MODSEQ change; rows that vanished meanwhile are simply not updated.
    */
-  async setParsedMany(entries: ReadonlyArray<readonly [number, { envelope: string; bodystructure: string; keys?: SortKeys }]>): Promise<void> {
+  async setParsedMany(entries: ReadonlyArray<readonly [number, ParsedEntry]>): Promise<void> {
     if (!entries.length) return;
     const id = this.st.id;
-    const withKeys = entries.filter(([, p]) => p.keys).map(([uid, p]) => [uid, [p.envelope, p.bodystructure, ...keyValues(p.keys)]] as const);
-    const without = entries.filter(([, p]) => !p.keys).map(([uid, p]) => [uid, [p.envelope, p.bodystructure]] as const);
+    // Entries may fill some columns only (FETCH ENVELOPE: no BODYSTRUCTURE): one updateRows per set of columns.
+    const groups = new Map<number, { columns: string[]; rows: Array<readonly [number, unknown[]]> }>();
+    for (const [uid, p] of entries) {
+      const columns: string[] = [];
+      const values: unknown[] = [];
+      let sig = 0;
+      const add = (bit: number, cols: readonly string[], vals: readonly unknown[]) => {
+        columns.push(...cols);
+        values.push(...vals);
+        sig |= bit;
+      };
+      if (p.envelope !== undefined) add(1, ['envelope'], [p.envelope]);
+      if (p.bodystructure !== undefined) add(2, ['bodystructure'], [p.bodystructure]);
+      // A wire form a backend cannot hold (NUL, lone surrogates, very long) stays NULL: formatted from the JSON.
+      if (p.envelopeImap !== undefined) add(4, ['envelope_imap'], [storable(p.envelopeImap) ? p.envelopeImap : null]);
+      if (p.keys) add(8, SORT_KEY_COLUMNS, keyValues(p.keys));
+      if (!sig) continue;
+      let g = groups.get(sig);
+      if (!g) groups.set(sig, (g = { columns, rows: [] }));
+      g.rows.push([uid, values]);
+    }
     await this.store.db.transaction().execute(async (trx) => {
-      await updateRows(trx, id, ['envelope', 'bodystructure', ...SORT_KEY_COLUMNS], withKeys);
-      await updateRows(trx, id, ['envelope', 'bodystructure'], without);
+      for (const g of groups.values()) await updateRows(trx, id, g.columns, g.rows);
     });
   }
 
@@ -2456,6 +2500,7 @@ export class Mailbox {
               size: m.size,
               envelope: p?.envelope ?? null,
               bodystructure: p?.bodystructure ?? null,
+              envelope_imap: p?.envelopeImap ?? null,
               ...keyColumns(keys.get(m.uid) as SortKeys | undefined),
             });
             srcUids.push(m.uid);

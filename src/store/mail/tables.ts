@@ -7,7 +7,7 @@
  *                   HIGHESTMODSEQ, subscription, special-use attribute, \Noselect.
  *   mail_messages   one row per message: (mailbox_id, uid) primary key, modseq, flags, file base name, size, date,
  *                   cached ENVELOPE/BODYSTRUCTURE JSON (nullable); since 0012 the SORT/THREAD/SEARCH keys
- *                   derived from the header (nullable, ./sort-keys.ts).
+ *                   derived from the header (nullable, ./sort-keys.ts); since 0013 the ENVELOPE's IMAP wire form.
  *   mail_expunged   expunged UIDs with the MODSEQ of the expunge (QRESYNC VANISHED).
  */
 import type { Generated } from 'kysely';
@@ -70,6 +70,8 @@ export interface MailMessagesTable {
   thread_msgid: string | null;
   thread_refs: string | null;
   search_subject: string | null;
+  /** The ENVELOPE's RFC 3501 §7.4.2 wire form, ready to send (0013; NULL: not cached, use the JSON). */
+  envelope_imap: string | null;
 }
 
 export interface MailExpungedTable {
@@ -152,6 +154,15 @@ export const mailMigrations: Record<string, Migration> = {
         ['search_subject', 'text'],
       ];
       for (const [name, type] of columns) await db.schema.alterTable('mail_messages').addColumn(name, type).execute();
+    },
+  },
+  /**
+   * The ENVELOPE as FETCH sends it (formatEnvelope's output), beside the JSON: a second FETCH ENVELOPE copies it
+   * instead of parsing JSON and formatting. Nullable: existing rows get it at their next FETCH ENVELOPE.
+   */
+  '0013_mail_envelope_imap': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('mail_messages').addColumn('envelope_imap', 'text').execute();
     },
   },
 };

@@ -6,17 +6,18 @@
  * backpressure, in chunks of ~64 KB (not one socket write per message). Metadata-only items never touch the message
  * file; files are read from the record's path (no index query per message) with short blocking reads, giving the
  * event loop a turn every 10 ms (prefetch.ts).
- * ENVELOPE and BODYSTRUCTURE are computed once per message and cached in the index (one transaction per page),
- * with the message's SORT/THREAD/SEARCH keys (../sort-keys.ts).
+ * ENVELOPE and BODYSTRUCTURE are computed once per message and cached in the index (one transaction per 5,000
+ * messages), each when first asked for, as Dovecot caches what was fetched: a first FETCH ENVELOPE reads only the
+ * header block and stores the ENVELOPE's JSON, its wire form (sent as it is by later fetches) and the message's
+ * SORT/THREAD/SEARCH keys (../sort-keys.ts); BODYSTRUCTURE is computed from the whole file when first asked.
  * A non-PEEK body fetch sets \Seen (RFC 3501 §6.4.5) and reports the new FLAGS.
  */
 import type { FetchAttribute, FetchCommand } from '../../../protocol/imap/index.js';
 import { fetchItemName, formatImapDateTime } from '../../../protocol/imap/index.js';
-import type { MessageRecord, SortKeys } from '../../../store/mail/index.js';
-import { sortKeysOf, referencesOf } from '../sort-keys.js';
+import { storable, type MessageRecord, type ParsedEntry, type ParsedField, type ParsedRow } from '../../../store/mail/index.js';
+import { sortKeysOf, envelopeOfHeader } from '../sort-keys.js';
 import {
   parseStructure,
-  buildEnvelope,
   formatEnvelope,
   buildBodyStructure,
   formatBodyStructure,
@@ -52,12 +53,7 @@ function flagsText(flags: readonly string[]): string {
   return `(${flags.join(' ')})`;
 }
 
-type CacheEntry = { envelope: string; bodystructure: string; keys: SortKeys };
-
-interface Parsed {
-  envelope: Envelope;
-  bodystructure: BodyStructure;
-}
+type CacheEntry = ParsedEntry;
 
 export const FETCH: Handler<FetchCommand> = {
   states: SELECTED,
@@ -106,8 +102,9 @@ export const FETCH: Handler<FetchCommand> = {
     const hasFlags = items.some((i) => i.type === 'FLAGS');
     const wantsEnvelope = items.some((i) => i.type === 'ENVELOPE');
     const wantsStructure = items.some((i) => i.type === 'BODY' || i.type === 'BODYSTRUCTURE');
-    const parseFields: Array<'envelope' | 'bodystructure'> = [];
-    if (wantsEnvelope) parseFields.push('envelope');
+    // The ENVELOPE's wire form is read first; its JSON only for rows without one (cached before 0013).
+    const parseFields: ParsedField[] = [];
+    if (wantsEnvelope) parseFields.push('envelope_imap');
     if (wantsStructure) parseFields.push('bodystructure');
     const toCache: Array<[number, CacheEntry]> = [];
     const mbx = sel.mailbox;
@@ -134,9 +131,13 @@ export const FETCH: Handler<FetchCommand> = {
         }
       }
       const parsed = wantsParse ? await mbx.getParsed(page.map((t) => t.uid), parseFields) : null;
+      if (parsed && wantsEnvelope) {
+        const noWire = [...parsed].filter(([, c]) => c.envelopeImap === null).map(([uid]) => uid);
+        if (noWire.length) for (const [uid, json] of await mbx.getEnvelopes(noWire)) parsed.get(uid)!.envelope = json;
+      }
       const cachedOf = (uid: number) => parsed?.get(uid) ?? null;
-      const complete = (c: { envelope: string | null; bodystructure: string | null } | null) =>
-        c !== null && (!wantsEnvelope || c.envelope !== null) && (!wantsStructure || c.bodystructure !== null);
+      const hasEnvelope = (c: ParsedRow | null) => c !== null && (c.envelopeImap !== null || c.envelope !== null);
+      const hasStructure = (c: ParsedRow | null) => c !== null && c.bodystructure !== null;
       for (const t of page) {
         const rec = byUid.get(t.uid);
         if (!rec) {
@@ -144,9 +145,13 @@ export const FETCH: Handler<FetchCommand> = {
           continue;
         }
         let raw: Buffer | undefined;
-        if (wantsFile || (wantsParse && !complete(cachedOf(rec.uid)))) {
+        const cached = cachedOf(rec.uid);
+        if (wantsFile || (wantsStructure && !hasStructure(cached))) {
           raw = mbx.readRecordSync(rec) ?? (await mbx.readRecord(rec));
           if (wantsFile && !raw) continue; // vanished under us
+        } else if (wantsEnvelope && !hasEnvelope(cached)) {
+          // ENVELOPE alone needs only the header block (the first few KB of the file).
+          raw = mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec));
         }
         let out: string | Buffer;
         try {
@@ -154,7 +159,7 @@ export const FETCH: Handler<FetchCommand> = {
           ? metaResponse(t.seq, rec, items)
           : fetchOne(t, rec, items, {
               raw: raw ?? null,
-              cached: cachedOf(rec.uid),
+              cached,
               newFlags: newlySeen.get(t.uid),
               addFlags: newlySeen.has(t.uid) && !hasFlags,
               addModseq: newlySeen.has(t.uid) && condstore && !hasModseq,
@@ -189,8 +194,9 @@ function fetchOne(
   rec: MessageRecord,
   items: FetchAttribute[],
   o: {
+    /** The file, or only its header block when ENVELOPE is the only item to compute (nothing else reads it). */
     raw: Buffer | null;
-    cached: { envelope: string | null; bodystructure: string | null } | null;
+    cached: ParsedRow | null;
     newFlags?: string[];
     addFlags: boolean;
     addModseq: boolean;
@@ -201,41 +207,55 @@ function fetchOne(
   let raw = o.raw;
   let tree: MimeNode | null = null;
   const file = (): Buffer => (raw ??= Buffer.alloc(0));
-  const getTree = (): MimeNode => (tree ??= parseStructure(file()));
-  // Cached JSON is parsed per field, when asked for; a miss parses the file once and caches both.
-  let computed: Parsed | null = null;
-  const compute = (): Parsed => {
-    if (computed) return computed;
-    const tr = getTree();
-    computed = { envelope: tr.envelope ?? buildEnvelope(file()), bodystructure: buildBodyStructure(tr, true) };
-    // The SORT/THREAD/SEARCH keys go to the index with the JSON (../sort-keys.ts): the header is at hand now.
-    const keys = sortKeysOf(computed.envelope, referencesOf(file().subarray(tr.headerStart, tr.bodyStart)), rec.internalDate);
-    o.toCache.push([rec.uid, { envelope: JSON.stringify(computed.envelope), bodystructure: JSON.stringify(computed.bodystructure), keys }]);
-    return computed;
+  const getTree = (): MimeNode => (tree ??= parseStructure(file(), { envelope: false }));
+  // Each item is computed when asked for and not cached; what was computed goes to the index in one entry.
+  let entry: CacheEntry | null = null;
+  const cacheEntry = (): CacheEntry => {
+    if (!entry) o.toCache.push([rec.uid, (entry = {})]);
+    return entry;
   };
-  let envelope: Envelope | null = null;
+  let envelopeWire: string | null = null;
   let structure: BodyStructure | null = null;
-  const getEnvelope = (): Envelope => {
-    if (envelope) return envelope;
-    if (o.cached?.envelope && !computed) {
+  /** The ENVELOPE's wire form: cached, formatted from the cached JSON, or computed from the header. */
+  const getEnvelope = (): string => {
+    if (envelopeWire !== null) return envelopeWire;
+    if (o.cached?.envelopeImap) return (envelopeWire = o.cached.envelopeImap);
+    let env: Envelope | null = null;
+    if (o.cached?.envelope) {
       try {
-        return (envelope = JSON.parse(o.cached.envelope) as Envelope);
+        env = JSON.parse(o.cached.envelope) as Envelope;
       } catch {
         /* recompute */
       }
+      if (env) {
+        envelopeWire = formatEnvelope(env);
+        // Cached before the wire form was (0013): store it now (unless no backend can hold it: then every time).
+        if (storable(envelopeWire)) cacheEntry().envelopeImap = envelopeWire;
+      }
     }
-    return (envelope = compute().envelope);
+    if (!env) {
+      // ENVELOPE and References from one scan of the header (the whole file's header when it was read whole).
+      const { envelope, references } = envelopeOfHeader(file());
+      const e = cacheEntry();
+      e.envelope = JSON.stringify(envelope);
+      e.envelopeImap = envelopeWire = formatEnvelope(envelope);
+      // The SORT/THREAD/SEARCH keys go to the index with it (../sort-keys.ts): the header is at hand now.
+      e.keys = sortKeysOf(envelope, references, rec.internalDate);
+    }
+    return envelopeWire!;
   };
   const getStructure = (): BodyStructure => {
     if (structure) return structure;
-    if (o.cached?.bodystructure && !computed) {
+    if (o.cached?.bodystructure) {
       try {
         return (structure = JSON.parse(o.cached.bodystructure) as BodyStructure);
       } catch {
         /* recompute */
       }
     }
-    return (structure = compute().bodystructure);
+    structure = buildBodyStructure(getTree(), true);
+    cacheEntry().bodystructure = JSON.stringify(structure);
+    return structure;
   };
   const flags = o.newFlags ?? rec.flags;
   // Text pieces are joined as a string; a literal turns the response into a Buffer.
@@ -269,7 +289,7 @@ function fetchOne(
         add('MODSEQ', `(${o.modseq})`);
         break;
       case 'ENVELOPE':
-        add('ENVELOPE', formatEnvelope(getEnvelope()));
+        add('ENVELOPE', getEnvelope());
         break;
       case 'BODYSTRUCTURE':
         add('BODYSTRUCTURE', formatBodyStructure(getStructure(), true));

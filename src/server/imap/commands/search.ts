@@ -107,7 +107,7 @@ class MessageView {
     return this.raw;
   }
   private parsedTree(raw: Buffer): MimeNode {
-    return (this.tree ??= parseStructure(raw));
+    return (this.tree ??= parseStructure(raw, { envelope: false }));
   }
   async header(): Promise<Buffer> {
     if (this.head) return this.head;
