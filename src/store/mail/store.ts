@@ -1364,8 +1364,10 @@ export class MailStore {
     if (!dates?.size || st.deleted) return;
     const rows = [...dates].map(([uid, d]) => [uid, [d]] as const);
     try {
-      for (const part of chunks(rows, 2000)) {
+      // Small transactions with event-loop turns between them: SQLite's commits block the loop.
+      for (const part of chunks(rows, 500)) {
         await this.db.transaction().execute((trx) => updateRows(trx, st.id, ['internaldate'], part, 'internaldate = -1'));
+        await new Promise((r) => setImmediate(r));
       }
     } catch (err) {
       this.opts.log?.warn({ err, mailbox: st.name }, 'could not store INTERNALDATEs read from message files');

@@ -66,12 +66,15 @@ export function metaResponse(seq: number, rec: MessageRecord, items: readonly Fe
   return line(seq, rec, items);
 }
 
-/** One reusable row read from the copy's columns. */
-function rowAt(v: RecordCache, i: number, r: Row): Row {
+/**
+ * One reusable row read from the copy's columns. INTERNALDATE only when asked for: after a large first scan it is
+ * read from the file the first time (a stat), which FLAGS alone must not cost.
+ */
+function rowAt(v: RecordCache, i: number, r: Row, withDate: boolean): Row {
   r.uid = v.uidAt(i);
   r.sysflags = v.sysflagsAt(i);
   r.keywords = v.keywordsAt(i);
-  r.internalDate = v.internalDateAt(i);
+  r.internalDate = withDate ? v.internalDateAt(i) : 0;
   r.size = v.sizeAt(i);
   r.modseq = v.modseqAt(i);
   return r;
@@ -94,6 +97,7 @@ export async function fetchMeta(
   let missing = 0;
   const slice = new TimeSlice();
   const row: Row = { uid: 0, sysflags: 0, keywords: [], internalDate: 0, size: 0, modseq: 0 };
+  const withDate = items.some((x) => x.type === 'INTERNALDATE');
   for (let start = 0; start < targets.length; start += STRETCH) {
     if (start) {
       await s.flush();
@@ -113,7 +117,7 @@ export async function fetchMeta(
         }
         hint = i + 1;
         if (changedSince !== undefined && !(view.modseqAt(i) > changedSince)) continue;
-        out += line(t.seq, rowAt(view, i, row), items);
+        out += line(t.seq, rowAt(view, i, row, withDate), items);
       }
     } else {
       // No copy just now (over the store's budget, or a commit in flight): the same answers from SQL.
