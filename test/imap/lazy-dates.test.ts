@@ -1,8 +1,9 @@
 /**
  * After a large first scan indexed Maildir-named files without a stat (store.ts, LAZY_SCAN_AT), INTERNALDATE is the
- * file's mtime read the first time it is asked for: `UID FETCH 1:* (FLAGS)` (every client's startup) must not read
- * it, and FETCH INTERNALDATE / SEARCH SINCE / SORT ARRIVAL must see the real dates. Black-box: the files' mtimes are
- * changed after the FLAGS fetch; the dates then answered are the new ones.
+ * file's mtime read the first time it is asked for: `UID FETCH 1:* (FLAGS)` (every client's startup), a first
+ * ENVELOPE fetch and SORT SUBJECT must not read it, and FETCH INTERNALDATE / SEARCH SINCE / SORT ARRIVAL must see
+ * the real dates. Black-box: the files' mtimes are changed after those commands; the dates then answered are the
+ * new ones.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,7 +17,7 @@ test('INTERNALDATE of a lazily scanned mailbox: not read by FETCH FLAGS, right f
   const N = 1100;
   for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(srv.maildir('alice'), d), { recursive: true, mode: 0o700 });
   for (let i = 0; i < N; i++) {
-    const body = `From: a@example.org\r\nSubject: m${i}\r\n\r\nbody ${i}\r\n`;
+    const body = `From: a@example.org\r\nSubject: m${i}\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nbody ${i}\r\n`;
     writeFileSync(join(cur, `${1600000000 + i}.M${i}P1.host,S=${body.length}:2,`), body);
   }
   const c = await srv.authed('alice');
@@ -24,6 +25,9 @@ test('INTERNALDATE of a lazily scanned mailbox: not read by FETCH FLAGS, right f
   assert.ok(sel.untagged.includes(`* ${N} EXISTS`));
   const flags = await c.cmd('UID FETCH 1:* (FLAGS)');
   assert.equal(flags.untagged.length, N);
+  // Neither does a first ENVELOPE fetch of messages with a Date header, nor a SORT by subject.
+  assert.equal((await c.cmd('FETCH 1:* (ENVELOPE)')).untagged.length, N);
+  assert.equal((await c.cmd('SORT (SUBJECT) UTF-8 ALL')).untagged.length, 1);
   // New mtimes: message i gets 2021-01-01 + i days for i < 10, the rest 2020-01-01.
   const day = 86400;
   for (const name of readdirSync(cur)) {

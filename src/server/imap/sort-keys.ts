@@ -16,15 +16,15 @@ import { baseSubject } from './base-subject.js';
 import { messageIds } from './thread.js';
 import { TimeSlice } from './prefetch.js';
 import type { SelectedMailbox } from './selected.js';
-import type { SortKeys, SortKeyField } from '../../store/mail/index.js';
+import { UNKNOWN_DATE, type SortKeys, type SortKeyField } from '../../store/mail/index.js';
 
 /** RFC 5256 §2.2 sent date: the Date header in UTC, or INTERNALDATE when missing or unparseable. */
-export function sentDate(env: Envelope, internalDate: number): number {
+export function sentDate(env: Envelope, internalDate: number | (() => number)): number {
   if (env.date) {
     const t = Date.parse(stripComments(env.date).replace(/\s+/g, ' ').trim());
     if (!Number.isNaN(t)) return t;
   }
-  return internalDate;
+  return typeof internalDate === 'number' ? internalDate : internalDate();
 }
 
 /**
@@ -69,7 +69,8 @@ function idList(ids: readonly string[]): string | null {
  * Every key of a message from its ENVELOPE and raw References value. `messageId` and `references` are normalised
  * so that messageIds() of them gives what THREAD REFERENCES (thread.ts, step 1) takes from the raw fields.
  */
-export function sortKeysOf(env: Envelope, references: string | null, internalDate: number): SortKeys {
+/** `internalDate` may be a function: it is called only when the Date header cannot give the sent date. */
+export function sortKeysOf(env: Envelope, references: string | null, internalDate: number | (() => number)): SortKeys {
   const b = baseSubject(env.subject);
   let refs = messageIds(references);
   if (!refs.length) refs = messageIds(env.inReplyTo).slice(0, 1);
@@ -117,7 +118,7 @@ export function envelopeOfHeader(header: Buffer): { envelope: Envelope; referenc
 }
 
 /** The keys of a message from its header block alone. */
-export function sortKeysOfHeader(header: Buffer, internalDate: number): SortKeys {
+export function sortKeysOfHeader(header: Buffer, internalDate: number | (() => number)): SortKeys {
   const { envelope, references } = envelopeOfHeader(header);
   return sortKeysOf(envelope, references, internalDate);
 }
@@ -142,6 +143,8 @@ export async function loadSortKeys(
   found: ReadonlyArray<readonly [number, number]>,
   fields: readonly SortKeyField[],
   slice: TimeSlice = new TimeSlice(),
+  /** SORT ARRIVAL: every message's INTERNALDATE (after a lazy first scan, each costs a stat the first time). */
+  o: { arrival?: boolean } = {},
 ): Promise<KeyedMessage[]> {
   const mbx = sel.mailbox;
   const out: KeyedMessage[] = [];
@@ -151,6 +154,7 @@ export async function loadSortKeys(
     const rows = await mbx.readSortKeys(
       page.map((p) => p[1]),
       fields,
+      { arrival: Boolean(o.arrival) },
     );
     const missing: KeyedMessage[] = [];
     // Both in ascending UID order: merge.
@@ -168,7 +172,7 @@ export async function loadSortKeys(
       for (const m of missing) {
         const rec = recs.get(m.uid);
         const header = rec ? (mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec))) : undefined;
-        const keys = sortKeysOfHeader(header ?? Buffer.alloc(0), m.arrival);
+        const keys = sortKeysOfHeader(header ?? Buffer.alloc(0), () => (m.arrival === UNKNOWN_DATE && rec ? rec.internalDate : m.arrival));
         m.keys = keys;
         if (header) computed.push([m.uid, keys]); // a vanished file: answer, but do not cache
         if (slice.due()) await slice.yield();

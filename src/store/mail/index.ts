@@ -1,6 +1,7 @@
 /** The mail store: see store.ts for the API and its invariants. */
 export * from './store.js';
 export { MailStoreError, type MailStoreErrorCode } from './errors.js';
+export { UNKNOWN_DATE } from './record.js';
 export {
   HIERARCHY_SEPARATOR,
   MAX_DEPTH,

@@ -2157,10 +2157,11 @@ export class Mailbox {
    * The SORT/THREAD/SEARCH keys `fields` of the given messages, in UID order, with INTERNALDATE and size
    * (./sort-keys.ts; keys: null where not computed yet). Vanished messages are left out.
    */
-  async readSortKeys(uids: readonly number[], fields: readonly SortKeyField[]): Promise<SortKeyRow[]> {
+  async readSortKeys(uids: readonly number[], fields: readonly SortKeyField[], o: { arrival?: boolean } = {}): Promise<SortKeyRow[]> {
     const rows = await this.store.selectByUids(this.st, uids, (ranges) => readSortKeys(this.store.db, this.st.id, ranges!, fields));
-    // INTERNALDATEs not read from their files yet (a large first scan): from the records, which read them.
-    const unknown = rows.filter((r) => r.arrival === UNKNOWN_DATE);
+    // INTERNALDATEs not read from their files yet (a large first scan): from the records, which read them; only
+    // when asked for (arrival: false leaves UNKNOWN_DATE, e.g. for SORT SUBJECT).
+    const unknown = o.arrival === false ? [] : rows.filter((r) => r.arrival === UNKNOWN_DATE);
     if (unknown.length) {
       const recs = new Map((await this.store.queryMessages(this.st, { uids: unknown.map((r) => r.uid) })).map((r) => [r.uid, r]));
       for (const r of unknown) r.arrival = recs.get(r.uid)?.internalDate ?? r.arrival;

@@ -240,7 +240,8 @@ function fetchOne(
       e.envelope = JSON.stringify(envelope);
       e.envelopeImap = envelopeWire = formatEnvelope(envelope);
       // The SORT/THREAD/SEARCH keys go to the index with it (../sort-keys.ts): the header is at hand now.
-      e.keys = sortKeysOf(envelope, references, rec.internalDate);
+      // INTERNALDATE only when the Date header fails (after a lazy first scan it costs a stat).
+      e.keys = sortKeysOf(envelope, references, () => rec.internalDate);
     }
     return envelopeWire!;
   };

@@ -50,7 +50,7 @@ export async function runSort(
 ): Promise<Array<[number, number]>> {
   const slice = new TimeSlice();
   const fields = [...new Set(criteria.map((c) => FIELD[c.key]).filter((f): f is SortKeyField => f !== null))];
-  const loaded = await loadSortKeys(sel, found, fields, slice);
+  const loaded = await loadSortKeys(sel, found, fields, slice, { arrival: criteria.some((c) => c.key === 'ARRIVAL') });
   const n = criteria.length;
   const rows: Array<{ seq: number; uid: number; keys: KeyValue[] }> = new Array(loaded.length);
   for (let i = 0; i < loaded.length; i++) {
