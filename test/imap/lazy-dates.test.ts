@@ -1,7 +1,7 @@
 /**
  * After a large first scan indexed Maildir-named files without a stat (store.ts, LAZY_SCAN_AT), INTERNALDATE is the
  * file's mtime read the first time it is asked for: `UID FETCH 1:* (FLAGS)` (every client's startup), a first
- * ENVELOPE fetch and SORT SUBJECT must not read it, and FETCH INTERNALDATE / SEARCH SINCE / SORT ARRIVAL must see
+ * ENVELOPE fetch, SORT SUBJECT and SEARCH SUBJECT must not read it, and FETCH INTERNALDATE / SEARCH SINCE / SORT ARRIVAL must see
  * the real dates. Black-box: the files' mtimes are changed after those commands; the dates then answered are the
  * new ones.
  */
@@ -28,6 +28,7 @@ test('INTERNALDATE of a lazily scanned mailbox: not read by FETCH FLAGS, right f
   // Neither does a first ENVELOPE fetch of messages with a Date header, nor a SORT by subject.
   assert.equal((await c.cmd('FETCH 1:* (ENVELOPE)')).untagged.length, N);
   assert.equal((await c.cmd('SORT (SUBJECT) UTF-8 ALL')).untagged.length, 1);
+  assert.deepEqual((await c.cmd('SEARCH SUBJECT m1099')).untagged, ['* SEARCH 1100']);
   // New mtimes: message i gets 2021-01-01 + i days for i < 10, the rest 2020-01-01.
   const day = 86400;
   for (const name of readdirSync(cur)) {

@@ -2172,7 +2172,7 @@ export class Mailbox {
   /** Like readSortKeys, as a map of the messages that have keys. */
   async getSortKeys(uids: readonly number[], fields: readonly SortKeyField[]): Promise<Map<number, Partial<SortKeys>>> {
     const out = new Map<number, Partial<SortKeys>>();
-    for (const r of await this.readSortKeys(uids, fields)) if (r.keys) out.set(r.uid, r.keys);
+    for (const r of await this.readSortKeys(uids, fields, { arrival: false })) if (r.keys) out.set(r.uid, r.keys);
     return out;
   }
 
