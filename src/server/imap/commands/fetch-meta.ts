@@ -15,7 +15,7 @@ import { TimeSlice } from '../prefetch.js';
 export const META_ITEMS = new Set<FetchAttribute['type']>(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ']);
 
 /** Messages per stretch (one write, one look at the clock). */
-const STRETCH = 2048;
+const STRETCH = 8192;
 
 /** "(\\Seen \\Flagged)" per system-flag bit mask, for messages without keywords. */
 const flagsTextByBits = new Map<number, string>();
@@ -98,6 +98,8 @@ export async function fetchMeta(
   const slice = new TimeSlice();
   const row: Row = { uid: 0, sysflags: 0, keywords: [], internalDate: 0, size: 0, modseq: 0 };
   const withDate = items.some((x) => x.type === 'INTERNALDATE');
+  // UID FETCH 1:* (FLAGS), the startup of every client: one template.
+  const uidFlags = items.length === 2 && items[0]!.type === 'UID' && items[1]!.type === 'FLAGS';
   for (let start = 0; start < targets.length; start += STRETCH) {
     if (start) {
       await s.flush();
@@ -117,7 +119,8 @@ export async function fetchMeta(
         }
         hint = i + 1;
         if (changedSince !== undefined && !(view.modseqAt(i) > changedSince)) continue;
-        out += line(t.seq, rowAt(view, i, row, withDate), items);
+        if (uidFlags) out += `* ${t.seq} FETCH (UID ${t.uid} FLAGS ${flagsText(view.sysflagsAt(i), view.keywordsAt(i))})\r\n`;
+        else out += line(t.seq, rowAt(view, i, row, withDate), items);
       }
     } else {
       // No copy just now (over the store's budget, or a commit in flight): the same answers from SQL.
