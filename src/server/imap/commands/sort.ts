@@ -7,8 +7,8 @@
  * event loop a turn every 10 ms, so a large sort does not block other sessions.
  */
 import type { SortCommand, SortKey } from '../../../protocol/imap/index.js';
-import { TimeSlice, sortYielding } from '../prefetch.js';
-import { compareOctets } from '../base-subject.js';
+import { TimeSlice } from '../prefetch.js';
+import { rankOrder, type KeyValue } from '../rank-sort.js';
 import { loadSortKeys, type KeyedMessage } from '../sort-keys.js';
 import { runSearch, usesModseq } from './search.js';
 import { esearchLine, saveResult } from './esearch.js';
@@ -34,8 +34,6 @@ const FIELD: Record<SortKey, SortKeyField | null> = {
   DISPLAYTO: 'displayTo',
 };
 
-type KeyValue = number | string;
-
 function keyOf(m: KeyedMessage, key: SortKey): KeyValue {
   if (key === 'ARRIVAL') return m.arrival;
   if (key === 'SIZE') return m.size;
@@ -51,28 +49,21 @@ export async function runSort(
   const slice = new TimeSlice();
   const fields = [...new Set(criteria.map((c) => FIELD[c.key]).filter((f): f is SortKeyField => f !== null))];
   const loaded = await loadSortKeys(sel, found, fields, slice, { arrival: criteria.some((c) => c.key === 'ARRIVAL') });
-  const n = criteria.length;
-  const rows: Array<{ seq: number; uid: number; keys: KeyValue[] }> = new Array(loaded.length);
-  for (let i = 0; i < loaded.length; i++) {
-    const m = loaded[i]!;
-    const keys = new Array<KeyValue>(n);
-    for (let k = 0; k < n; k++) keys[k] = keyOf(m, criteria[k]!.key);
-    rows[i] = { seq: m.seq, uid: m.uid, keys };
-  }
-  const sorted = await sortYielding(
-    rows,
-    (a, b) => {
-      for (let k = 0; k < n; k++) {
-        const x = a.keys[k]!;
-        const y = b.keys[k]!;
-        const c = typeof x === 'number' ? x - (y as number) : compareOctets(x, y as string);
-        if (c !== 0) return criteria[k]!.reverse ? -c : c;
-      }
-      return a.seq - b.seq;
-    },
+  // Ties go by sequence number (RFC 5256 §3): rankOrder breaks them by position, so put the messages in that order.
+  if (loaded.some((m, i) => i > 0 && m.seq < loaded[i - 1]!.seq)) loaded.sort((a, b) => a.seq - b.seq);
+  const keys = criteria.map((c) => loaded.map((m) => keyOf(m, c.key)));
+  const order = await rankOrder(
+    keys,
+    criteria.map((c) => c.reverse),
+    loaded.length,
     slice,
   );
-  return sorted.map((r) => [r.seq, r.uid]);
+  const out: Array<[number, number]> = new Array(order.length);
+  for (let i = 0; i < order.length; i++) {
+    const m = loaded[order[i]!]!;
+    out[i] = [m.seq, m.uid];
+  }
+  return out;
 }
 
 /**
