@@ -22,6 +22,8 @@ import { addContext } from '../context-update.js';
 import type { SelectedMailbox } from '../selected.js';
 
 const PAGE = 1000;
+/** UIDs per query of the decoded-Subject column (SUBJECT search). */
+const SUBJECT_PAGE = 5000;
 const DAY = 86_400_000;
 
 /** Header fields answered from the cached ENVELOPE when there is one (RFC 5322 §3.6: at most one of each). */
@@ -266,6 +268,12 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
       return out;
     }
   }
+  // SUBJECT x / HEADER Subject x alone: the index's decoded-Subject column in one pass, when every row has one.
+  const subject = subjectOnlyValue(criteria);
+  if (subject !== null) {
+    const hits = await searchSubjectKeys(sel, subject, o);
+    if (hits) return hits;
+  }
   const all = sel.uids;
   const maxUid = all.length ? all[all.length - 1]! : 0;
   const mbx = sel.mailbox;
@@ -297,6 +305,49 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
       }
       if (slice.due()) await slice.yield();
     }
+  }
+  return out;
+}
+
+/** The value of a lone SUBJECT / HEADER Subject key (possibly inside an AND with ALLs), else null. */
+function subjectOnlyValue(k: SearchKey): string | null {
+  if (k.type === 'HEADER') return k.field.toLowerCase() === 'subject' ? k.value : null;
+  if (k.type !== 'AND') return null;
+  const rest = k.keys.filter((x) => !isAll(x));
+  return rest.length === 1 ? subjectOnlyValue(rest[0]!) : null;
+}
+
+/**
+ * A Subject search from the stored decoded Subjects (the same values and matching as MessageView.headerValues +
+ * matchesText), without a record or a promise per message. null when some row has no keys yet (the general path
+ * reads those headers) or the store keeps no copy of the rows (MODSEQ of the matches).
+ */
+async function searchSubjectKeys(sel: SelectedMailbox, value: string, o: { modseq?: { max: number } }): Promise<Array<[number, number]> | null> {
+  const uids = Array.from(sel.uids);
+  const out: Array<[number, number]> = [];
+  const slice = new TimeSlice();
+  for (let start = 0; start < uids.length; start += SUBJECT_PAGE) {
+    const page = uids.slice(start, start + SUBJECT_PAGE);
+    const rows = await sel.mailbox.readSortKeys(page, ['searchSubject'], { arrival: false });
+    if (rows.some((r) => !r.keys)) return null;
+    const view = o.modseq ? await sel.mailbox.recordView() : null;
+    if (o.modseq && !view) return null;
+    // Both ascending by UID: walk them together.
+    let j = 0;
+    for (let i = 0; i < page.length; i++) {
+      const uid = page[i]!;
+      while (j < rows.length && rows[j]!.uid < uid) j++;
+      const r = rows[j];
+      if (!r || r.uid !== uid) continue; // expunged meanwhile
+      const subj = r.keys!.searchSubject;
+      if (subj === null || subj === undefined || !matchesText(subj, value)) continue;
+      out.push([start + i + 1, uid]);
+      if (view) {
+        const at = view.indexOf(uid);
+        if (at >= 0 && view.modseqAt(at) > o.modseq!.max) o.modseq!.max = view.modseqAt(at);
+      }
+    }
+    await slice.yield();
   }
   return out;
 }
