@@ -14,6 +14,12 @@ import { keywordsFromColumn } from './flags.js';
 
 const EMPTY: readonly string[] = Object.freeze([]);
 
+/** `to` (larger) with the contents of `from` at its start. */
+function grown<T extends Uint32Array | Int32Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
 export interface CacheRow {
   uid: number | string;
   modseq: number | string;
@@ -94,21 +100,11 @@ export class RecordCache {
 
   private grow(): void {
     const n = this.uids.length * 2;
-    const u = new Uint32Array(n);
-    u.set(this.uids);
-    this.uids = u;
-    const m = new Float64Array(n);
-    m.set(this.modseqs);
-    this.modseqs = m;
-    const f = new Int32Array(n);
-    f.set(this.sysflags);
-    this.sysflags = f;
-    const d = new Float64Array(n);
-    d.set(this.dates);
-    this.dates = d;
-    const s = new Float64Array(n);
-    s.set(this.sizes);
-    this.sizes = s;
+    this.uids = grown(this.uids, new Uint32Array(n));
+    this.modseqs = grown(this.modseqs, new Float64Array(n));
+    this.sysflags = grown(this.sysflags, new Int32Array(n));
+    this.dates = grown(this.dates, new Float64Array(n));
+    this.sizes = grown(this.sizes, new Float64Array(n));
   }
 
   private push(uid: number, modseq: number, sysflags: number, keywords: string, date: number, size: number, base: string, mdflags: string): void {

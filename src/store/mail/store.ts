@@ -300,16 +300,8 @@ interface MailboxState {
   recLoading: Promise<RecordCache | null> | null;
 }
 
-type MsgRow = {
-  uid: number | string;
-  modseq: number | string;
-  sysflags: number | string;
-  keywords: string;
-  internaldate: number | string;
-  size: number | string;
-  base: string;
-  mdflags: string;
-};
+/** A message row as selected (MSG_COLUMNS); numbers may come back as strings from MySQL/PostgreSQL. */
+type MsgRow = CacheRow;
 
 interface NewRow extends Partial<SortKeyColumns> {
   base: string;

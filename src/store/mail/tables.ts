@@ -14,6 +14,7 @@ import type { Generated } from 'kysely';
 import type { Kysely, Migration } from 'kysely';
 import { registerMigrations } from '../sql/migrations.js';
 import { createTable, idColumn } from '../sql/dialects.js';
+import type { SortKeyColumns } from './sort-keys.js';
 
 export interface MailUsersTable {
   /** lower(local part)@domain, as users.address_key. */
@@ -41,7 +42,8 @@ export interface MailMailboxesTable {
   created_at: number;
 }
 
-export interface MailMessagesTable {
+/** SORT/THREAD/SEARCH keys: SortKeyColumns (./sort-keys.ts; migration 0012). NULL sort_date: not computed yet. */
+export interface MailMessagesTable extends SortKeyColumns {
   mailbox_id: number;
   uid: number;
   modseq: number;
@@ -58,18 +60,6 @@ export interface MailMessagesTable {
   size: number;
   envelope: string | null;
   bodystructure: string | null;
-  /** SORT/THREAD/SEARCH keys (./sort-keys.ts; 0012). NULL sort_date: not computed yet. */
-  sort_date: number | null;
-  sort_subject: string | null;
-  sort_refwd: number | null;
-  sort_from: string | null;
-  sort_to: string | null;
-  sort_cc: string | null;
-  sort_display_from: string | null;
-  sort_display_to: string | null;
-  thread_msgid: string | null;
-  thread_refs: string | null;
-  search_subject: string | null;
   /** The ENVELOPE's RFC 3501 §7.4.2 wire form, ready to send (0013; NULL: not cached, use the JSON). */
   envelope_imap: string | null;
 }
