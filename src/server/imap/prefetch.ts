@@ -55,7 +55,10 @@ export class ResponseBatch {
  * equal keys keep their order. Used by SORT on large mailboxes, where one sort() of 100,000 rows would hold every
  * other session for a few hundred milliseconds.
  */
-export async function sortYielding<T>(items: T[], cmp: (a: T, b: T) => number, slice: TimeSlice): Promise<T[]> {
+/** What a long loop needs of a TimeSlice. */
+export type Yielding = Pick<TimeSlice, 'due' | 'yield'>;
+
+export async function sortYielding<T>(items: T[], cmp: (a: T, b: T) => number, slice: Yielding): Promise<T[]> {
   const RUN = 4096;
   if (items.length <= RUN) return items.sort(cmp);
   let runs: T[][] = [];

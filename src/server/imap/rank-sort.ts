@@ -5,7 +5,7 @@
  * tie-break). With one key the (rank, position) pairs are packed into doubles and sorted natively.
  */
 import { compareOctets } from './base-subject.js';
-import { sortYielding, type TimeSlice } from './prefetch.js';
+import { sortYielding, type Yielding } from './prefetch.js';
 
 export type KeyValue = number | string;
 
@@ -13,17 +13,32 @@ export type KeyValue = number | string;
 const WIDE = /[\uD800-\uFFFF]/;
 
 /** Rank of each value (0 = smallest; equal values, equal ranks) and the highest rank. */
-export async function ranksOf(values: readonly KeyValue[], slice: TimeSlice): Promise<{ ranks: Int32Array; max: number }> {
-  const distinct = [...new Set(values)];
-  let cmp: (a: KeyValue, b: KeyValue) => number;
-  if (distinct.every((v) => typeof v === 'number')) cmp = (a, b) => (a as number) - (b as number);
-  else if (distinct.some((v) => typeof v === 'string' && WIDE.test(v))) cmp = (a, b) => compareOctets(a as string, b as string);
-  else cmp = (a, b) => (a < b ? -1 : a > b ? 1 : 0); // UTF-16 order is octet order here (RFC 5256 §3, i;octet after casemap)
-  const sorted = await sortYielding(distinct, cmp, slice);
+export async function ranksOf(values: readonly KeyValue[], slice: Yielding): Promise<{ ranks: Int32Array; max: number }> {
+  const seen = new Set<KeyValue>();
+  for (let i = 0; i < values.length; i++) {
+    seen.add(values[i]!);
+    if ((i & 4095) === 4095 && slice.due()) await slice.yield();
+  }
+  const distinct = [...seen];
+  let sorted: readonly KeyValue[];
+  if (distinct.every((v) => typeof v === 'number')) {
+    sorted = Float64Array.from(distinct as number[]).sort() as unknown as number[]; // native numeric sort
+  } else {
+    const cmp = distinct.some((v) => typeof v === 'string' && WIDE.test(v))
+      ? (a: KeyValue, b: KeyValue) => compareOctets(a as string, b as string)
+      : (a: KeyValue, b: KeyValue) => (a < b ? -1 : a > b ? 1 : 0); // UTF-16 order is octet order here (RFC 5256 §3, i;octet after casemap)
+    sorted = await sortYielding(distinct, cmp, slice);
+  }
   const rankOf = new Map<KeyValue, number>();
-  for (let i = 0; i < sorted.length; i++) rankOf.set(sorted[i]!, i);
+  for (let i = 0; i < sorted.length; i++) {
+    rankOf.set(sorted[i]!, i);
+    if ((i & 4095) === 4095 && slice.due()) await slice.yield();
+  }
   const ranks = new Int32Array(values.length);
-  for (let i = 0; i < values.length; i++) ranks[i] = rankOf.get(values[i]!)!;
+  for (let i = 0; i < values.length; i++) {
+    ranks[i] = rankOf.get(values[i]!)!;
+    if ((i & 4095) === 4095 && slice.due()) await slice.yield();
+  }
   if (slice.due()) await slice.yield();
   return { ranks, max: sorted.length - 1 };
 }
@@ -34,7 +49,7 @@ const POS = 2 ** 32;
  * The order (indices into the message list) by the keys' ranks, REVERSE per key, ties by index. `keys[k][i]` is
  * message i's value of criterion k.
  */
-export async function rankOrder(keys: ReadonlyArray<readonly KeyValue[]>, reverse: readonly boolean[], count: number, slice: TimeSlice): Promise<Uint32Array> {
+export async function rankOrder(keys: ReadonlyArray<readonly KeyValue[]>, reverse: readonly boolean[], count: number, slice: Yielding): Promise<Uint32Array> {
   const ranked: Int32Array[] = [];
   for (let k = 0; k < keys.length; k++) {
     const { ranks, max } = await ranksOf(keys[k]!, slice);

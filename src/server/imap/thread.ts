@@ -11,6 +11,7 @@
  * Chains are walked iteratively, so long reply chains do not exhaust the stack.
  */
 import { baseSubject } from './base-subject.js';
+import { rankOrder } from './rank-sort.js';
 
 /** Called between units of work so a large THREAD gives other sessions a turn (a TimeSlice's due/yield). */
 export interface Yielder {
@@ -70,18 +71,28 @@ function baseOf(m: ThreadMessage): { base: string; replyOrForward: boolean } {
   return (m.base ??= baseSubject(m.subject));
 }
 
-/** RFC 5256 §3 ORDEREDSUBJECT. */
+/**
+ * RFC 5256 §3 ORDEREDSUBJECT: messages grouped by base subject, each group in sent-date order (ties by sequence
+ * number), groups in the order of their first messages. Done as one sort of all messages by (date, seq) through
+ * ranks (rank-sort.ts); a group is then formed in order, and groups come out in the order their first message
+ * appears.
+ */
 export async function threadOrderedSubject(msgs: readonly ThreadMessage[], slice: Yielder = NEVER): Promise<ThreadNode[]> {
+  const bySeq = msgs.every((m, i) => i === 0 || m.seq > msgs[i - 1]!.seq) ? msgs : [...msgs].sort((a, b) => a.seq - b.seq);
+  const order = await rankOrder([bySeq.map((m) => m.date)], [false], bySeq.length, slice);
   const groups = new Map<string, ThreadMessage[]>();
-  for (const m of msgs) {
-    if (slice.due()) await slice.yield();
+  const threads: ThreadMessage[][] = [];
+  for (let i = 0; i < order.length; i++) {
+    const m = bySeq[order[i]!]!;
     const b = baseOf(m).base;
     let g = groups.get(b);
-    if (!g) groups.set(b, (g = []));
+    if (!g) {
+      groups.set(b, (g = []));
+      threads.push(g);
+    }
     g.push(m);
+    if ((i & 1023) === 1023 && slice.due()) await slice.yield();
   }
-  const threads = [...groups.values()].map((g) => g.sort(compareByDate));
-  threads.sort((a, b) => compareByDate(a[0]!, b[0]!));
   return threads.map((g) => ({ msg: g[0]!, children: g.slice(1).map((m) => ({ msg: m, children: [] })) }));
 }
 
