@@ -7,14 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { sql, type Kysely } from 'kysely';
-import { makeEnv, msg, USER } from './helpers.js';
-import { MailStore } from '../../../src/store/mail/store.js';
-import { openDatabase } from '../../../src/store/sql/db.js';
-import { createScratch, testBackend } from '../../backends/scratch.js';
+import { sql } from 'kysely';
+import { makeEnv, msg, USER, withOldIndex } from './helpers.js';
 
 const WIRE = '("Tue, 2 Jan 2024" {6}\r\nCafé! (("É" NIL "e" "x.org")) NIL NIL NIL NIL NIL NIL "<a@x>")';
 
@@ -84,30 +78,16 @@ test('COPY and MOVE carry the wire form', async () => {
 });
 
 test('migration 0013 on an existing index: the column appears, old rows have no wire form, then take it', async () => {
-  const backend = testBackend();
-  const dir = await mkdtemp(join(tmpdir(), 'mw-parsecache-'));
-  const scratch = backend === 'sqlite' ? null : await createScratch(backend);
-  const opened = await openDatabase(scratch ? scratch.url : `sqlite:${join(dir, 'index.sqlite')}`);
-  try {
-    const db = opened.db as Kysely<any>;
-    // An index as the previous release left it: take 0013 back and add a row in the old column set.
-    await db.schema.alterTable('mail_messages').dropColumn('envelope_imap').execute();
-    await sql`delete from kysely_migration where name = ${'0013_mail_envelope_imap'}`.execute(db);
-    await sql`insert into mail_users (user_key, last_uidvalidity, created_at) values (${USER}, 1, 0)`.execute(db);
-    await sql`insert into mail_mailboxes (user_key, name, dir, uidvalidity, uidnext, highestmodseq, subscribed, noselect, created_at)
-      values (${USER}, 'INBOX', '', 1, 2, 1, 1, 0, 0)`.execute(db);
-    const { id } = (await sql<{ id: number }>`select id from mail_mailboxes`.execute(db)).rows[0]!;
-    await sql`insert into mail_messages (mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure)
-      values (${id}, 1, 1, 0, '', 'old', '', 1000, 10, ${'{"subject":"x"}'}, null)`.execute(db);
-    const store = await MailStore.open({ db, dataDir: join(dir, 'data') });
-    const inbox = await store.openMailbox(USER, 'INBOX');
-    assert.deepEqual((await inbox.getParsed([1])).get(1), { envelope: '{"subject":"x"}', bodystructure: null, envelopeImap: null });
-    await inbox.setParsedMany([[1, { envelopeImap: WIRE }]]);
-    assert.deepEqual((await inbox.getParsed([1])).get(1), { envelope: '{"subject":"x"}', bodystructure: null, envelopeImap: WIRE });
-    await MailStore.open({ db, dataDir: join(dir, 'data') });
-  } finally {
-    await opened.close();
-    await scratch?.drop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  await withOldIndex(
+    async (db) => {
+      await db.schema.alterTable('mail_messages').dropColumn('envelope_imap').execute();
+      await sql`delete from kysely_migration where name = ${'0013_mail_envelope_imap'}`.execute(db);
+    },
+    async (store) => {
+      const inbox = await store.openMailbox(USER, 'INBOX');
+      assert.deepEqual((await inbox.getParsed([1])).get(1), { envelope: '{"subject":"x"}', bodystructure: null, envelopeImap: null });
+      await inbox.setParsedMany([[1, { envelopeImap: WIRE }]]);
+      assert.deepEqual((await inbox.getParsed([1])).get(1), { envelope: '{"subject":"x"}', bodystructure: null, envelopeImap: WIRE });
+    },
+  );
 });

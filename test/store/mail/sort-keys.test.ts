@@ -7,15 +7,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { sql, type Kysely } from 'kysely';
-import { makeEnv, msg, USER } from './helpers.js';
-import { MailStore, type SortKeys } from '../../../src/store/mail/store.js';
+import { sql } from 'kysely';
+import { makeEnv, msg, USER, withOldIndex } from './helpers.js';
+import type { SortKeys } from '../../../src/store/mail/store.js';
 import { SORT_KEY_COLUMNS } from '../../../src/store/mail/sort-keys.js';
-import { openDatabase } from '../../../src/store/sql/db.js';
-import { createScratch, testBackend } from '../../backends/scratch.js';
 
 const ALL: Array<keyof SortKeys> = ['date', 'subject', 'refwd', 'from', 'to', 'cc', 'displayFrom', 'displayTo', 'messageId', 'references', 'searchSubject'];
 
@@ -108,33 +103,17 @@ test('APPEND and MULTIAPPEND store the keys a parser returns; COPY and MOVE carr
 });
 
 test('migration 0012 on an existing index: the columns appear, old rows have no keys, then take them', async () => {
-  const backend = testBackend();
-  const dir = await mkdtemp(join(tmpdir(), 'mw-sortkeys-'));
-  const scratch = backend === 'sqlite' ? null : await createScratch(backend);
-  const opened = await openDatabase(scratch ? scratch.url : `sqlite:${join(dir, 'index.sqlite')}`);
-  try {
-    const db = opened.db as Kysely<any>;
-    // An index as the previous release left it: openDatabase ran every migration, so take 0012 back (its columns
-    // and its record) and add a message row in the old column set.
-    for (const col of SORT_KEY_COLUMNS) await db.schema.alterTable('mail_messages').dropColumn(col).execute();
-    await sql`delete from kysely_migration where name = ${'0012_mail_sort_keys'}`.execute(db);
-    await sql`insert into mail_users (user_key, last_uidvalidity, created_at) values (${USER}, 1, 0)`.execute(db);
-    await sql`insert into mail_mailboxes (user_key, name, dir, uidvalidity, uidnext, highestmodseq, subscribed, noselect, created_at)
-      values (${USER}, 'INBOX', '', 1, 2, 1, 1, 0, 0)`.execute(db);
-    const { id } = (await sql<{ id: number }>`select id from mail_mailboxes`.execute(db)).rows[0]!;
-    await sql`insert into mail_messages (mailbox_id, uid, modseq, sysflags, keywords, base, mdflags, internaldate, size, envelope, bodystructure)
-      values (${id}, 1, 1, 0, '', 'old', '', 1000, 10, ${'{"subject":"x"}'}, null)`.execute(db);
-    const store = await MailStore.open({ db, dataDir: join(dir, 'data') });
-    const inbox = await store.openMailbox(USER, 'INBOX');
-    const rows = await inbox.readSortKeys([1], ALL);
-    assert.deepEqual(rows.map((x) => [x.uid, x.arrival, x.size, x.keys]), [[1, 1000, 10, null]]);
-    await inbox.setSortKeys([[1, keys(7)]]);
-    assert.deepEqual((await inbox.getSortKeys([1], ALL)).get(1), keys(7));
-    // Opening again finds nothing left to migrate.
-    await MailStore.open({ db, dataDir: join(dir, 'data') });
-  } finally {
-    await opened.close();
-    await scratch?.drop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  await withOldIndex(
+    async (db) => {
+      for (const col of SORT_KEY_COLUMNS) await db.schema.alterTable('mail_messages').dropColumn(col).execute();
+      await sql`delete from kysely_migration where name = ${'0012_mail_sort_keys'}`.execute(db);
+    },
+    async (store) => {
+      const inbox = await store.openMailbox(USER, 'INBOX');
+      const rows = await inbox.readSortKeys([1], ALL);
+      assert.deepEqual(rows.map((x) => [x.uid, x.arrival, x.size, x.keys]), [[1, 1000, 10, null]]);
+      await inbox.setSortKeys([[1, keys(7)]]);
+      assert.deepEqual((await inbox.getSortKeys([1], ALL)).get(1), keys(7));
+    },
+  );
 });
