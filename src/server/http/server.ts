@@ -92,7 +92,7 @@ export interface HttpServerOptions {
    * Per-client request rate (the command rate of the other listeners, one request = one command): resolves after
    * any delay; false means the client is far over the limit (429 and the connection is closed).
    */
-  requestRate?: (ip: string) => Promise<boolean>;
+  requestRate?: (ip: string) => boolean | Promise<boolean>;
 }
 
 /** The node:http server with the route table (plain or, with `secure`, behind the TLS Listener). */

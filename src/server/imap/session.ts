@@ -338,7 +338,8 @@ export class ImapSession {
       done?.(isIdleDone(raw));
       return;
     }
-    if (this.ctx.commandRate && !(await this.ctx.commandRate.command(this.remoteAddress))) {
+    const allowed = this.ctx.commandRate ? this.ctx.commandRate.command(this.remoteAddress) : true;
+    if (allowed !== true && !(await allowed)) {
       this.write(untaggedStatus('BYE', 'Too many commands, slow down'));
       this.close();
       return;

@@ -86,14 +86,17 @@ export class CommandRateLimiter {
   /** Addresses the limit does not apply to (loopback by default, like Postfix's mynetworks exceptions). */
   exempt: (ip: string) => boolean = () => false;
 
-  /** Wait as needed; false means the client is far over the limit and should be disconnected. */
-  async command(ip: string): Promise<boolean> {
+  /**
+   * true (synchronously, so a session's hot path needs no promise per command) when the command may run now; false
+   * when the client is far over the limit and should be disconnected; else a promise that resolves to true after
+   * the delay.
+   */
+  command(ip: string): boolean | Promise<boolean> {
     if (this.exempt(ip)) return true;
     const ms = this.buckets.delay(ip, this.buckets.opts.burst);
     if (ms === 0) return true;
     this.onLimited?.(ip, ms < 0);
     if (ms < 0) return false;
-    await new Promise((r) => setTimeout(r, ms));
-    return true;
+    return new Promise((r) => setTimeout(() => r(true), ms));
   }
 }

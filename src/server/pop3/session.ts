@@ -64,6 +64,8 @@ export class Pop3Session implements Sink {
   private commands = 0;
   private authFailures = 0;
   private ended = false;
+  /** A command is being answered (or a SASL response awaited): the inactivity timer does not end the session. */
+  private busy = false;
 
   constructor(
     socket: Socket,
@@ -120,8 +122,14 @@ export class Pop3Session implements Sink {
 
   /** Restart the inactivity timer (RFC 1939 §3). It does not run while a command is being answered. */
   private touch() {
-    if (this.timer) clearTimeout(this.timer);
+    this.busy = false;
+    // One timer per session, re-armed (a new Timeout per command was a visible part of the CPU per RETR).
+    if (this.timer) {
+      this.timer.refresh();
+      return;
+    }
     this.timer = setTimeout(() => {
+      if (this.busy) return; // answering a command: touch() re-arms it afterwards
       this.write(err('Autologout: idle for too long'));
       this.log.info({ conn: this.id, client: this.remoteAddress }, 'pop3 autologout');
       this.close();
@@ -129,15 +137,19 @@ export class Pop3Session implements Sink {
     this.timer.unref();
   }
 
+  /** A line already received, if any (reading resumes once the queue is short again). */
+  private take(): LineEvent | undefined {
+    const ev = this.queue.shift();
+    if (ev && this.queue.length < MAX_QUEUED / 2 && this.socket.isPaused()) this.socket.resume();
+    return ev;
+  }
+
   /** The next line (or over-long line) from the client; null when the connection ended. */
   private async next(): Promise<LineEvent | null> {
     for (;;) {
       if (this.closed) return null;
-      const ev = this.queue.shift();
-      if (ev) {
-        if (this.queue.length < MAX_QUEUED / 2 && this.socket.isPaused()) this.socket.resume();
-        return ev;
-      }
+      const ev = this.take();
+      if (ev) return ev;
       if (this.socket.isPaused()) this.socket.resume();
       await new Promise<void>((r) => (this.wake = r));
     }
@@ -145,10 +157,13 @@ export class Pop3Session implements Sink {
 
   private async pump(): Promise<void> {
     for (;;) {
-      const ev = await this.next();
+      // A line already queued is taken without a promise; so is a command answered synchronously (RETR of a small
+      // message, LIST, UIDL...): a RETR-all loop is one command per message.
+      const ev = (!this.closed && this.take()) || (await this.next());
       if (!ev) return;
-      if (this.timer) clearTimeout(this.timer);
-      await this.handle(ev);
+      this.busy = true;
+      const pending = this.handle(ev);
+      if (pending) await pending;
       if (this.closed) return;
       if (this.socket.writableLength >= OUTPUT_HIGH_WATER) await this.flush();
       this.touch();
@@ -197,7 +212,8 @@ export class Pop3Session implements Sink {
     if (this.lockKey && this.state !== 'update') this.ctx.locks.release(this.lockKey, this);
   }
 
-  private async handle(ev: LineEvent): Promise<void> {
+  /** One command: void when it was answered synchronously, else the promise of its answer. */
+  private handle(ev: LineEvent): Promise<void> | void {
     if (ev.type === 'too-long') {
       this.fail(new Pop3Error(`Line too long (at most ${this.ctx.limits.maxLineLength} octets)`));
       return;
@@ -210,27 +226,50 @@ export class Pop3Session implements Sink {
       return;
     }
     // Per-IP command rate shared with SMTP and IMAP (limits.commandsPerSecond): slowed, then dropped.
-    // RFC 2449 §8.1.2: [SYS/TEMP] marks a transient failure.
-    if (this.ctx.commandRate && !(await this.ctx.commandRate.command(this.remoteAddress))) {
+    const allowed = this.ctx.commandRate ? this.ctx.commandRate.command(this.remoteAddress) : true;
+    if (allowed !== true) return this.limited(allowed, ev.line);
+    return this.run1(ev.line);
+  }
+
+  /** A command the rate limit delays (or refuses: RFC 2449 §8.1.2 [SYS/TEMP] marks a transient failure). */
+  private async limited(allowed: boolean | Promise<boolean>, raw: Buffer): Promise<void> {
+    if (!(await allowed)) {
       if (this.closed) return;
       this.write(err('[SYS/TEMP] Too many commands, slow down'));
       this.close();
       return;
     }
+    return this.run1(raw);
+  }
+
+  private run1(raw: Buffer): Promise<void> | void {
     if (this.closed) return;
     // RFC 1939 §7 RETR in its plain form, read from the bytes (retrNumber): the same command as parseCommand
     // gives, without decoding and parsing the line (a RETR-all loop is one command per message).
-    const retr = this.state === 'transaction' ? retrNumber(ev.line) : 0;
+    const retr = this.state === 'transaction' ? retrNumber(raw) : 0;
     if (retr > 0) {
       try {
-        const md = this.maildrop!;
-        if (!md.retr(retr, this)) await md.send(retr, this, null);
+        if (this.maildrop!.retr(retr, this)) return;
       } catch (e) {
         this.fail(e, 'RETR');
+        return;
       }
-      return;
+      return this.retrAsync(retr);
     }
-    const line = ev.line.toString('utf8');
+    return this.command(raw);
+  }
+
+  /** RETR of a message the synchronous path did not send (large, or renamed by IMAP). */
+  private async retrAsync(n: number): Promise<void> {
+    try {
+      await this.maildrop!.send(n, this, null);
+    } catch (e) {
+      this.fail(e, 'RETR');
+    }
+  }
+
+  private command(raw: Buffer): Promise<void> | void {
+    const line = raw.toString('utf8');
     let cmd: Pop3Command;
     try {
       // The state is checked on the keyword first: "RETR x" before login is a state error, not a syntax error.
@@ -244,11 +283,14 @@ export class Pop3Session implements Sink {
       this.fail(e, keywordOf(line).slice(0, 20));
       return;
     }
+    let pending: Promise<void> | void;
     try {
-      await this.dispatch(cmd);
+      pending = this.dispatch(cmd);
     } catch (e) {
       this.fail(e, cmd.name);
+      return;
     }
+    if (pending) return pending.catch((e: unknown) => this.fail(e, cmd.name));
   }
 
   /** Answer an error; count it; close after too many (or when it is fatal). */
@@ -288,7 +330,8 @@ export class Pop3Session implements Sink {
     return caps;
   }
 
-  private async dispatch(cmd: Pop3Command): Promise<void> {
+  /** Answers synchronously where it can (void); async commands return their promise. Errors may be thrown or rejected. */
+  private dispatch(cmd: Pop3Command): Promise<void> | void {
     switch (cmd.name) {
       case 'CAPA':
         this.write(multiline('Capability list follows', this.capabilities()));
@@ -337,11 +380,9 @@ export class Pop3Session implements Sink {
         else md.writeListing('uidl', 'Unique-ID listing follows', (piece) => this.write(piece));
         return;
       case 'RETR':
-        await md.send(cmd.msg, this, null);
-        return;
+        return md.send(cmd.msg, this, null);
       case 'TOP':
-        await md.send(cmd.msg, this, cmd.lines);
-        return;
+        return md.send(cmd.msg, this, cmd.lines);
       case 'DELE':
         md.dele(cmd.msg);
         this.write(ok(`Message ${cmd.msg} deleted`));
@@ -401,7 +442,7 @@ export class Pop3Session implements Sink {
       await this.flush();
       this.touch();
       const ev = await this.next();
-      if (this.timer) clearTimeout(this.timer);
+      this.busy = true;
       if (!ev) return;
       if (ev.type === 'too-long') throw new Pop3Error('SASL response too long');
       resp = ev.line.toString('utf8');

@@ -278,7 +278,8 @@ export class SmtpSession {
       this.close();
       return false;
     }
-    if (this.opts.commandRate && !(await this.opts.commandRate.command(this.info.remoteAddress))) {
+    const allowed = this.opts.commandRate ? this.opts.commandRate.command(this.info.remoteAddress) : true;
+    if (allowed !== true && !(await allowed)) {
       this.reply(421, '4.7.0', `${this.opts.hostname} Error: too many commands, slow down`);
       this.close();
       return false;

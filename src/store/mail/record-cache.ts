@@ -38,6 +38,36 @@ export interface CommittedChange {
   flagUpdates?: ReadonlyArray<{ uids: readonly number[]; sysflags: number; keywords: string; mdflags: string }>;
 }
 
+/**
+ * The rows of a mailbox in columns, as a snapshot that later commits do not change (POP3's maildrop): no object per
+ * message, so a login's snapshot of 10,000 messages leaves a few arrays, not 10,000 records, for the collector.
+ */
+export interface RecordColumns {
+  readonly length: number;
+  readonly uids: Uint32Array;
+  readonly sysflags: Int32Array;
+  /** RFC822.SIZE (the stored size). */
+  readonly sizes: Float64Array;
+  /** Maildir unique names (shared with the copy: strings are immutable). */
+  readonly bases: readonly string[];
+  readonly mdflags: readonly string[];
+}
+
+/** RecordColumns of records from the SQL path (when the store keeps no copy). */
+export function columnsOf(recs: readonly MessageRecord[]): RecordColumns {
+  const n = recs.length;
+  const c = { length: n, uids: new Uint32Array(n), sysflags: new Int32Array(n), sizes: new Float64Array(n), bases: new Array<string>(n), mdflags: new Array<string>(n) };
+  for (let i = 0; i < n; i++) {
+    const r = recs[i]!;
+    c.uids[i] = r.uid;
+    c.sysflags[i] = r.sysflags;
+    c.sizes[i] = r.size;
+    c.bases[i] = r.base;
+    c.mdflags[i] = r.mdflags;
+  }
+  return c;
+}
+
 export interface RecordFilter {
   uids?: readonly number[];
   changedSince?: number;
@@ -188,6 +218,19 @@ export class RecordCache {
 
   record(i: number): MessageRecord {
     return new MessageRecord(this.uids[i]!, this.modseqs[i]!, this.sysflags[i]!, this.keywords[i]!, this.dates[i]!, this.sizes[i]!, this.bases[i]!, this.mdflags[i]!, this.where);
+  }
+
+  /** A snapshot of all rows in columns (copies: the copy's own columns change in place at commits). */
+  columns(): RecordColumns {
+    const n = this.length;
+    return {
+      length: n,
+      uids: this.uids.slice(0, n),
+      sysflags: this.sysflags.slice(0, n),
+      sizes: this.sizes.slice(0, n),
+      bases: this.bases.slice(0, n),
+      mdflags: this.mdflags.slice(0, n),
+    };
   }
 
   /** All UIDs, ascending (a copy). */

@@ -43,8 +43,8 @@ import { userMaildir } from '../maildir/paths.js';
 import { addressKey, parseAddress } from '../../common/address.js';
 import { KeyedMutex } from './mutex.js';
 import { MessageRecord, UNKNOWN_DATE, type RecordLocation } from './record.js';
-import { RecordCache, type CacheRow } from './record-cache.js';
-export type { RecordCache } from './record-cache.js';
+import { RecordCache, columnsOf, type CacheRow, type RecordColumns } from './record-cache.js';
+export type { RecordCache, RecordColumns } from './record-cache.js';
 import { MailStoreError } from './errors.js';
 import { pendingNewUsage } from './pending.js';
 import {
@@ -1851,6 +1851,17 @@ export class Mailbox {
     return this.store.records(this.st, true);
   }
 
+  /** All messages in UID order as a columns snapshot (from the in-memory copy when the store keeps one). */
+  async columns(): Promise<RecordColumns> {
+    const recs = await this.store.records(this.st, true);
+    return recs ? recs.columns() : columnsOf(await this.store.queryMessages(this.st, {}));
+  }
+
+  /** Path of the file with Maildir unique name `base` and info flags `mdflags` (as MessageRecord.path). */
+  pathOf(base: string, mdflags: string): string {
+    return `${this.st.loc.curDir}/${base}:2,${mdflags}`;
+  }
+
   /** Pages through all messages (pageSize rows per query) without holding them all. */
   async *iterateMessages(opts: { pageSize?: number; uids?: readonly number[] } = {}): AsyncGenerator<MessageRecord> {
     const pageSize = opts.pageSize ?? 2000;
@@ -1962,11 +1973,16 @@ export class Mailbox {
    * returns undefined (file not where the record says, larger than recorded, or over SYNC_READ_MAX).
    */
   readRecordSyncInto(rec: MessageRecord, buf: Buffer, at: number): number {
-    const size = Math.max(0, rec.size);
+    return this.readPathSyncInto(rec.path, rec.size, buf, at);
+  }
+
+  /** readRecordSyncInto for a file given by its path and recorded size (a columns snapshot's row). */
+  readPathSyncInto(path: string, recordedSize: number, buf: Buffer, at: number): number {
+    const size = Math.max(0, recordedSize);
     if (size > SYNC_READ_MAX || buf.length < at + size + 1) return -1;
     let fd: number;
     try {
-      fd = openSync(rec.path, 'r');
+      fd = openSync(path, 'r');
     } catch (err) {
       if (isErr(err, 'ENOENT')) return -1;
       throw err;
