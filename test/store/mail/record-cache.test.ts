@@ -93,6 +93,15 @@ test('store: the copy answers as SQL does through appends, STORE, expunge, copy/
     const unseen = await inbox.firstUnseenUid();
     const uids = [...(await inbox.uids())];
     const some = (await inbox.listMessages({ uids: [90, 5, 3, 20, 81], changedSince: 1 })).map(plain);
+    // POP3's columns snapshot: a copy, not changed by later commits.
+    const cols = await inbox.columns();
+    const colsPlain = (c: typeof cols) => ({ length: c.length, uids: [...c.uids], sysflags: [...c.sysflags], sizes: [...c.sizes], bases: [...c.bases], mdflags: [...c.mdflags] });
+    const snap = colsPlain(cols);
+    assert.deepEqual(snap.uids, uids);
+    assert.deepEqual(snap.bases, cached.map((m) => m.base));
+    assert.deepEqual(snap.sizes, cached.map((m) => m.size));
+    assert.deepEqual(snap.mdflags, cached.map((m) => m.mdflags));
+    assert.equal(inbox.pathOf(snap.bases[0]!, snap.mdflags[0]!), cached[0]!.path);
     // The same store reopened without the copy: every answer comes from SQL.
     const sqlStore = await withCache.reopen({ recordCacheMessages: 0 });
     const inbox2 = await sqlStore.openMailbox(USER, 'INBOX');
@@ -101,10 +110,33 @@ test('store: the copy answers as SQL does through appends, STORE, expunge, copy/
     assert.equal(unseen, await inbox2.firstUnseenUid());
     assert.deepEqual(uids, [...(await inbox2.uids())]);
     assert.deepEqual(some, (await inbox2.listMessages({ uids: [90, 5, 3, 20, 81], changedSince: 1 })).map(plain));
+    assert.deepEqual(colsPlain(await inbox2.columns()), snap);
     assert.deepEqual(cached.find((m) => m.uid === 20)!.mdflags, 'FS');
     assert.equal(cached.length, 80 - 2 - 1 + 1 + 1);
   } finally {
     await withCache.close();
+  }
+});
+
+test('store: a columns snapshot (POP3) is a copy that later commits do not change', async () => {
+  const env = await makeEnv();
+  try {
+    const inbox = await env.store.openMailbox(USER, 'INBOX');
+    for (let i = 0; i < 5; i++) await inbox.append(msg(`m${i}`));
+    const cols = await inbox.columns();
+    const copy = { uids: [...cols.uids], sysflags: [...cols.sysflags], bases: [...cols.bases], mdflags: [...cols.mdflags] };
+    await inbox.setFlags([1, 2], 'add', ['\\Seen']);
+    await inbox.append(msg('later'));
+    await inbox.setFlags([3], 'add', ['\\Deleted']);
+    await inbox.expunge({ uids: [3] });
+    assert.equal(cols.length, 5);
+    assert.deepEqual({ uids: [...cols.uids], sysflags: [...cols.sysflags], bases: [...cols.bases], mdflags: [...cols.mdflags] }, copy);
+    const now = await inbox.columns();
+    assert.deepEqual([...now.uids], [1, 2, 4, 5, 6]);
+    assert.deepEqual([...now.sysflags].map((f) => f & SEEN), [SEEN, SEEN, 0, 0, 0]);
+    assert.deepEqual([...now.mdflags], ['S', 'S', '', '', '']);
+  } finally {
+    await env.close();
   }
 });
 
