@@ -20,8 +20,25 @@ import { forgetEnsured } from '../../src/store/maildir/maildir.js';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const HOSTNAME = 'mail.example.test';
 
+/** Directories made by tempDir in this test process: removed when it exits (MW_KEEP_TEST_DIRS=1 keeps them). */
+const madeDirs: string[] = [];
+
+/** A fresh directory under the system's temp dir, removed when the test process exits. */
 export function tempDir(prefix = 'mw-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (!madeDirs.length && !process.env.MW_KEEP_TEST_DIRS) {
+    process.once('exit', () => {
+      for (const d of madeDirs) {
+        try {
+          rmSync(d, { recursive: true, force: true });
+        } catch {
+          // still in use or already gone: nothing to do at exit
+        }
+      }
+    });
+  }
+  madeDirs.push(dir);
+  return dir;
 }
 
 /** A writable stream that keeps pino's JSON lines, parsed. */
