@@ -108,10 +108,15 @@ export class RecordCache {
   /** Rows in ascending UID order. */
   static fromRows(rows: readonly CacheRow[], highestModseq: number, uidNext: number, where: RecordLocation): RecordCache {
     const c = new RecordCache(highestModseq, uidNext, rows.length, where);
-    for (const r of rows) {
-      c.push(Number(r.uid), Number(r.modseq), Number(r.sysflags), r.keywords, Number(r.internaldate), Number(r.size), r.base, r.mdflags);
-    }
+    c.addRows(rows);
     return c;
+  }
+
+  /** Append rows (ascending UIDs, all above the last one held): loading the copy page by page. */
+  addRows(rows: readonly CacheRow[]): void {
+    for (const r of rows) {
+      this.push(Number(r.uid), Number(r.modseq), Number(r.sysflags), r.keywords, Number(r.internaldate), Number(r.size), r.base, r.mdflags);
+    }
   }
 
   /** Approximate bytes held (for the store's memory budget). */

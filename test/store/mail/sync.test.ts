@@ -111,6 +111,37 @@ test('files deleted by hand become expunged with a new modseq; sync without chan
   }
 });
 
+for (const cache of [true, false]) {
+  test(`a scan after a restart (${cache ? 'through the in-memory copy' : 'index copy off: from SQL'}) finds flag letters changed, files removed and files added by hand`, async () => {
+    const env = await makeEnv(cache ? {} : { recordCacheMessages: 0 });
+    try {
+      let inbox = await env.store.openMailbox(USER, 'INBOX');
+      for (let i = 0; i < 6; i++) await inbox.append(msg(`m${i}`), { flags: i === 1 ? ['\\Flagged', 'Work'] : [] });
+      const m2 = (await inbox.getMessage(2))!;
+      const m3 = (await inbox.getMessage(3))!;
+      const m5 = (await inbox.getMessage(5))!;
+      // A new process: nothing in memory, the next sync scans cur/.
+      const store = await env.reopen(cache ? {} : { recordCacheMessages: 0 });
+      inbox = await store.openMailbox(USER, 'INBOX');
+      const { renameSync } = await import('node:fs');
+      renameSync(m2.path, join(inbox.path, 'cur', `${m2.base}:2,FS`));
+      unlinkSync(m3.path);
+      renameSync(m5.path, join(inbox.path, 'cur', m5.base)); // no ":2," at all
+      writeFileSync(join(inbox.path, 'cur', 'handmade.host:2,S'), msg('by hand'));
+      const r = await inbox.sync({ force: true });
+      assert.deepEqual({ added: r.added, expunged: r.expunged, flagsChanged: r.flagsChanged }, { added: 1, expunged: 1, flagsChanged: 1 });
+      const all = await inbox.listMessages();
+      assert.deepEqual(all.map((m) => m.uid), [1, 2, 4, 5, 6, 7]);
+      assert.deepEqual(all.find((m) => m.uid === 2)!.flags.sort(), ['Work', '\\Flagged', '\\Seen']);
+      assert.equal(all.find((m) => m.uid === 5)!.path, join(inbox.path, 'cur', `${m5.base}:2,`));
+      assert.deepEqual(all.find((m) => m.uid === 7)!.flags, ['\\Seen']);
+      assert.equal((await inbox.sync({ force: true })).flagsChanged, 0);
+    } finally {
+      await env.close();
+    }
+  });
+}
+
 test('SMTP delivery fast path: onDelivered syncs INBOX and notifies', async () => {
   const env = await makeEnv();
   try {
