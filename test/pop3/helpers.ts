@@ -49,6 +49,8 @@ export interface Pop3TestServer {
 export interface StartOptions {
   users?: string[];
   pop3?: Record<string, unknown>;
+  /** The config's `limits` section (rate limits). */
+  limits?: Record<string, unknown>;
   dataDir?: string;
   log?: LogCapture;
   /** Register an after() hook that stops the server (default true). */
@@ -64,6 +66,7 @@ export async function startPop3Server(o: StartOptions = {}): Promise<Pop3TestSer
       listen: { smtp: false, imap: '127.0.0.1:0', pop3: '127.0.0.1:0', pop3s: '127.0.0.1:0' },
       smtp: { reverseLookup: false },
       ...(o.pop3 ? { pop3: o.pop3 } : {}),
+      ...(o.limits ? { limits: o.limits } : {}),
       log: { level: o.log ? 'info' : 'silent' },
     },
     'test',

@@ -65,6 +65,52 @@ test('pipelined RETRs to a client that reads nothing until all were sent: every 
   await c.ok('QUIT');
 });
 
+test('RETR one at a time (answered in the socket callback when it can): small, large, LF-only and dot-stuffed messages byte for byte; errors, DELE and other commands in between', async () => {
+  const c = await srv.login('carol');
+  for (let round = 0; round < 2; round++) {
+    for (let n = 1; n <= msgs.length; n++) {
+      // The octets of the stored file (RFC 1939 §11: as LIST gives them), also for the LF-only one.
+      assert.equal(await c.cmd(round ? `retr ${n}` : `RETR ${n}`), `+OK ${msgs[n - 1]!.length} octets`, `RETR ${n}`);
+      const b = await c.body();
+      assert.ok(b.data.equals(expected(msgs[n - 1]!)), `RETR ${n} byte for byte`);
+      assert.ok(unstuff(b.raw).equals(b.data));
+    }
+    assert.equal(await c.cmd('RETR 11'), '-ERR No such message 11 (there are 10)');
+    assert.match(await c.cmd('STAT'), /^\+OK 10 \d+$/);
+  }
+  await c.ok('DELE 3');
+  assert.equal(await c.cmd('RETR 3'), '-ERR Message 3 already deleted');
+  assert.equal(await c.cmd('RETR 4'), `+OK ${msgs[3]!.length} octets`);
+  assert.ok((await c.body()).data.equals(expected(msgs[3]!)));
+  await c.ok('RSET');
+  // Half a command, then the rest: the line reader joins them.
+  c.write('RE');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await c.cmd('TR 5'), `+OK ${msgs[4]!.length} octets`);
+  assert.ok((await c.body()).data.equals(expected(msgs[4]!)));
+  await c.ok('QUIT');
+});
+
+test('the per-IP command rate applies to RETRs sent one at a time: slowed, every message still byte for byte', async () => {
+  const limited = await startPop3Server({ users: ['erin'], limits: { exemptLoopback: false, commandsPerSecond: 20, commandBurst: 3 } });
+  try {
+    for (let k = 0; k < 4; k++) await limited.append('erin', msgs[k]!);
+    const c = await limited.login('erin');
+    const t0 = Date.now();
+    for (let round = 0; round < 3; round++) {
+      for (let n = 1; n <= 4; n++) {
+        assert.equal(await c.cmd(`RETR ${n}`), `+OK ${msgs[n - 1]!.length} octets`);
+        assert.ok((await c.body()).data.equals(expected(msgs[n - 1]!)));
+      }
+    }
+    // 12 RETRs after USER/PASS took the burst of 3: at least ~11 waits of 50 ms.
+    assert.ok(Date.now() - t0 >= 400, `${Date.now() - t0} ms`);
+    await c.ok('QUIT');
+  } finally {
+    await limited.stop();
+  }
+});
+
 test('RETR forms the fast path leaves to the parser are answered as before', async () => {
   const c = await srv.login('carol');
   assert.equal(await c.cmd('RETR  1'), `+OK ${msgs[0]!.length} octets`);

@@ -48,6 +48,11 @@ export class LineReader {
     return out;
   }
 
+  /** Nothing half-read: the next chunk starts a line. */
+  get idle(): boolean {
+    return this.buf.length === 0 && !this.discarding;
+  }
+
   /** Forget buffered bytes (STLS: nothing sent before the handshake may be used after it, RFC 2595 §3.1). */
   reset(): void {
     this.buf = NONE;
