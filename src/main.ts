@@ -234,7 +234,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           srs,
           quota: quotaPolicy,
           sealKey: async (domain) => {
-            const rsa = (await dkimKeys.activeKeys(domain)).find((k) => k.algorithm === 'rsa-sha256');
+            const rsa = (await dkimKeys.signingKeys(domain)).find((k) => k.algorithm === 'rsa-sha256');
             return rsa ? { selector: rsa.selector, privateKey: rsa.privateKey } : null;
           },
           inbound: config.authentication.checkInbound
@@ -272,7 +272,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
           throttle,
           queue: queueStore,
           dkimKeys: async (domain) => {
-            let keys = await dkimKeys.activeKeys(domain);
+            let keys = await dkimKeys.signingKeys(domain);
             if (!keys.length) keys = await dkimKeys.ensureKeys(domain);
             return keys;
           },

@@ -142,15 +142,40 @@ const toKey = (r: Row): DkimKey => ({
 export interface DkimKeyStoreOptions {
   /** Clock for selectors and created_at (tests). */
   now?: () => Date;
+  /**
+   * How long signingKeys() reuses a domain's active keys (ms, default 5,000; 0 = ask the database every time).
+   * Changes made through this store are seen at once; changes made by another process (the `mailwright dkim`
+   * CLI) within this time.
+   */
+  signingKeysTtlMs?: number;
+  /** Clock for the signingKeys() cache (ms; tests). */
+  clock?: () => number;
 }
+
+/** Domains whose signing keys are remembered at most (the oldest entry goes first). */
+const SIGNING_CACHE_MAX = 1000;
 
 export class DkimKeyStore {
   private readonly now: () => Date;
+  private readonly signingTtl: number;
+  private readonly clock: () => number;
+  /** signingKeys(): active keys per domain, with the time they were read and the write generation they saw. */
+  private readonly signing = new Map<string, { at: number; keys: readonly DkimKey[] }>();
+  /** Bumped by every write through this store: a read that started before a write is not cached. */
+  private generation = 0;
   constructor(
     private readonly db: Db,
     opts: DkimKeyStoreOptions = {},
   ) {
     this.now = opts.now ?? (() => new Date());
+    this.signingTtl = opts.signingKeysTtlMs ?? 5_000;
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  /** Forget the cached signing keys (after a write through this store). */
+  private changed(): void {
+    this.generation++;
+    this.signing.clear();
   }
 
   /** Normalises the name and checks that the domain is hosted here (NotFoundError otherwise). */
@@ -224,9 +249,11 @@ export class DkimKeyStore {
           }
           return todo;
         });
+        this.changed();
         const selectors = new Set(inserted.map((g) => base + SUFFIX[g.algorithm]));
         return (await this.rows(domain, ['active'])).filter((k) => selectors.has(k.selector));
       } catch (err) {
+        this.changed(); // the transaction may have committed before the error surfaced
         if (isUniqueViolation(err) && attempt < 5) continue;
         throw err;
       }
@@ -257,6 +284,30 @@ export class DkimKeyStore {
     return out;
   }
 
+  /**
+   * The keys that sign, as activeKeys(), for the per-message paths (DKIM signing on submission, ARC sealing): read
+   * from the database at most once per signingKeysTtlMs per domain instead of once per message (a query per
+   * message was ~0.1-0.2 ms of CPU, about a tenth of the whole SMTP path; bench/README.md). Writes through this
+   * store (rotate, retire, ensureKeys, as the web admin does) are seen at once; writes by another process (the CLI)
+   * within the TTL, which is harmless: after `dkim rotate` the old pair stays published while it is 'retiring', and
+   * `dkim retire` only retires keys that stopped signing at the rotation. An empty answer is not kept.
+   */
+  async signingKeys(domain: string): Promise<DkimKey[]> {
+    const d = requireDomain(domain);
+    if (this.signingTtl <= 0) return this.activeKeys(d);
+    const now = this.clock();
+    const hit = this.signing.get(d);
+    if (hit && now - hit.at >= 0 && now - hit.at < this.signingTtl) return [...hit.keys];
+    const gen = this.generation;
+    const keys = await this.activeKeys(d);
+    if (gen === this.generation && keys.length) {
+      this.signing.delete(d);
+      if (this.signing.size >= SIGNING_CACHE_MAX) this.signing.delete(this.signing.keys().next().value!);
+      this.signing.set(d, { at: now, keys: Object.freeze([...keys]) });
+    }
+    return keys;
+  }
+
   /** Active and retiring keys (what must be published), newest first. */
   async publishedKeys(domain: string): Promise<DkimKey[]> {
     return this.rows(requireDomain(domain), ['active', 'retiring']);
@@ -283,6 +334,7 @@ export class DkimKeyStore {
         .where('domain', '=', d)
         .where('state', '=', 'retiring')
         .execute();
+      this.changed();
     }
     return retiring.map((k) => ({ ...k, state: 'retired', privateKey: '' }));
   }

@@ -65,18 +65,44 @@ interface SignerOptions {
   signTime?: Date;
 }
 const { DkimSigner } = require('mailauth/lib/dkim/dkim-signer') as { DkimSigner: new (opts: SignerOptions) => SignerInstance };
-const { getSigningHeaderLines, formatSignatureHeaderLine, validateAlgorithm } = require('mailauth/lib/tools') as {
-  getSigningHeaderLines: (parsed: ParsedField[], fieldNames: string) => unknown;
+interface SigningHeaderLines {
+  keys: string;
+  headers: ParsedField[];
+}
+const { getSigningHeaderLines, formatSignatureHeaderLine, formatRelaxedLine, getCurTime, validateAlgorithm } = require('mailauth/lib/tools') as {
+  getSigningHeaderLines: (parsed: ParsedField[], fieldNames: string) => SigningHeaderLines;
   formatSignatureHeaderLine: (type: string, values: Record<string, unknown>, folded: boolean) => string;
+  formatRelaxedLine: (line: Buffer | string, suffix?: string) => Buffer;
+  getCurTime: (t?: Date) => Date;
   validateAlgorithm: (algorithm: string) => void;
 };
 const { generateCanonicalizedHeader } = require('mailauth/lib/dkim/header') as {
   generateCanonicalizedHeader: (
     type: string,
-    signingHeaderLines: unknown,
+    signingHeaderLines: SigningHeaderLines,
     options: Record<string, unknown>,
   ) => { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, unknown> };
 };
+
+/**
+ * mailauth 4.13.3's relaxedHeaders (lib/dkim/header/relaxed.js) for a new DKIM signature, with the relaxed form of
+ * the signed fields computed by the caller once for all signatures of a message (mailauth computes it again for
+ * each key; only the DKIM-Signature field itself differs between them). Same steps, same result: the signed
+ * fields, then the DKIM-Signature field formatted with a placeholder b= (so that it folds as the real one) in its
+ * relaxed form with the b= value removed; dkimHeaderOpts are the tags the caller formats the real field from.
+ */
+function relaxedSignedHeader(
+  signedFields: Buffer,
+  keys: string,
+  o: { algorithm: string; canonicalization: string; selector: string; signingDomain: string; bodyHash: string | null; signTime?: Date; expires?: Date },
+): { canonicalizedHeader: Buffer; dkimHeaderOpts: Record<string, unknown> } {
+  const opts: Record<string, unknown> = { a: o.algorithm, c: o.canonicalization, s: o.selector, d: o.signingDomain, h: keys, bh: o.bodyHash };
+  if (o.signTime) opts.t = Math.floor(getCurTime(o.signTime).getTime() / 1000);
+  if (o.expires) opts.x = Math.floor(getCurTime(o.expires).getTime() / 1000);
+  const line = formatSignatureHeaderLine('DKIM', Object.assign({ b: 'a'.repeat(73) }, opts), true);
+  const own = Buffer.from(formatRelaxedLine(line).toString('binary').replace(/([;:\s]+b=)[^;]+/, '$1'), 'binary');
+  return { canonicalizedHeader: Buffer.concat([signedFields, own], signedFields.length + own.length), dkimHeaderOpts: opts };
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Parsed private keys
@@ -204,6 +230,8 @@ class OversigningSigner extends DkimSigner {
   override async finalize(): Promise<void> {
     if (!this.headers) return;
     const signingHeaderLines = getSigningHeaderLines(this.headers.parsed, this.headerList);
+    // The relaxed form of the signed fields: the same for every signature of this message, computed once.
+    let relaxedFields: Buffer | undefined;
     for (const sd of this.signatureData) {
       if (!sd.privateKey) continue;
       const algorithm = sd.algorithm.toLowerCase().trim();
@@ -223,15 +251,24 @@ class OversigningSigner extends DkimSigner {
       }
       const bodyCanon = (sd.canonicalization.split('/')[1] || 'simple').toLowerCase().trim();
       const hashKey = `${bodyCanon}:${hashAlgo}:${sd.maxBodyLength ?? ''}`;
-      const { canonicalizedHeader, dkimHeaderOpts } = generateCanonicalizedHeader('DKIM', signingHeaderLines, {
-        ...sd,
-        instance: false, // ARC only ('instance' in mailauth's this.arc is false for a DKIM-only signer)
-        algorithm,
-        canonicalization: sd.canonicalization,
-        signTime: this.signTime,
-        expires: this.expires,
-        bodyHash: this.bodyHashes.get(hashKey)?.hash ?? null,
-      });
+      const bodyHash = this.bodyHashes.get(hashKey)?.hash ?? null;
+      const headerCanon = (sd.canonicalization.split('/')[0] || 'simple').toLowerCase().trim();
+      const { canonicalizedHeader, dkimHeaderOpts } =
+        headerCanon === 'relaxed'
+          ? relaxedSignedHeader(
+              (relaxedFields ??= Buffer.concat(signingHeaderLines.headers.map((f) => formatRelaxedLine(f.line, '\r\n')))),
+              signingHeaderLines.keys,
+              { ...sd, algorithm, bodyHash, signTime: this.signTime, expires: this.expires },
+            )
+          : generateCanonicalizedHeader('DKIM', signingHeaderLines, {
+              ...sd,
+              instance: false, // ARC only ('instance' in mailauth's this.arc is false for a DKIM-only signer)
+              algorithm,
+              canonicalization: sd.canonicalization,
+              signTime: this.signTime,
+              expires: this.expires,
+              bodyHash,
+            });
       try {
         // RFC 8463 §3: Ed25519 signs the SHA-256 hash of the canonicalized header (PureEdDSA over the hash).
         // (Signing on the thread pool, crypto.sign with a callback, was measured and not kept: bench/README.md.)

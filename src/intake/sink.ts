@@ -115,8 +115,13 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
       throw ioError(err);
     }
   };
-  // Without finalize the message streams straight into its final file; with it, into memory or a spill file.
+  // Without finalize the message streams straight into its final file; with it, into memory or a spill file, and
+  // the final file (its headers come first) is written once finalize has run. That file is opened meanwhile, while
+  // the message arrives and is checked or signed, not after (its place does not depend on the outcome: a junk
+  // verdict links it into .Junk/new instead of renaming it); awaited in end(), or closed and removed by cleanup().
   let file: MaildirTmpFile | null = o.finalize ? null : await open(tmpDirFor(targets));
+  let opening: Promise<MaildirTmpFile> | null = o.finalize ? open(tmpDirFor(targets)) : null;
+  opening?.catch(() => {}); // its error is reported where it is awaited
   let memory: Buffer[] | null = o.finalize ? [] : null;
   let memoryBytes = 0;
   let spill: MaildirTmpFile | null = null;
@@ -171,6 +176,11 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
     content(all);
   };
   const cleanup = async () => {
+    if (opening) {
+      const f = await opening.catch(() => null);
+      opening = null;
+      if (f !== file) await f?.abort();
+    }
     await file?.abort();
     await (spill as MaildirTmpFile | null)?.abort();
   };
@@ -211,7 +221,7 @@ export async function openIntake(o: IntakeOptions): Promise<MessageSink> {
           const mem = memory ? Buffer.concat(memory, memoryBytes) : null;
           const r = await o.finalize(mem ? { buffer: mem, size: mem.length } : { path: sp!.tmpPath, size: sp!.size });
           if (r.junk) targets = targets.map((t) => ({ ...t, maildir: join(t.maildir, o.junkFolder ?? '.Junk') }));
-          file = await open(tmpDirFor(targets));
+          file = await opening!;
           const top = Buffer.from(o.prefix + (r.headers ?? ''), 'utf8');
           // In memory (at most 1 MiB): one write, not two (each is a round trip through the thread pool).
           if (mem) await file.write(Buffer.concat([top, mem], top.length + mem.length));

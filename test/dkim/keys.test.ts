@@ -56,6 +56,51 @@ describe('DkimKeyStore', () => {
     assert.deepEqual((await keys.ensureKeys('example.test')).map((k) => k.id), active.map((k) => k.id));
   });
 
+  test('signingKeys: one database read per domain per TTL; writes through the store are seen at once, other writers within the TTL', async () => {
+    let ms = 1_000_000;
+    const store = new DkimKeyStore(opened.db, { now: () => clock, clock: () => ms, signingKeysTtlMs: 5_000 });
+    await accounts.addDomain('sk.test');
+    let reads = 0;
+    const orig = store.activeKeys.bind(store);
+    store.activeKeys = async (d: string) => (reads++, orig(d));
+    const first = await store.signingKeys('SK.test');
+    assert.deepEqual(first.map((k) => k.algorithm), ['rsa-sha256', 'ed25519-sha256']);
+    assert.deepEqual(first, await keys.activeKeys('sk.test'));
+    ms += 4_999;
+    assert.deepEqual(await store.signingKeys('sk.test'), first);
+    assert.equal(reads, 1, 'cached within the TTL');
+    // a rotation through this store: the new pair signs at once
+    const { active } = await store.rotate('sk.test');
+    assert.deepEqual((await store.signingKeys('sk.test')).map((k) => k.selector), active.map((k) => k.selector));
+    assert.equal(reads, 2);
+    // a rotation by another process (another store on the same database): seen once the TTL has passed
+    const other = await keys.rotate('sk.test');
+    assert.deepEqual((await store.signingKeys('sk.test')).map((k) => k.selector), active.map((k) => k.selector));
+    ms += 5_000;
+    assert.deepEqual((await store.signingKeys('sk.test')).map((k) => k.selector), other.active.map((k) => k.selector));
+    assert.equal(reads, 3);
+    // a clock going backwards does not keep an entry forever
+    ms -= 60_000;
+    await store.signingKeys('sk.test');
+    assert.equal(reads, 4);
+    // the caller's array is its own
+    const a = await store.signingKeys('sk.test');
+    a.pop();
+    assert.equal((await store.signingKeys('sk.test')).length, 2);
+    // no keys: not kept (ensureKeys makes them and they are used at once); TTL 0: no cache
+    await new SqlAccountStore(opened.db).addDomain('sk-none.test');
+    assert.deepEqual(await store.signingKeys('sk-none.test'), []);
+    await store.ensureKeys('sk-none.test');
+    assert.equal((await store.signingKeys('sk-none.test')).length, 2);
+    const nocache = new DkimKeyStore(opened.db, { signingKeysTtlMs: 0 });
+    let r0 = 0;
+    const o0 = nocache.activeKeys.bind(nocache);
+    nocache.activeKeys = async (d: string) => (r0++, o0(d));
+    await nocache.signingKeys('sk.test');
+    await nocache.signingKeys('sk.test');
+    assert.equal(r0, 2);
+  });
+
   test('dnsRecords: names and values to publish, no private key material', async () => {
     const recs = await keys.dnsRecords('example.test');
     assert.equal(recs.length, 2);

@@ -9,6 +9,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { generateDkimKey, dnsRecordValue } from '../../src/dkim/keys.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { ImapClient, literalsOf } from '../helpers/imap-client.js';
@@ -100,6 +102,11 @@ async function deliver(o: { from: string; headerFrom?: string; source?: string; 
   const newInbox = s.files(RCPT).filter((f) => !inbox.has(f));
   const newJunk = s.files(RCPT, '.Junk').filter((f) => !junk.has(f));
   assert.ok(newInbox.length + newJunk.length <= 1);
+  // Nothing left behind in tmp/ (the file is opened in INBOX's tmp/ while the checks run: a junk verdict links it
+  // into .Junk/new and removes the tmp name; a rejected message's file is removed).
+  for (const dir of [join(s.maildir(RCPT), 'tmp'), join(s.maildir(RCPT), '.Junk', 'tmp')]) {
+    assert.deepEqual(existsSync(dir) ? readdirSync(dir) : [], [], dir);
+  }
   const folder = newInbox.length ? 'INBOX' : newJunk.length ? 'Junk' : null;
   const text = newInbox[0] ?? newJunk[0] ?? null;
   return { reply, folder, text, ar: text ? ourResults(text) : null };
