@@ -61,7 +61,7 @@ export function addDkimCommands(program: Command, cfg: () => Config, io: CliIo):
         const r = await keys.rotate(domain);
         const d = r.active[0]!.domain;
         if (o.json) return io.out(JSON.stringify(recordsJson([...r.active, ...r.retiring].map(toRecord))));
-        io.out(`dkim ${d}: new keys ${r.active.map((k) => k.selector).join(', ')} sign from now on; publish their records:`);
+        io.out(`dkim ${d}: new keys ${r.active.map((k) => k.selector).join(', ')} sign from now on (a running server within 5 seconds); publish their records:`);
         for (const k of r.active) io.out(zoneFileRecord(toRecord(k)));
         if (r.retiring.length) {
           io.out(

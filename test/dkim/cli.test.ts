@@ -134,7 +134,7 @@ describe('mailwright dkim', () => {
     assert.deepEqual(keysNow.filter((k) => k.state === 'retiring').map((k) => k.selector).sort(), [...old].sort());
     assert.equal(fresh.length, 2);
     const lines = r.trimEnd().split('\n');
-    assert.equal(lines[0], `dkim example.test: new keys ${fresh.join(', ')} sign from now on; publish their records:`);
+    assert.equal(lines[0], `dkim example.test: new keys ${fresh.join(', ')} sign from now on (a running server within 5 seconds); publish their records:`);
     assert.match(lines[1]!, new RegExp(`^${fresh[0]}\\._domainkey\\.example\\.test\\. IN TXT \\( "v=DKIM1; k=rsa; "`));
     assert.match(lines[2]!, new RegExp(`^${fresh[1]}\\._domainkey\\.example\\.test\\. IN TXT \\( "v=DKIM1; k=ed25519; "`));
     assert.equal(lines[3], `; keep these published until mail signed with them has been delivered (a few days), then run 'mailwright dkim retire example.test': ${old.join(', ')}`);
