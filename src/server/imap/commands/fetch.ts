@@ -63,9 +63,12 @@ export const FETCH: Handler<FetchCommand> = {
     if (cmd.vanished && !qresyncOn(s)) throw bad('QRESYNC not enabled');
     // RFC 7162 §3.1: FETCH MODSEQ and FETCH (CHANGEDSINCE) are CONDSTORE enabling commands.
     if (cmd.changedSince !== undefined || cmd.items.some((i) => i.type === 'MODSEQ')) await enableCondstore(s);
-    let targets = resolveTargets(sel, cmd.sequenceSet, cmd.uid);
+    // A sequence number beyond the mailbox is BAD before anything is reported.
+    let targets = cmd.uid ? [] : resolveTargets(sel, cmd.sequenceSet, false);
     // RFC 3501 §7.4.1: no EXPUNGE while answering FETCH (UID FETCH may).
     await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
+    // UID FETCH: resolved after the EXPUNGEs just sent, so its responses carry the sequence numbers the client now has.
+    if (cmd.uid) targets = resolveTargets(sel, cmd.sequenceSet, true);
     const items = [...cmd.items];
     if (cmd.uid && !items.some((i) => i.type === 'UID')) items.unshift({ type: 'UID' });
     const changedSince = cmd.changedSince === undefined ? undefined : Number(cmd.changedSince > BigInt(Number.MAX_SAFE_INTEGER) ? BigInt(Number.MAX_SAFE_INTEGER) : cmd.changedSince);
