@@ -331,7 +331,10 @@ export async function signMessage(raw: Buffer | Readable, opts: SignOptions): Pr
         algorithm: k.algorithm,
         canonicalization: 'relaxed/relaxed',
       })),
-      signTime: opts.signTime,
+      // Always an explicit t=: without one, mailauth's formatSignatureHeaderLine fills in Math.round(Date.now() / 1000)
+      // each time it formats the field, once for the signed (canonicalized) form and again for the field sent after
+      // the RSA operation, and a message signed across a half-second boundary got a t= that its b= does not cover.
+      signTime: opts.signTime ?? new Date(),
     },
     opts.oversign ?? OVERSIGNED_HEADERS,
   );

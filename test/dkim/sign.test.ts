@@ -93,6 +93,26 @@ describe('signMessage', () => {
     assert.deepEqual(bySelector(await mailauthVerify(message, published)), { mw20261127r: true, mw20261127e: true });
   });
 
+  test('signing across a half-second boundary: t= is fixed once, so the field sent is the field signed', async () => {
+    // mailauth fills in t= from Date.now() whenever it formats a DKIM-Signature field without one; the signed form is
+    // formatted before the key operation and the sent form after it. Make every Date.now() 600 ms later than the
+    // previous one, as if each step crossed a rounding boundary.
+    const realNow = Date.now;
+    let t = Math.floor(realNow() / 1000) * 1000 + 200;
+    Date.now = () => (t += 600);
+    let header: string;
+    try {
+      header = await signMessage(sampleMessage(), { domain: DOMAIN, keys, hostname: 'mail.example.test' });
+    } finally {
+      Date.now = realNow;
+    }
+    const stamps = [...header.matchAll(/\bt=(\d+)/g)].map((m) => m[1]);
+    assert.equal(stamps.length, 2);
+    assert.equal(stamps[0], stamps[1], 'one t= for both signatures');
+    const message = Buffer.concat([Buffer.from(header), sampleMessage()]);
+    assert.deepEqual(bySelector(await mailauthVerify(message, published)), { mw20261127r: true, mw20261127e: true });
+  });
+
   test('a stream input gives signatures that verify, and an LF-only message is signed as its CRLF form', async () => {
     const msg = sampleMessage();
     const header = await signMessage(Readable.from([msg.subarray(0, 100), msg.subarray(100, 333), msg.subarray(333)]), { domain: DOMAIN, keys });
