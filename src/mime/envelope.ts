@@ -56,8 +56,10 @@ export function buildEnvelopeFromBlock(raw: Buffer, block: HeaderBlock): Envelop
       const f = block.fields[i]!;
       if (f.name === name) {
         // Unfolded, leading whitespace removed; trailing whitespace kept as Dovecot does.
-        const v = unfold(raw.toString('utf8', f.valueStart, f.end)).replace(/^[ \t]+/, '');
-        return v;
+        const v = unfold(raw.toString('utf8', f.valueStart, f.end));
+        let k = 0;
+        while (k < v.length && (v.charCodeAt(k) === 0x20 || v.charCodeAt(k) === 0x09)) k++;
+        return k === 0 ? v : v.slice(k);
       }
     }
     return null;
@@ -86,6 +88,9 @@ export function buildEnvelopeFromBlock(raw: Buffer, block: HeaderBlock): Envelop
 type Tok = { t: 'atom' | 'q' | 'c' | 'dl'; v: string } | { t: 's'; v: string };
 
 const SPECIALS = '<>@,;:[]';
+/** The characters that end an atom (by char code, ASCII only: other characters are atom text). */
+const ATOM_END = new Uint8Array(128);
+for (const c of ' \t\r\n"()<>@,;:[]') ATOM_END[c.charCodeAt(0)] = 1;
 
 function tokenize(s: string): Tok[] {
   const toks: Tok[] = [];
@@ -134,7 +139,7 @@ function tokenize(s: string): Tok[] {
       i++;
     } else {
       let j = i;
-      while (j < s.length && !' \t\r\n"()<>@,;:[]'.includes(s[j]!)) j++;
+      while (j < s.length && !ATOM_END[s.charCodeAt(j)]) j++;
       toks.push({ t: 'atom', v: s.slice(i, j) });
       i = j;
     }

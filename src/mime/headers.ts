@@ -88,7 +88,9 @@ export function scanHeader(raw: Buffer, start: number, end: number): HeaderBlock
         }
       }
       if (colon >= 0) {
-        const name = raw.toString('latin1', pos, colon).replace(/[ \t]+$/, '').toLowerCase();
+        let nameEnd = colon;
+        while (nameEnd > pos && (raw[nameEnd - 1] === 0x20 || raw[nameEnd - 1] === 0x09)) nameEnd--;
+        const name = raw.toString('latin1', pos, nameEnd).toLowerCase();
         if (name.length > 0 && !/[\x00-\x20\x7f]/.test(name)) {
           cur = { name, start: pos, end: lineEnd, valueStart: colon + 1 };
         }
@@ -107,6 +109,11 @@ export function fieldValue(raw: Buffer, f: HeaderField): string {
 
 /** Remove CR/LF of folding (RFC 5322 §2.2.3); a line break not followed by WSP becomes a space. */
 export function unfold(s: string): string {
+  // Most values are one line: nothing to do but drop the final line ending.
+  const nl = s.indexOf('\n');
+  const cr = s.indexOf('\r');
+  if (nl < 0 && cr < 0) return s;
+  if (nl === s.length - 1 && (cr < 0 || (cr === nl - 1 && s.indexOf('\r', cr + 1) < 0))) return s.slice(0, cr < 0 ? nl : cr);
   return s.replace(/\r?\n(?=[ \t])|\r?\n$/g, '').replace(/\r?\n/g, ' ').replace(/\r/g, '');
 }
 

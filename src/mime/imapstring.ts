@@ -22,12 +22,13 @@ export function imapString(s: string): string {
       return literal(s);
     }
   }
-  return '"' + s.replace(/[\\"]/g, '\\$&') + '"';
+  return specials === 0 ? '"' + s + '"' : '"' + s.replace(/[\\"]/g, '\\$&') + '"';
 }
 
 /** Like nstring, but CR/LF removed first (a line break not followed by whitespace becomes a space). */
 export function nstringNoLf(s: string | null | undefined): string {
   if (s === null || s === undefined) return 'NIL';
+  if (!s.includes('\n') && !s.includes('\r')) return imapString(s);
   return imapString(s.replace(/\r?\n(?=[ \t]|$)|\r(?=[ \t]|$)/g, '').replace(/\r?\n|\r/g, ' '));
 }
 
@@ -42,12 +43,27 @@ export function literal(s: string): string {
  */
 export function humanString(s: string | null | undefined): string {
   if (s === null || s === undefined) return 'NIL';
-  const simple = /^[^\t\r\n\0"\\\u0080-\uffff]*$/.test(s) && !/^ | $|  /.test(s);
-  if (simple) return '"' + s + '"';
+  if (isSimpleText(s)) return '"' + s + '"';
   const cleaned = s
     .replace(/\0/g, '\u0080')
     .replace(/[ \t\r\n]+/g, ' ')
     .replace(/^ | $/g, '');
   if (cleaned === '') return '""';
   return literal(cleaned);
+}
+
+/** No TAB, CR, LF, NUL, quote, backslash or non-ASCII, and no leading, trailing or double space. */
+function isSimpleText(s: string): boolean {
+  let prevSpace = true; // a leading space counts as a double one
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x20) {
+      if (prevSpace) return false;
+      prevSpace = true;
+    } else {
+      if (c === 0x09 || c === 0x0a || c === 0x0d || c === 0 || c === 0x22 || c === 0x5c || c >= 0x80) return false;
+      prevSpace = false;
+    }
+  }
+  return !(prevSpace && s.length > 0);
 }
