@@ -73,6 +73,7 @@ import {
 } from './names.js';
 
 import { keyColumns, keyValues, storable, readSortKeys, updateRows, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
+import { HEAD_READ, headerEnd, readHeaderBlockSync } from '../maildir/header-block.js';
 
 export { HIERARCHY_SEPARATOR } from './names.js';
 export { MessageRecord } from './record.js';
@@ -507,27 +508,6 @@ async function readKnownSize(path: string, size: number): Promise<Buffer> {
   return buf.subarray(0, n);
 }
 
-/**
- * Index of the first byte after the header's blank line ("\n\n" or "\n\r\n", or an empty first line), looking at
- * buf[from..len) only; -1 when there is none yet.
- */
-function headerEnd(buf: Buffer, from: number, len: number): number {
-  if (from === 0) {
-    if (len > 0 && buf[0] === 0x0a) return 1;
-    if (len > 1 && buf[0] === 0x0d && buf[1] === 0x0a) return 2;
-  }
-  const view = buf.subarray(0, len);
-  let i = from;
-  for (;;) {
-    i = view.indexOf(0x0a, i);
-    if (i < 0 || i + 1 >= len) return -1;
-    if (view[i + 1] === 0x0a) return i + 2;
-    if (view[i + 1] === 0x0d && i + 2 < len && view[i + 2] === 0x0a) return i + 3;
-    i++;
-  }
-}
-
-const HEAD_READ = 8192;
 /** Files up to this size may be read with blocking calls by bulk loops (readRecordSync). */
 const SYNC_READ_MAX = 256 * 1024;
 
@@ -2058,33 +2038,7 @@ export class Mailbox {
 
   /** readHeader without a thread-pool round trip (see readRecordSync); undefined = use readHeader. */
   readHeaderSync(rec: MessageRecord): Buffer | undefined {
-    let fd: number;
-    try {
-      fd = openSync(rec.path, 'r');
-    } catch (err) {
-      if (isErr(err, 'ENOENT')) return undefined;
-      throw err;
-    }
-    try {
-      let buf = Buffer.allocUnsafe(Math.min(HEAD_READ, Math.max(rec.size, 0) + 1) || 1);
-      let len = 0;
-      for (;;) {
-        const got = readSync(fd, buf, len, buf.length - len, len);
-        if (got === 0) return buf.subarray(0, len);
-        const from = Math.max(0, len - 2);
-        len += got;
-        const end = headerEnd(buf, from, len);
-        if (end >= 0) return buf.subarray(0, end);
-        if (len === buf.length) {
-          if (len >= SYNC_READ_MAX) return undefined;
-          const bigger = Buffer.allocUnsafe(buf.length * 4);
-          buf.copy(bigger, 0, 0, len);
-          buf = bigger;
-        }
-      }
-    } finally {
-      closeSync(fd);
-    }
+    return readHeaderBlockSync(rec.path, rec.size, SYNC_READ_MAX);
   }
 
   /**
