@@ -242,6 +242,11 @@ export const configSchema = z
          * recently used mailboxes are dropped first. 0 = always ask the database.
          */
         indexCacheMessages: z.number().int().min(0).default(500_000),
+        /**
+         * Worker threads that read and parse headers for a first FETCH ENVELOPE of 2,000+ messages (started when
+         * needed, stopped after 30 s idle). Default: none on one core, else one per core up to 2; 0 = none.
+         */
+        envelopeWorkers: z.number().int().min(0).max(16).optional(),
       })
       .strict()
       .default({

@@ -15,7 +15,7 @@
 import type { FetchAttribute, FetchCommand } from '../../../protocol/imap/index.js';
 import { fetchItemName, formatImapDateTime } from '../../../protocol/imap/index.js';
 import { storable, type MessageRecord, type ParsedEntry, type ParsedField, type ParsedRow } from '../../../store/mail/index.js';
-import { sortKeysOf, envelopeOfHeader } from '../sort-keys.js';
+import { sortKeysOf, envelopeOfHeader, type EnvelopeEntry } from '../sort-keys.js';
 import {
   parseStructure,
   formatEnvelope,
@@ -38,6 +38,11 @@ import { bad } from '../errors.js';
 import { condstoreOn, enableCondstore, qresyncOn, sendVanishedEarlier, savedAsSet } from '../qresync.js';
 
 const PAGE = 500;
+/** FETCH ENVELOPE uses the envelope workers from this many messages on, for pages with this many to compute. */
+const WORKER_MIN_TARGETS = 2000;
+const WORKER_MIN_PAGE = 100;
+/** Header blocks up to this size are read by a worker; longer ones here, asynchronously (as readHeaderSync). */
+const SYNC_HEADER_MAX = 256 * 1024;
 const EXPUNGEISSUED = { text: 'Some messages were expunged before they could be fetched', code: 'EXPUNGEISSUED' } as const;
 /** Parse results written to the index per transaction. */
 const CACHE_BATCH = 5000;
@@ -54,6 +59,14 @@ function flagsText(flags: readonly string[]): string {
 }
 
 type CacheEntry = ParsedEntry;
+
+interface LoadedPage {
+  page: Target[];
+  recs: MessageRecord[];
+  parsed: Map<number, ParsedRow> | null;
+  /** Entries the envelope workers computed for the page (by UID), when it was given to them. */
+  computed: Promise<Map<number, EnvelopeEntry>> | null;
+}
 
 export const FETCH: Handler<FetchCommand> = {
   states: SELECTED,
@@ -114,11 +127,53 @@ export const FETCH: Handler<FetchCommand> = {
     let missing = 0;
     const batch = new ResponseBatch(s);
     const slice = new TimeSlice();
-    for (let i = 0; i < targets.length; i += PAGE) {
+    // A first FETCH ENVELOPE of many messages: their headers are read and parsed by worker threads, pages ahead of
+    // the responses (../envelope-pool.ts); anything a worker could not do is done here as usual.
+    const pool = s.ctx.envelopePool;
+    const viaWorkers =
+      pool !== undefined && pool.enabled && wantsEnvelope && !wantsFile && !wantsStructure && !markSeen && targets.length >= WORKER_MIN_TARGETS;
+    const loadPage = async (i: number): Promise<LoadedPage> => {
       const page = targets.slice(i, i + PAGE);
       const recs = changedRecs
         ? page.map((t) => changedRecs!.get(t.uid)!)
         : await mbx.listMessages({ uids: page.map((t) => t.uid) });
+      const parsed = wantsParse ? await mbx.getParsed(page.map((t) => t.uid), parseFields) : null;
+      if (parsed && wantsEnvelope) {
+        const noWire = [...parsed].filter(([, c]) => c.envelopeImap === null).map(([uid]) => uid);
+        if (noWire.length) for (const [uid, json] of await mbx.getEnvelopes(noWire)) parsed.get(uid)!.envelope = json;
+      }
+      let computed: Promise<Map<number, EnvelopeEntry>> | null = null;
+      if (viaWorkers) {
+        const todo = recs.filter((r) => {
+          const c = parsed?.get(r.uid);
+          return !c || (c.envelopeImap === null && c.envelope === null);
+        });
+        if (todo.length >= WORKER_MIN_PAGE) {
+          computed = pool!
+            .run(todo.map((r) => r.path), todo.map((r) => r.size), SYNC_HEADER_MAX)
+            .then((entries) => {
+              const m = new Map<number, EnvelopeEntry>();
+              entries.forEach((e, k) => {
+                if (e) m.set(todo[k]!.uid, e);
+              });
+              return m;
+            })
+            .catch(() => new Map<number, EnvelopeEntry>());
+        }
+      }
+      return { page, recs, parsed, computed };
+    };
+    // Pages loaded (and given to the workers) ahead of the one being answered.
+    const ahead: Array<Promise<LoadedPage>> = [];
+    const window = viaWorkers ? pool!.size + 1 : 0;
+    let nextLoad = 0;
+    for (let i = 0; i < targets.length; i += PAGE) {
+      while (nextLoad < targets.length && nextLoad <= i + window * PAGE) {
+        ahead.push(loadPage(nextLoad));
+        nextLoad += PAGE;
+      }
+      const loaded = await ahead.shift()!;
+      const { page, recs, parsed } = loaded;
       const byUid = new Map<number, MessageRecord>(recs.map((r) => [r.uid, r]));
       let newlySeen = new Map<number, string[]>();
       const seenModseq = new Map<number, number>();
@@ -133,10 +188,18 @@ export const FETCH: Handler<FetchCommand> = {
           if (res.updated.length) sel.ownChange(before, res.highestModseq);
         }
       }
-      const parsed = wantsParse ? await mbx.getParsed(page.map((t) => t.uid), parseFields) : null;
-      if (parsed && wantsEnvelope) {
-        const noWire = [...parsed].filter(([, c]) => c.envelopeImap === null).map(([uid]) => uid);
-        if (noWire.length) for (const [uid, json] of await mbx.getEnvelopes(noWire)) parsed.get(uid)!.envelope = json;
+      if (loaded.computed) {
+        // The workers' entries become this page's cached ENVELOPEs, and go to the index like ones computed here.
+        for (const [uid, e] of await loaded.computed) {
+          const rec = byUid.get(uid);
+          if (!rec) continue;
+          // RFC 5256 §2.2: INTERNALDATE when the Date header gives no sent date (the worker cannot ask the record).
+          if (Number.isNaN(e.keys.date)) e.keys.date = rec.internalDate;
+          const row = parsed!.get(uid);
+          if (row) row.envelopeImap = e.envelopeImap;
+          else parsed!.set(uid, { envelope: null, bodystructure: null, envelopeImap: e.envelopeImap });
+          toCache.push([uid, { envelope: e.envelope, envelopeImap: e.envelopeImap, keys: e.keys }]);
+        }
       }
       const cachedOf = (uid: number) => parsed?.get(uid) ?? null;
       const hasEnvelope = (c: ParsedRow | null) => c !== null && (c.envelopeImap !== null || c.envelope !== null);

@@ -1,0 +1,146 @@
+/**
+ * Worker threads that compute first-time ENVELOPEs (./envelope-worker.ts): a FETCH ENVELOPE over many messages
+ * that have none cached sends each page's file paths to a worker ahead of time and writes the responses and the
+ * index as the answers come back, so reading and parsing headers uses another core. Dovecot parses in the one
+ * process of the connection; on a machine with two or more cores this is what lets a first FETCH 1:* (ENVELOPE)
+ * over 100,000 messages finish in its time.
+ *
+ * Workers start when first needed and stop after `idleMs` without work (they do not keep the process alive).
+ * A worker that fails (crash, error) rejects its pending jobs; callers then compute on their own thread, so the
+ * answer is the same either way. Results equal the session-thread computation (test/imap/envelope-pool.test.ts).
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { EnvelopeEntry } from './message-keys.js';
+import type { EnvelopeJob, EnvelopeReply } from './envelope-worker.js';
+
+interface Pending {
+  resolve: (entries: Array<EnvelopeEntry | null>) => void;
+  reject: (err: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+/**
+ * The default number of workers: none on a single core, else one per core up to 2 (on two cores, two workers beside
+ * the session's thread finished a first FETCH ENVELOPE of 100,000 messages sooner than one: bench/README.md).
+ */
+export function defaultEnvelopeWorkers(): number {
+  const cores = availableParallelism();
+  return cores < 2 ? 0 : Math.min(2, cores);
+}
+
+/** Under tsx (tests) this module is .ts and so is the worker beside it, which then needs tsx's loader too. */
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCE ? './envelope-worker.ts' : './envelope-worker.js', import.meta.url);
+
+function newWorker(): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { execArgv: process.execArgv.filter((a) => !a.startsWith('--cpu-prof')) });
+  const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
+  return new Worker(boot, { eval: true, execArgv: [] });
+}
+
+export class EnvelopePool {
+  private readonly slots: Array<Slot | null>;
+  private nextSlot = 0;
+  private nextId = 1;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    readonly size: number,
+    private readonly idleMs = 30_000,
+  ) {
+    this.slots = new Array<Slot | null>(Math.max(0, size)).fill(null);
+  }
+
+  /** Workers running now (they start with the first job and stop when idle). */
+  get running(): number {
+    return this.slots.filter((x) => x !== null).length;
+  }
+
+  /** Whether jobs can be given to workers at all. */
+  get enabled(): boolean {
+    return this.slots.length > 0 && !this.closed;
+  }
+
+  /** The entries for `paths` (null where a file could not be read), computed by the next worker in turn. */
+  run(paths: string[], sizes: number[], max: number): Promise<Array<EnvelopeEntry | null>> {
+    if (!this.enabled) return Promise.reject(new Error('envelope pool disabled'));
+    const i = this.nextSlot;
+    this.nextSlot = (i + 1) % this.slots.length;
+    let slot: Slot;
+    try {
+      slot = this.slots[i] ?? this.start(i);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ id, paths, sizes, max } satisfies EnvelopeJob);
+    });
+  }
+
+  /** Stops the workers (server stop); pending jobs are rejected. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.stopAll();
+  }
+
+  private start(i: number): Slot {
+    // execArgv: the parent's, but a worker has no use for --cpu-prof (it would write a profile of its own).
+    const worker = newWorker();
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map() };
+    this.slots[i] = slot;
+    const fail = (err: Error) => {
+      if (this.slots[i] === slot) this.slots[i] = null;
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+      void worker.terminate().catch(() => {});
+    };
+    worker.on('message', (reply: EnvelopeReply) => {
+      const p = slot.pending.get(reply.id);
+      if (!p) return;
+      slot.pending.delete(reply.id);
+      p.resolve(reply.entries);
+      if (!this.busy()) this.armIdle();
+    });
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`envelope worker exited (${code})`)));
+    return slot;
+  }
+
+  private busy(): boolean {
+    return this.slots.some((s) => s !== null && s.pending.size > 0);
+  }
+
+  private armIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = null;
+      if (!this.busy()) void this.stopAll();
+    }, this.idleMs);
+    this.idleTimer.unref();
+  }
+
+  private async stopAll(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    const live = this.slots.filter((s): s is Slot => s !== null);
+    this.slots.fill(null);
+    for (const s of live) {
+      for (const p of s.pending.values()) p.reject(new Error('envelope pool stopped'));
+      s.pending.clear();
+    }
+    await Promise.all(live.map((s) => s.worker.terminate().catch(() => 0)));
+  }
+}

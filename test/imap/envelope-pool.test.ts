@@ -1,0 +1,151 @@
+/**
+ * The envelope workers (src/server/imap/envelope-pool.ts): a first FETCH ENVELOPE of 2,000+ messages reads and
+ * parses headers in worker threads. Their entries equal the session thread's (envelopeEntry), files they cannot
+ * read come back as null (the session then reads them itself), the workers stop when idle and start again, and a
+ * server with workers answers FETCH ENVELOPE, SORT and the stored cache exactly as a server without them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sql, type Kysely } from 'kysely';
+import { EnvelopePool } from '../../src/server/imap/envelope-pool.js';
+import { envelopeEntry } from '../../src/server/imap/message-keys.js';
+import { startImapServer } from '../helpers/imap.js';
+import { tempDir } from '../helpers/server.js';
+
+/** Varied headers: encoded words, groups, folding, CRLF and LF, quoted names, no Date, no blank line, bad Date. */
+function sample(i: number): Buffer {
+  const eol = i % 3 === 0 ? '\r\n' : '\n';
+  const kinds = [
+    [`Date: Tue, ${(i % 27) + 1} Jan 2024 09:00:00 -0500`, `From: =?utf-8?q?=C3=89mile_${i}?= <emile${i}@example.org>`, `Subject: caf\u00e9 ${i}${eol} folded`],
+    [`Date: Wed, 3 Jan 2024 10:${String(i % 60).padStart(2, '0')}:00 +0000`, `From: "A \\"quoted\\" name" <a${i}@x.org>`, `To: group: b@x.org, c@x.org;, d@x.org`, `Subject: Re: [list] Fwd: topic ${i % 7}`],
+    [`From: plain${i}@example.net (Comment Name)`, `Subject:   spaced   out  ${i} `, `In-Reply-To: <p${i}@x>`, `References: <r1@x>${eol}\t<r2@x>`],
+    [`Date: bogus`, `From: <>`, `Cc: undisclosed-recipients:;`, `Subject: =?iso-8859-1?q?gr=FC=DFe?= ${i}`],
+  ];
+  const head = [...kinds[i % kinds.length]!, `Message-ID: <m${i}@example.test>`].join(eol);
+  if (i % 11 === 0) return Buffer.from(head + eol, 'utf8'); // header only, no blank line
+  return Buffer.from(`${head}${eol}${eol}body ${i}${eol}`, 'utf8');
+}
+
+test('pool entries equal the session thread computation; unreadable files give null', async () => {
+  const dir = tempDir('mw-envpool-');
+  const paths: string[] = [];
+  const sizes: number[] = [];
+  const expected = [];
+  for (let i = 0; i < 60; i++) {
+    const p = join(dir, `m${i}`);
+    const raw = sample(i);
+    writeFileSync(p, raw);
+    paths.push(p);
+    sizes.push(raw.length);
+    const end = raw.indexOf('\n\n') >= 0 ? raw.indexOf('\n\n') + 2 : raw.indexOf('\n\r\n') >= 0 ? raw.indexOf('\n\r\n') + 3 : raw.length;
+    expected.push(envelopeEntry(raw.subarray(0, end), NaN));
+  }
+  // A header longer than the limit, and a file that is gone.
+  const big = join(dir, 'big');
+  writeFileSync(big, Buffer.from(`Subject: ${'x'.repeat(300_000)}\n\nbody\n`));
+  paths.push(big, join(dir, 'missing'));
+  sizes.push(300_020, 100);
+  const pool = new EnvelopePool(2);
+  try {
+    const [a, b] = await Promise.all([pool.run(paths.slice(0, 30), sizes.slice(0, 30), 256 * 1024), pool.run(paths.slice(30), sizes.slice(30), 256 * 1024)]);
+    const got = [...a, ...b];
+    assert.equal(got.length, 62);
+    assert.deepEqual(got.slice(0, 60), expected);
+    assert.equal(got[60], null, 'a header over the limit is left to the session');
+    assert.equal(got[61], null, 'a missing file');
+    // No usable Date: the date key is left for the caller (INTERNALDATE).
+    assert.ok(Number.isNaN(got[2]!.keys.date));
+    assert.ok(Number.isNaN(got[3]!.keys.date));
+    assert.equal(got[0]!.keys.date, Date.parse('Tue, 1 Jan 2024 09:00:00 -0500'));
+    assert.equal(pool.running, 2);
+  } finally {
+    await pool.close();
+  }
+  assert.equal(pool.running, 0);
+  await assert.rejects(pool.run(paths, sizes, 1024), /disabled/);
+});
+
+test('workers stop when idle and start again; a pool of size 0 is disabled', async () => {
+  const dir = tempDir('mw-envpool-idle-');
+  const p = join(dir, 'm');
+  writeFileSync(p, sample(1));
+  const pool = new EnvelopePool(1, 100);
+  try {
+    assert.equal(pool.running, 0, 'nothing starts before the first job');
+    assert.equal((await pool.run([p], [100], 1024))[0]!.keys.messageId, '<m1@example.test>');
+    assert.equal(pool.running, 1);
+    for (let i = 0; i < 50 && pool.running > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(pool.running, 0, 'stopped after the idle time');
+    assert.equal((await pool.run([p], [100], 1024))[0]!.keys.messageId, '<m1@example.test>');
+  } finally {
+    await pool.close();
+  }
+  const none = new EnvelopePool(0);
+  assert.equal(none.enabled, false);
+  await assert.rejects(none.run([p], [100], 1024));
+});
+
+test('pending jobs are rejected when the pool stops (callers then compute themselves)', async () => {
+  const dir = tempDir('mw-envpool-stop-');
+  const paths: string[] = [];
+  for (let i = 0; i < 3000; i++) {
+    const p = join(dir, `m${i}`);
+    writeFileSync(p, sample(i));
+    paths.push(p);
+  }
+  const pool = new EnvelopePool(1);
+  const rejected = assert.rejects(pool.run(paths, paths.map(() => 200), 1024), /stopped/);
+  await pool.close();
+  await rejected;
+});
+
+// ---------------------------------------------------------------- a server with workers and one without
+const COUNT = 2300;
+
+async function serverWith(workers: number) {
+  const srv = await startImapServer({ users: ['alice'], imap: { envelopeWorkers: workers } });
+  const cur = join(srv.maildir('alice'), 'cur');
+  mkdirSync(cur, { recursive: true });
+  for (let i = 0; i < COUNT; i++) {
+    const raw = sample(i);
+    const file = join(cur, `${1600000000 + i}.M${i}P1.host,S=${raw.length}:2,${i % 2 ? 'S' : ''}`);
+    writeFileSync(file, raw);
+    utimesSync(file, 1600000000 + i, 1600000000 + i); // INTERNALDATE: the same on both servers
+  }
+  return srv;
+}
+
+test('FETCH ENVELOPE, the stored cache and SORT are the same with and without envelope workers', async () => {
+  const results = [];
+  for (const workers of [2, 0]) {
+    const srv = await serverWith(workers);
+    const c = await srv.selected('alice');
+    const first = await c.cmd('FETCH 1:* (UID FLAGS ENVELOPE)');
+    assert.match(first.tagged, /OK/);
+    assert.equal(first.untagged.filter((u) => / FETCH /.test(u)).length, COUNT);
+    assert.equal(srv.ts.server.envelopePool.running, workers, workers ? 'the workers computed the ENVELOPEs' : 'no workers');
+    const again = await c.cmd('FETCH 1:* (UID FLAGS ENVELOPE)');
+    assert.deepEqual(again.untagged, first.untagged, 'the cached answer equals the first');
+    const sort = await c.cmd('UID SORT (DATE SUBJECT) UTF-8 ALL');
+    const thread = await c.cmd('UID THREAD REFERENCES UTF-8 ALL');
+    const search = await c.cmd('UID SEARCH HEADER Message-ID m17@ SUBJECT folded');
+    const db = srv.ts.server.mail.db as Kysely<any>;
+    const rows = await sql<Record<string, unknown>>`select uid, envelope, envelope_imap, sort_date, sort_subject, sort_from, sort_display_from,
+      thread_msgid, thread_refs, search_subject from mail_messages order by uid`.execute(db);
+    assert.equal(rows.rows.length, COUNT);
+    assert.ok(rows.rows.every((r) => r.envelope_imap !== null && r.sort_date !== null), 'every row has its cache and keys');
+    results.push({ first: first.untagged, sort: sort.untagged, thread: thread.untagged, search: search.untagged, rows: rows.rows });
+    await srv.stop();
+  }
+  const [withWorkers, without] = results;
+  for (const key of ['first', 'sort', 'thread', 'search', 'rows'] as const) {
+    const a: unknown[] = withWorkers![key];
+    const b: unknown[] = without![key];
+    assert.equal(a.length, b.length, key);
+    // The first difference only (the lists are long).
+    const i = a.findIndex((x, k) => JSON.stringify(x) !== JSON.stringify(b[k]));
+    assert.ok(i < 0, i < 0 ? '' : `${key}[${i}] differs: ${JSON.stringify(a[i]).slice(0, 300)} / ${JSON.stringify(b[i]).slice(0, 300)}`);
+  }
+});
