@@ -36,7 +36,7 @@ import { VerifiedCredentialCache } from './auth/cache.js';
 import { ServerOps, type ReloadResult } from './ops/runtime.js';
 import { releasePrebound } from './ops/prebind.js';
 import { imapListener } from './server/imap/listener.js';
-import { EnvelopePool, defaultEnvelopeWorkers } from './server/imap/envelope-pool.js';
+import { ParsePool, defaultParseWorkers } from './server/imap/parse-pool.js';
 import { pop3Listener, MaildropLocks, DEFAULT_POP3_LIMITS } from './server/pop3/index.js';
 import type { Listener } from './server/net/listener.js';
 import { DnsServices, type DnsStatus } from './dnscheck/service.js';
@@ -49,8 +49,8 @@ export interface RunningServer {
   config: Config;
   store: AccountStore;
   mail: MailStore;
-  /** Worker threads for large first-time FETCH ENVELOPEs (src/server/imap/envelope-pool.ts). */
-  envelopePool: EnvelopePool;
+  /** Worker threads for large first-time FETCH ENVELOPEs (src/server/imap/parse-pool.ts). */
+  parsePool: ParsePool;
   queue: QueueManager;
   tls: TlsMaterial;
   /** Bound addresses by listener name (port 0 in the config becomes the port the OS picked). */
@@ -102,8 +102,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     log: log.child({ component: 'store' }),
     recordCacheMessages: config.imap.indexCacheMessages,
   });
-  // Worker threads for large first-time FETCH ENVELOPEs (src/server/imap/envelope-pool.ts); none start until used.
-  const envelopePool = new EnvelopePool(config.imap.envelopeWorkers ?? defaultEnvelopeWorkers());
+  // Worker threads for large first-time FETCH ENVELOPEs (src/server/imap/parse-pool.ts); none start until used.
+  const parsePool = new ParsePool(config.imap.parseWorkers ?? defaultParseWorkers());
   const deliveries = new Set<(e: DeliveredEvent) => void>();
   deliveries.add((e) => void mail.onDelivered(e));
   // One verified-credential cache for SMTP AUTH, IMAP, POP3 and the web admin's account changes (invalidation).
@@ -310,7 +310,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       userSessions: new Map<number, number>(),
       shutdown: ops.shutdown,
       commandRate: ops.commandRate,
-      envelopePool,
+      parsePool,
     };
     for (const name of ['imap', 'imaps'] as const) {
       const addr = config.listen[name];
@@ -384,7 +384,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await Promise.all(listeners.map((l) => l.close()));
     await stopControl();
     await queue.stop();
-    await envelopePool.close();
+    await parsePool.close();
     await store.close();
     throw err;
   }
@@ -393,7 +393,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     config,
     store,
     mail,
-    envelopePool,
+    parsePool,
     tls,
     addresses,
     deliveries,
@@ -415,7 +415,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       await ops.stop();
       await stopControl();
       await queue.stop();
-      await envelopePool.close();
+      await parsePool.close();
       await store.close();
     },
   };

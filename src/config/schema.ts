@@ -243,10 +243,10 @@ export const configSchema = z
          */
         indexCacheMessages: z.number().int().min(0).default(500_000),
         /**
-         * Worker threads that read and parse headers for a first FETCH ENVELOPE of 2,000+ messages (started when
+         * Worker threads that read and parse files for a first FETCH ENVELOPE and SEARCH BODY/TEXT over 2,000+ messages (started when
          * needed, stopped after 30 s idle). Default: none on one core, else one per core up to 2; 0 = none.
          */
-        envelopeWorkers: z.number().int().min(0).max(16).optional(),
+        parseWorkers: z.number().int().min(0).max(16).optional(),
       })
       .strict()
       .default({

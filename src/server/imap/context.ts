@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { AccountService } from '../../accounts/service.js';
 import type { LoginThrottle } from '../../auth/throttle.js';
 import type { MailStore } from '../../store/mail/store.js';
-import type { EnvelopePool } from './envelope-pool.js';
+import type { ParsePool } from './parse-pool.js';
 
 export interface ImapLimits {
   maxLineLength: number;
@@ -38,5 +38,5 @@ export interface ImapContext {
   /** Per-IP command rate. */
   commandRate?: CommandRateLimiter;
   /** Worker threads for first-time ENVELOPEs of large fetches (none: computed in the session's thread). */
-  envelopePool?: EnvelopePool;
+  parsePool?: ParsePool;
 }

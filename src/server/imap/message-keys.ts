@@ -1,7 +1,7 @@
 /**
  * The SORT/THREAD/SEARCH keys and the ENVELOPE of a message from its header block (RFC 5256 §2-3, RFC 5957 §3,
  * RFC 3501 §7.4.2): pure functions of the header bytes, without the store, so that the envelope workers
- * (envelope-pool.ts) can run them too. ./sort-keys.ts stores and loads the keys.
+ * (parse-pool.ts) can run them too. ./sort-keys.ts stores and loads the keys.
  */
 import { scanHeader, lastField, unfold, decodeEncodedWords, stripComments } from '../../mime/headers.js';
 import { buildEnvelope, buildEnvelopeFromBlock, formatEnvelope, type Envelope, type Address } from '../../mime/envelope.js';

@@ -73,7 +73,7 @@ import {
 } from './names.js';
 
 import { keyColumns, keyValues, storable, readSortKeys, updateRows, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
-import { HEAD_READ, headerEnd, readHeaderBlockSync } from '../maildir/header-block.js';
+import { HEAD_READ, headerEnd, readHeaderBlockSync } from '../maildir/file-read.js';
 
 export { HIERARCHY_SEPARATOR } from './names.js';
 export { MessageRecord } from './record.js';

@@ -128,8 +128,8 @@ export const FETCH: Handler<FetchCommand> = {
     const batch = new ResponseBatch(s);
     const slice = new TimeSlice();
     // A first FETCH ENVELOPE of many messages: their headers are read and parsed by worker threads, pages ahead of
-    // the responses (../envelope-pool.ts); anything a worker could not do is done here as usual.
-    const pool = s.ctx.envelopePool;
+    // the responses (../parse-pool.ts); anything a worker could not do is done here as usual.
+    const pool = s.ctx.parsePool;
     const viaWorkers =
       pool !== undefined && pool.enabled && wantsEnvelope && !wantsFile && !wantsStructure && !markSeen && targets.length >= WORKER_MIN_TARGETS;
     const loadPage = async (i: number): Promise<LoadedPage> => {
@@ -150,7 +150,7 @@ export const FETCH: Handler<FetchCommand> = {
         });
         if (todo.length >= WORKER_MIN_PAGE) {
           computed = pool!
-            .run(todo.map((r) => r.path), todo.map((r) => r.size), SYNC_HEADER_MAX)
+            .envelopes(todo.map((r) => r.path), todo.map((r) => r.size), SYNC_HEADER_MAX)
             .then((entries) => {
               const m = new Map<number, EnvelopeEntry>();
               entries.forEach((e, k) => {

@@ -11,7 +11,9 @@
 import type { SearchCommand, SearchKey } from '../../../protocol/imap/index.js';
 import { sequenceSetHas } from '../../../protocol/imap/index.js';
 import type { Mailbox, MessageRecord } from '../../../store/mail/index.js';
-import { parseStructure, decodedHeaderValue, headerText, bodyText, matchesText as matchesTextSlow, type MimeNode, type Envelope } from '../../../mime/index.js';
+import { parseStructure, decodedHeaderValue, headerText, bodyText, type MimeNode, type Envelope } from '../../../mime/index.js';
+import { matchesText } from '../content-match.js';
+import { UNREAD, type ParsePool } from '../parse-pool.js';
 import { decodeEncodedWords } from '../../../mime/headers.js';
 import { TimeSlice } from '../prefetch.js';
 import { SELECTED, type Handler } from './types.js';
@@ -24,6 +26,8 @@ import type { SelectedMailbox } from '../selected.js';
 const PAGE = 1000;
 /** UIDs per query of the decoded-Subject column (SUBJECT search). */
 const SUBJECT_PAGE = 5000;
+/** SEARCH BODY/TEXT uses the parse workers from this many messages on. */
+const WORKER_MIN_MESSAGES = 2000;
 const DAY = 86_400_000;
 
 /** Header fields answered from the cached ENVELOPE when there is one (RFC 5322 §3.6: at most one of each). */
@@ -98,6 +102,8 @@ class MessageView {
     private envJson: string | undefined,
     /** The index's decoded Subject (search_subject; null: no Subject), undefined when the row has no keys. */
     private readonly subjectKey?: string | null,
+    /** Answers to BODY/TEXT keys a parse worker already gave (by key). */
+    readonly content?: Map<SearchKey, boolean>,
   ) {
     if (loaded.data) {
       if (loaded.whole) this.raw = loaded.data;
@@ -149,17 +155,6 @@ class MessageView {
   }
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/**
- * matchesText (NFC, lower case, substring) with a fast path: NFC leaves pure ASCII unchanged, and normalising
- * whole bodies was the largest cost of BODY search.
- */
-function matchesText(haystack: string, needle: string): boolean {
-  if (needle === '' || NON_ASCII.test(haystack) || NON_ASCII.test(needle)) return matchesTextSlow(haystack, needle);
-  return haystack.toLowerCase().includes(needle.toLowerCase());
-}
-
 const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
 
 /** The calendar day of a Date: header as written (RFC 3501: "disregarding time and timezone"), at UTC midnight. */
@@ -201,9 +196,9 @@ async function matches(k: SearchKey, m: MessageView, sel: SelectedMailbox, maxUi
       return values.some((v) => matchesText(v, k.value));
     }
     case 'BODY':
-      return matchesText(await m.body(), k.value);
+      return m.content?.get(k) ?? matchesText(await m.body(), k.value);
     case 'TEXT':
-      return matchesText(headerText(await m.header()), k.value) || matchesText(await m.body(), k.value);
+      return m.content?.get(k) ?? (matchesText(headerText(await m.header()), k.value) || matchesText(await m.body(), k.value));
     case 'DATE':
       if (k.field === 'internal') return compareDay(Math.floor(r.internalDate / DAY) * DAY, k.comparison, k.date);
       {
@@ -248,7 +243,12 @@ export function usesModseq(k: SearchKey): boolean {
  * Runs a search; returns matching messages as [seq, uid] pairs in ascending order. With `o.modseq`, its `max`
  * becomes the highest MODSEQ among the matches (RFC 7162 §3.1.5).
  */
-export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { modseq?: { max: number } } = {}): Promise<Array<[number, number]>> {
+export async function runSearch(
+  sel: SelectedMailbox,
+  criteria: SearchKey,
+  /** pool: parse workers that answer BODY/TEXT keys of large searches (../parse-pool.ts). */
+  o: { modseq?: { max: number }; pool?: ParsePool } = {},
+): Promise<Array<[number, number]>> {
   const needs = needsOf(criteria);
   const out: Array<[number, number]> = [];
   // ALL (what SORT and THREAD are mostly asked with): every message of the session's view that still exists,
@@ -278,27 +278,59 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
   const maxUid = all.length ? all[all.length - 1]! : 0;
   const mbx = sel.mailbox;
   const slice = new TimeSlice();
-  for (let i = 0; i < all.length; i += PAGE) {
+  // BODY/TEXT over many messages: parse workers read the files and answer those keys, pages ahead of the
+  // evaluation here (which still applies every other key, and searches itself what a worker could not read).
+  const contentKeys = needs.body ? contentKeysOf(criteria) : [];
+  const pool = o.pool;
+  const viaWorkers = pool !== undefined && pool.enabled && contentKeys.length > 0 && all.length >= WORKER_MIN_MESSAGES;
+  const loadPage = async (i: number) => {
     const uids = Array.from(all.subarray(i, i + PAGE));
     const recs = await mbx.listMessages({ uids });
+    const answers = viaWorkers
+      ? pool!
+          .search(recs.map((r) => r.path), recs.map((r) => r.size), contentKeys.map((k) => ({ type: k.type, value: k.value })))
+          .catch(() => null)
+      : null;
+    return { uids, recs, answers };
+  };
+  const ahead: Array<ReturnType<typeof loadPage>> = [];
+  const window = viaWorkers ? pool!.size + 1 : 0;
+  let nextLoad = 0;
+  for (let i = 0; i < all.length; i += PAGE) {
+    while (nextLoad < all.length && nextLoad <= i + window * PAGE) {
+      ahead.push(loadPage(nextLoad));
+      nextLoad += PAGE;
+    }
+    const page = await ahead.shift()!;
+    const { uids, recs } = page;
+    const hits = page.answers ? await page.answers : null;
     // Subject alone: the index's key column; ENVELOPE JSON only for rows without keys (or for other fields).
     const subjects = needs.envelope && needs.subjectOnly && !needs.body ? await mbx.getSortKeys(uids, ['searchSubject']) : null;
     const envUids = subjects ? uids.filter((u) => !subjects.has(u)) : uids;
     const envs = needs.envelope && !needs.body && envUids.length ? await mbx.getEnvelopes(envUids) : null;
+    let r = -1;
     for (const rec of recs) {
+      r++;
       const seq = sel.seqOf(rec.uid);
       if (!seq) continue;
-      // Read what the keys will need: the whole file for BODY/TEXT, else the header block where the ENVELOPE
-      // cache cannot answer.
+      // The workers' answers for this message, unless it could not read the file.
+      let content: Map<SearchKey, boolean> | undefined;
+      if (hits && hits[r * contentKeys.length] !== UNREAD) {
+        content = new Map(contentKeys.map((k, j) => [k, hits[r * contentKeys.length + j] === 1]));
+      }
+      // Read what the keys will need: the whole file for BODY/TEXT (unless answered), else the header block where
+      // the ENVELOPE cache cannot answer.
       let data: Buffer | null = null;
       let whole = false;
-      if (needs.body) {
+      if (needs.body && content) {
+        // Other keys read the header or the file themselves if they need them.
+      } else if (needs.body) {
         data = mbx.readRecordSync(rec) ?? (await mbx.readRecord(rec)) ?? null;
         whole = true;
       } else if (needs.header || (needs.envelope && !subjects?.has(rec.uid) && !envs?.has(rec.uid))) {
         data = mbx.readHeaderSync(rec) ?? (await mbx.readHeader(rec)) ?? null;
       }
-      const view = new MessageView(rec, seq, mbx, { data, whole }, envs?.get(rec.uid), subjects?.get(rec.uid)?.searchSubject);
+      const view = new MessageView(rec, seq, mbx, { data, whole }, envs?.get(rec.uid), subjects?.get(rec.uid)?.searchSubject, content);
       if (await matches(criteria, view, sel, maxUid)) {
         out.push([seq, rec.uid]);
         if (o.modseq && rec.modseq > o.modseq.max) o.modseq.max = rec.modseq;
@@ -306,6 +338,17 @@ export async function runSearch(sel: SelectedMailbox, criteria: SearchKey, o: { 
       if (slice.due()) await slice.yield();
     }
   }
+  return out;
+}
+
+/** The BODY and TEXT keys of a search program (for the parse workers). */
+function contentKeysOf(k: SearchKey, out: Array<Extract<SearchKey, { type: 'BODY' | 'TEXT' }>> = []): Array<Extract<SearchKey, { type: 'BODY' | 'TEXT' }>> {
+  if (k.type === 'BODY' || k.type === 'TEXT') out.push(k);
+  else if (k.type === 'AND') for (const x of k.keys) contentKeysOf(x, out);
+  else if (k.type === 'OR') {
+    contentKeysOf(k.left, out);
+    contentKeysOf(k.right, out);
+  } else if (k.type === 'NOT') contentKeysOf(k.key, out);
   return out;
 }
 
@@ -391,7 +434,7 @@ export const SEARCH: Handler<SearchCommand> = {
     const mod = { max: 0 };
     let found: Array<[number, number]>;
     try {
-      found = await runSearch(sel, cmd.criteria, { modseq: mod });
+      found = await runSearch(sel, cmd.criteria, { modseq: mod, pool: s.ctx.parsePool });
     } catch (err) {
       // RFC 5182 §2.1: a SEARCH (SAVE) that fails with NO leaves "$" empty; BAD leaves it as it was.
       if (cmd.returnOptions?.includes('SAVE') && !(err instanceof ImapCommandError && err.status === 'BAD')) sel.saved = new Set();

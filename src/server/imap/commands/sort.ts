@@ -81,7 +81,7 @@ export const SORT: Handler<SortCommand> = {
     if (modseqKey) await enableCondstore(s);
     await sel.reportChanges(s, { expunges: cmd.uid, uid: cmd.uid });
     const mod = { max: 0 };
-    const found = await runSearch(sel, cmd.criteria, { modseq: mod });
+    const found = await runSearch(sel, cmd.criteria, { modseq: mod, pool: s.ctx.parsePool });
     const sorted = await runSort(sel, found, cmd.sortCriteria);
     const nums = sorted.map(([seq, uid]) => (cmd.uid ? uid : seq));
     if (cmd.returnOptions) {

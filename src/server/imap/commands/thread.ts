@@ -21,7 +21,7 @@ export const THREAD: Handler<ThreadCommand> = {
   async run(s, cmd) {
     const sel = s.selected!;
     await sel.reportChanges(s, { expunges: cmd.uid });
-    const found = await runSearch(sel, cmd.criteria);
+    const found = await runSearch(sel, cmd.criteria, { pool: s.ctx.parsePool });
     const refs = cmd.algorithm === 'REFERENCES';
     const slice = new TimeSlice();
     const loaded = await loadSortKeys(sel, found, refs ? REFERENCES : ORDERED, slice);

@@ -1,21 +1,28 @@
 /**
- * Worker threads that compute first-time ENVELOPEs (./envelope-worker.ts): a FETCH ENVELOPE over many messages
- * that have none cached sends each page's file paths to a worker ahead of time and writes the responses and the
- * index as the answers come back, so reading and parsing headers uses another core. Dovecot parses in the one
- * process of the connection; on a machine with two or more cores this is what lets a first FETCH 1:* (ENVELOPE)
- * over 100,000 messages finish in its time.
+ * Worker threads that read and parse message files for a session (./parse-worker.ts):
+ * - a first FETCH ENVELOPE over many messages sends each page's file paths to a worker ahead of time and writes the
+ *   responses and the index as the answers come back (`envelopes`);
+ * - SEARCH BODY/TEXT over many messages has the workers read the files and answer the content keys (`search`).
+ * Reading and parsing then use the other cores. Dovecot parses in the one process of the connection; on a machine
+ * with two or more cores this is what lets these commands over 100,000 messages finish within its time.
  *
  * Workers start when first needed and stop after `idleMs` without work (they do not keep the process alive).
  * A worker that fails (crash, error) rejects its pending jobs; callers then compute on their own thread, so the
- * answer is the same either way. Results equal the session-thread computation (test/imap/envelope-pool.test.ts).
+ * answer is the same either way. Results equal the session-thread computation (test/imap/parse-pool.test.ts).
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { EnvelopeEntry } from './message-keys.js';
-import type { EnvelopeJob, EnvelopeReply } from './envelope-worker.js';
+import type { ContentKey } from './content-match.js';
+import type { ParseJob, ParseReply } from './parse-worker.js';
+
+export { UNREAD } from './parse-worker.js';
+
+/** A job without its id (the pool numbers them). */
+type Job = ParseJob extends infer J ? (J extends ParseJob ? Omit<J, 'id'> : never) : never;
 
 interface Pending {
-  resolve: (entries: Array<EnvelopeEntry | null>) => void;
+  resolve: (reply: ParseReply) => void;
   reject: (err: Error) => void;
 }
 
@@ -28,14 +35,14 @@ interface Slot {
  * The default number of workers: none on a single core, else one per core up to 2 (on two cores, two workers beside
  * the session's thread finished a first FETCH ENVELOPE of 100,000 messages sooner than one: bench/README.md).
  */
-export function defaultEnvelopeWorkers(): number {
+export function defaultParseWorkers(): number {
   const cores = availableParallelism();
   return cores < 2 ? 0 : Math.min(2, cores);
 }
 
 /** Under tsx (tests) this module is .ts and so is the worker beside it, which then needs tsx's loader too. */
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCE ? './envelope-worker.ts' : './envelope-worker.js', import.meta.url);
+const WORKER_URL = new URL(FROM_SOURCE ? './parse-worker.ts' : './parse-worker.js', import.meta.url);
 
 function newWorker(): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER_URL, { execArgv: process.execArgv.filter((a) => !a.startsWith('--cpu-prof')) });
@@ -43,7 +50,7 @@ function newWorker(): Worker {
   return new Worker(boot, { eval: true, execArgv: [] });
 }
 
-export class EnvelopePool {
+export class ParsePool {
   private readonly slots: Array<Slot | null>;
   private nextSlot = 0;
   private nextId = 1;
@@ -67,9 +74,25 @@ export class EnvelopePool {
     return this.slots.length > 0 && !this.closed;
   }
 
-  /** The entries for `paths` (null where a file could not be read), computed by the next worker in turn. */
-  run(paths: string[], sizes: number[], max: number): Promise<Array<EnvelopeEntry | null>> {
-    if (!this.enabled) return Promise.reject(new Error('envelope pool disabled'));
+  /** The ENVELOPE entries for `paths` (null where a file could not be read), from the next worker in turn. */
+  async envelopes(paths: string[], sizes: number[], max: number): Promise<Array<EnvelopeEntry | null>> {
+    const r = await this.post({ kind: 'envelope', paths, sizes, max });
+    if (!('entries' in r)) throw new Error('parse worker: wrong reply');
+    return r.entries;
+  }
+
+  /**
+   * The answers to content keys for `paths`: hits[i * keys.length + k] is 1 (match), 0 (no match) or UNREAD (the
+   * worker could not read the file: the caller searches it itself).
+   */
+  async search(paths: string[], sizes: number[], keys: ContentKey[]): Promise<Uint8Array> {
+    const r = await this.post({ kind: 'search', paths, sizes, keys });
+    if (!('hits' in r)) throw new Error('parse worker: wrong reply');
+    return r.hits;
+  }
+
+  private post(job: Job): Promise<ParseReply> {
+    if (!this.enabled) return Promise.reject(new Error('parse pool disabled'));
     const i = this.nextSlot;
     this.nextSlot = (i + 1) % this.slots.length;
     let slot: Slot;
@@ -85,7 +108,7 @@ export class EnvelopePool {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, paths, sizes, max } satisfies EnvelopeJob);
+      slot.worker.postMessage({ ...job, id } as ParseJob);
     });
   }
 
@@ -107,15 +130,15 @@ export class EnvelopePool {
       slot.pending.clear();
       void worker.terminate().catch(() => {});
     };
-    worker.on('message', (reply: EnvelopeReply) => {
+    worker.on('message', (reply: ParseReply) => {
       const p = slot.pending.get(reply.id);
       if (!p) return;
       slot.pending.delete(reply.id);
-      p.resolve(reply.entries);
+      p.resolve(reply);
       if (!this.busy()) this.armIdle();
     });
     worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`envelope worker exited (${code})`)));
+    worker.on('exit', (code) => fail(new Error(`parse worker exited (${code})`)));
     return slot;
   }
 
@@ -138,7 +161,7 @@ export class EnvelopePool {
     const live = this.slots.filter((s): s is Slot => s !== null);
     this.slots.fill(null);
     for (const s of live) {
-      for (const p of s.pending.values()) p.reject(new Error('envelope pool stopped'));
+      for (const p of s.pending.values()) p.reject(new Error('parse pool stopped'));
       s.pending.clear();
     }
     await Promise.all(live.map((s) => s.worker.terminate().catch(() => 0)));

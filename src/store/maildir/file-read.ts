@@ -1,6 +1,7 @@
 /**
- * The header block of a message file: the header fields and the empty line after them (RFC 5322 §2.1), read from
- * the first bytes of the file only. Pure file access (no index), so that worker threads can use it too.
+ * Blocking reads of message files for bulk loops: the header block (the header fields and the empty line after
+ * them, RFC 5322 §2.1) from the first bytes of the file only, or the whole file into a reusable buffer. Pure file
+ * access (no index), so that worker threads can use it too.
  */
 import { openSync, readSync, closeSync } from 'node:fs';
 
@@ -62,6 +63,38 @@ export function readHeaderBlockSync(path: string, size: number, max: number, scr
         buf = bigger;
         if (scratch) scratch.buf = bigger;
       }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The whole file at `path` read into scratch.buf (replaced by a larger buffer when needed), as a view valid until the
+ * next call with the same scratch; `size` is the recorded size. undefined: no such file. Other errors are thrown.
+ */
+export function readWholeSync(path: string, size: number, scratch: { buf: Buffer }): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    if (scratch.buf.length < size + 1) scratch.buf = Buffer.allocUnsafe(Math.max(size + 1, scratch.buf.length * 2));
+    let len = 0;
+    for (;;) {
+      const buf = scratch.buf;
+      const want = buf.length - len;
+      const got = readSync(fd, buf, len, want, len);
+      len += got;
+      // A short read of a regular file is its end (no second read() just to see 0 bytes).
+      if (got < want) return buf.subarray(0, len);
+      // Larger than recorded: grow and go on.
+      const bigger = Buffer.allocUnsafe(buf.length * 2);
+      buf.copy(bigger, 0, 0, len);
+      scratch.buf = bigger;
     }
   } finally {
     closeSync(fd);

@@ -1,16 +1,19 @@
 /**
- * The envelope workers (src/server/imap/envelope-pool.ts): a first FETCH ENVELOPE of 2,000+ messages reads and
- * parses headers in worker threads. Their entries equal the session thread's (envelopeEntry), files they cannot
- * read come back as null (the session then reads them itself), the workers stop when idle and start again, and a
- * server with workers answers FETCH ENVELOPE, SORT and the stored cache exactly as a server without them.
+ * The parse workers (src/server/imap/parse-pool.ts): a first FETCH ENVELOPE of 2,000+ messages reads and parses
+ * headers in worker threads, and SEARCH BODY/TEXT over 2,000+ messages has them answer the content keys. Their
+ * answers equal the session thread's (envelopeEntry, contentMatches), files they cannot read come back marked (the
+ * session then reads them itself), the workers stop when idle and start again, and a server with workers answers
+ * SEARCH, FETCH ENVELOPE, SORT, THREAD and stores the cache exactly as a server without them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
-import { EnvelopePool } from '../../src/server/imap/envelope-pool.js';
+import { ParsePool } from '../../src/server/imap/parse-pool.js';
 import { envelopeEntry } from '../../src/server/imap/message-keys.js';
+import { contentMatches, type ContentKey } from '../../src/server/imap/content-match.js';
+import { UNREAD } from '../../src/server/imap/parse-pool.js';
 import { startImapServer } from '../helpers/imap.js';
 import { tempDir } from '../helpers/server.js';
 
@@ -23,9 +26,10 @@ function sample(i: number): Buffer {
     [`From: plain${i}@example.net (Comment Name)`, `Subject:   spaced   out  ${i} `, `In-Reply-To: <p${i}@x>`, `References: <r1@x>${eol}\t<r2@x>`],
     [`Date: bogus`, `From: <>`, `Cc: undisclosed-recipients:;`, `Subject: =?iso-8859-1?q?gr=FC=DFe?= ${i}`],
   ];
-  const head = [...kinds[i % kinds.length]!, `Message-ID: <m${i}@example.test>`].join(eol);
+  const qp = i % 7 === 0;
+  const head = [...kinds[i % kinds.length]!, `Message-ID: <m${i}@example.test>`, ...(qp ? ['Content-Transfer-Encoding: quoted-printable', 'Content-Type: text/plain; charset=utf-8'] : [])].join(eol);
   if (i % 11 === 0) return Buffer.from(head + eol, 'utf8'); // header only, no blank line
-  return Buffer.from(`${head}${eol}${eol}body ${i}${eol}`, 'utf8');
+  return Buffer.from(`${head}${eol}${eol}${qp ? `caf=C3=A9 bo=\r\ndy ${i}` : `body ${i}`}${eol}`, 'utf8');
 }
 
 test('pool entries equal the session thread computation; unreadable files give null', async () => {
@@ -47,9 +51,9 @@ test('pool entries equal the session thread computation; unreadable files give n
   writeFileSync(big, Buffer.from(`Subject: ${'x'.repeat(300_000)}\n\nbody\n`));
   paths.push(big, join(dir, 'missing'));
   sizes.push(300_020, 100);
-  const pool = new EnvelopePool(2);
+  const pool = new ParsePool(2);
   try {
-    const [a, b] = await Promise.all([pool.run(paths.slice(0, 30), sizes.slice(0, 30), 256 * 1024), pool.run(paths.slice(30), sizes.slice(30), 256 * 1024)]);
+    const [a, b] = await Promise.all([pool.envelopes(paths.slice(0, 30), sizes.slice(0, 30), 256 * 1024), pool.envelopes(paths.slice(30), sizes.slice(30), 256 * 1024)]);
     const got = [...a, ...b];
     assert.equal(got.length, 62);
     assert.deepEqual(got.slice(0, 60), expected);
@@ -64,27 +68,56 @@ test('pool entries equal the session thread computation; unreadable files give n
     await pool.close();
   }
   assert.equal(pool.running, 0);
-  await assert.rejects(pool.run(paths, sizes, 1024), /disabled/);
+  await assert.rejects(pool.envelopes(paths, sizes, 1024), /disabled/);
+});
+
+test('search jobs answer BODY/TEXT keys as the session thread does; unreadable files are marked', async () => {
+  const dir = tempDir('mw-parsepool-search-');
+  const paths: string[] = [];
+  const keys: ContentKey[] = [
+    { type: 'BODY', value: 'body 7' },
+    { type: 'BODY', value: 'CAF\u00c9' },
+    { type: 'TEXT', value: 'emile1' },
+    { type: 'TEXT', value: 'body 3' },
+    { type: 'BODY', value: 'absent' },
+  ];
+  const expected: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const p = join(dir, `m${i}`);
+    writeFileSync(p, sample(i));
+    paths.push(p);
+    for (const hit of contentMatches(sample(i), keys)) expected.push(hit ? 1 : 0);
+  }
+  paths.push(join(dir, 'missing'));
+  expected.push(...keys.map(() => UNREAD));
+  assert.ok(expected.filter((x) => x === 1).length >= 10, 'the sample has matches of every kind');
+  const pool = new ParsePool(1);
+  try {
+    const hits = await pool.search(paths, paths.map(() => 300), keys);
+    assert.deepEqual([...hits], expected);
+  } finally {
+    await pool.close();
+  }
 });
 
 test('workers stop when idle and start again; a pool of size 0 is disabled', async () => {
   const dir = tempDir('mw-envpool-idle-');
   const p = join(dir, 'm');
   writeFileSync(p, sample(1));
-  const pool = new EnvelopePool(1, 100);
+  const pool = new ParsePool(1, 100);
   try {
     assert.equal(pool.running, 0, 'nothing starts before the first job');
-    assert.equal((await pool.run([p], [100], 1024))[0]!.keys.messageId, '<m1@example.test>');
+    assert.equal((await pool.envelopes([p], [100], 1024))[0]!.keys.messageId, '<m1@example.test>');
     assert.equal(pool.running, 1);
     for (let i = 0; i < 50 && pool.running > 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(pool.running, 0, 'stopped after the idle time');
-    assert.equal((await pool.run([p], [100], 1024))[0]!.keys.messageId, '<m1@example.test>');
+    assert.equal((await pool.envelopes([p], [100], 1024))[0]!.keys.messageId, '<m1@example.test>');
   } finally {
     await pool.close();
   }
-  const none = new EnvelopePool(0);
+  const none = new ParsePool(0);
   assert.equal(none.enabled, false);
-  await assert.rejects(none.run([p], [100], 1024));
+  await assert.rejects(none.envelopes([p], [100], 1024));
 });
 
 test('pending jobs are rejected when the pool stops (callers then compute themselves)', async () => {
@@ -95,8 +128,8 @@ test('pending jobs are rejected when the pool stops (callers then compute themse
     writeFileSync(p, sample(i));
     paths.push(p);
   }
-  const pool = new EnvelopePool(1);
-  const rejected = assert.rejects(pool.run(paths, paths.map(() => 200), 1024), /stopped/);
+  const pool = new ParsePool(1);
+  const rejected = assert.rejects(pool.envelopes(paths, paths.map(() => 200), 1024), /stopped/);
   await pool.close();
   await rejected;
 });
@@ -105,7 +138,7 @@ test('pending jobs are rejected when the pool stops (callers then compute themse
 const COUNT = 2300;
 
 async function serverWith(workers: number) {
-  const srv = await startImapServer({ users: ['alice'], imap: { envelopeWorkers: workers } });
+  const srv = await startImapServer({ users: ['alice'], imap: { parseWorkers: workers } });
   const cur = join(srv.maildir('alice'), 'cur');
   mkdirSync(cur, { recursive: true });
   for (let i = 0; i < COUNT; i++) {
@@ -117,15 +150,21 @@ async function serverWith(workers: number) {
   return srv;
 }
 
-test('FETCH ENVELOPE, the stored cache and SORT are the same with and without envelope workers', async () => {
+test('SEARCH BODY/TEXT, FETCH ENVELOPE, the stored cache and SORT are the same with and without parse workers', async () => {
   const results = [];
   for (const workers of [2, 0]) {
     const srv = await serverWith(workers);
     const c = await srv.selected('alice');
+    const searches = [];
+    for (const q of ['BODY "body 17"', 'BODY "body 14"', 'TEXT emile1', 'OR BODY "body 2" FLAGGED', 'NOT TEXT group SUBJECT topic', 'BODY absent']) {
+      const r = await c.cmd(`UID SEARCH CHARSET UTF-8 ${q}`);
+      assert.match(r.tagged, /OK/, q);
+      searches.push(r.untagged);
+    }
+    assert.equal(srv.ts.server.parsePool.running, workers, workers ? 'the workers answered BODY/TEXT' : 'no workers');
     const first = await c.cmd('FETCH 1:* (UID FLAGS ENVELOPE)');
     assert.match(first.tagged, /OK/);
     assert.equal(first.untagged.filter((u) => / FETCH /.test(u)).length, COUNT);
-    assert.equal(srv.ts.server.envelopePool.running, workers, workers ? 'the workers computed the ENVELOPEs' : 'no workers');
     const again = await c.cmd('FETCH 1:* (UID FLAGS ENVELOPE)');
     assert.deepEqual(again.untagged, first.untagged, 'the cached answer equals the first');
     const sort = await c.cmd('UID SORT (DATE SUBJECT) UTF-8 ALL');
@@ -136,11 +175,11 @@ test('FETCH ENVELOPE, the stored cache and SORT are the same with and without en
       thread_msgid, thread_refs, search_subject from mail_messages order by uid`.execute(db);
     assert.equal(rows.rows.length, COUNT);
     assert.ok(rows.rows.every((r) => r.envelope_imap !== null && r.sort_date !== null), 'every row has its cache and keys');
-    results.push({ first: first.untagged, sort: sort.untagged, thread: thread.untagged, search: search.untagged, rows: rows.rows });
+    results.push({ searches, first: first.untagged, sort: sort.untagged, thread: thread.untagged, search: search.untagged, rows: rows.rows });
     await srv.stop();
   }
   const [withWorkers, without] = results;
-  for (const key of ['first', 'sort', 'thread', 'search', 'rows'] as const) {
+  for (const key of ['searches', 'first', 'sort', 'thread', 'search', 'rows'] as const) {
     const a: unknown[] = withWorkers![key];
     const b: unknown[] = without![key];
     assert.equal(a.length, b.length, key);
