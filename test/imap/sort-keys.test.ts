@@ -2,7 +2,8 @@
  * SORT/THREAD/SEARCH keys in the index (src/server/imap/sort-keys.ts): FETCH ENVELOPE stores them with the ENVELOPE
  * JSON; a message delivered or appended without them gets them at its first SORT/THREAD (from its header, once);
  * SORT and THREAD then answer from the stored keys (no file read), and every SORT key, both THREAD algorithms and
- * SEARCH SUBJECT give the same answers with the keys present, absent (rows of an older index) and mixed.
+ * SEARCH SUBJECT give the same answers with the keys present, absent (rows of an older index) and mixed. With the
+ * in-memory copy of the rows, keys written or read once are kept there and answer without a query, the same way.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,9 @@ import { sql, type Kysely } from 'kysely';
 import { startImapServer, lit, addr } from '../helpers/imap.js';
 import { sortKeysOfHeader } from '../../src/server/imap/sort-keys.js';
 
-const srv = await startImapServer({ users: ['alice'] });
+// Without the in-memory copy of the rows: these tests change the index behind the store's back, which the copy (by
+// design) does not see; the last test covers the copy.
+const srv = await startImapServer({ users: ['alice'], imap: { indexCacheMessages: 0 } });
 const db = srv.ts.server.mail.db as Kysely<any>;
 const c = await srv.authed('alice');
 
@@ -163,4 +166,34 @@ test('SORT, THREAD and SEARCH SUBJECT answer the same with the keys absent, pres
   await clear('all');
   await untagged('UID THREAD ORDEREDSUBJECT UTF-8 ALL', 'THREAD');
   assert.equal(await stored(), CORPUS.length);
+});
+
+test('with the in-memory copy, keys stored by FETCH ENVELOPE answer SORT, THREAD and SEARCH SUBJECT from memory, the same way', async () => {
+  const srv2 = await startImapServer({ users: ['alice'] });
+  const db2 = srv2.ts.server.mail.db as Kysely<any>;
+  const c2 = await srv2.authed('alice');
+  await c2.cmd('CREATE K');
+  for (let i = 0; i < CORPUS.length; i++) {
+    const m = raw(CORPUS[i]!, 'b'.repeat((i * 37) % 200));
+    const r = await c2.sendParts(c2.tag(), [`APPEND K () "${String((i % 27) + 1).padStart(2, '0')}-Feb-2024 ${String(i % 24).padStart(2, '0')}:00:00 +0000" `, lit(m)], { literalPlus: true });
+    assert.match(r.tagged, /OK/);
+  }
+  await c2.select('K');
+  const ask = async (cl: typeof c, line: string, kind: string) => {
+    const r = await cl.cmd(line);
+    assert.match(r.tagged, /OK/, line);
+    return r.untagged.find((u) => u.startsWith(`* ${kind}`)) ?? '';
+  };
+  // Keys computed at the first SORT/THREAD, then from memory: the same answers as the server without the copy.
+  await c.select('K');
+  for (const [line, kind] of COMMANDS) assert.equal(await ask(c2, line, kind), await ask(c, line, kind), line);
+  // Keys stored by FETCH ENVELOPE are used from memory: a change made to the index behind the store's back (which
+  // a restart would see) does not reach SORT, and flag changes keep the copy.
+  assert.match((await c2.cmd('FETCH 1:* (ENVELOPE)')).tagged, /OK/);
+  const before = await ask(c2, 'UID SORT (SUBJECT) UTF-8 ALL', 'SORT');
+  await sql`update mail_messages set sort_subject = 'AAAA' where uid = ${CORPUS.length}`.execute(db2);
+  assert.match((await c2.cmd('STORE 1 +FLAGS (\\Flagged)')).tagged, /OK/);
+  assert.equal(await ask(c2, 'UID SORT (SUBJECT) UTF-8 ALL', 'SORT'), before);
+  for (const [line, kind] of COMMANDS) assert.equal(await ask(c2, line, kind), await ask(c, line, kind), `${line} (from memory)`);
+  await srv2.stop();
 });

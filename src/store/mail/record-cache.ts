@@ -11,6 +11,7 @@
  */
 import { MessageRecord, UNKNOWN_DATE, dateOfFile, type RecordLocation } from './record.js';
 import { keywordsFromColumn } from './flags.js';
+import type { SortKeys } from './sort-keys.js';
 
 const EMPTY: readonly string[] = Object.freeze([]);
 
@@ -86,6 +87,11 @@ export class RecordCache {
   private mdflags: string[];
   private keywords: Array<readonly string[]>;
   private readonly interned = new Map<string, string>();
+  /**
+   * SORT/THREAD/SEARCH keys known for messages (as the index holds them: sort-keys.ts), filled as they are written
+   * or read; a message's keys never change, so they stay until its row goes.
+   */
+  private readonly sortKeys = new Map<number, Partial<SortKeys>>();
 
   constructor(
     /** The mailbox's HIGHESTMODSEQ and UIDNEXT that this copy reflects. */
@@ -121,7 +127,7 @@ export class RecordCache {
 
   /** Approximate bytes held (for the store's memory budget). */
   get bytes(): number {
-    return this.uids.length * 64 + this.length * 64;
+    return this.uids.length * 64 + this.length * 64 + this.sortKeys.size * 256;
   }
 
   private intern(s: string): string {
@@ -153,6 +159,17 @@ export class RecordCache {
     this.bases[i] = base;
     this.mdflags[i] = this.intern(mdflags);
     this.keywords[i] = keywords ? Object.freeze(keywordsFromColumn(keywords)) : EMPTY;
+  }
+
+  /** The keys known for `uid` (not to be changed by the caller). */
+  keysOf(uid: number): Partial<SortKeys> | undefined {
+    return this.sortKeys.get(uid);
+  }
+
+  /** Keys stored in or read from the index for `uid`, merged with those known. */
+  noteKeys(uid: number, keys: Partial<SortKeys>): void {
+    const have = this.sortKeys.get(uid);
+    this.sortKeys.set(uid, have ? { ...have, ...keys } : keys);
   }
 
   /** Index of `uid`, or -1. */
@@ -205,6 +222,10 @@ export class RecordCache {
   }
   keywordsAt(i: number): readonly string[] {
     return this.keywords[i]!;
+  }
+  /** INTERNALDATE as held, UNKNOWN_DATE when not read from the file yet (internalDateAt reads it). */
+  storedDateAt(i: number): number {
+    return this.dates[i]!;
   }
   internalDateAt(i: number): number {
     const d = this.dates[i]!;
@@ -306,6 +327,7 @@ export class RecordCache {
   apply(cs: CommittedChange, modseq: number, firstUid: number, uidNext: number): void {
     if (cs.expungeUids?.length) {
       const gone = new Set(cs.expungeUids);
+      for (const uid of cs.expungeUids) this.sortKeys.delete(uid);
       let w = 0;
       for (let r = 0; r < this.length; r++) {
         if (gone.has(this.uids[r]!)) continue;

@@ -1752,6 +1752,25 @@ export class MailStore {
 }
 
 /**
+ * readSortKeys from the in-memory copy: the rows of `uids` that exist, when the copy knows every field asked for of
+ * each of them; null sends the caller to the index.
+ */
+function keysFromCopy(recs: RecordCache, uids: readonly number[], fields: readonly SortKeyField[]): SortKeyRow[] | null {
+  const out: SortKeyRow[] = [];
+  let hint = 0;
+  for (const uid of uids) {
+    const i = recs.find(uid, hint);
+    if (i < 0) continue;
+    hint = i + 1;
+    const keys = recs.keysOf(uid);
+    if (!keys) return null;
+    for (const f of fields) if (!(f in keys)) return null;
+    out.push({ uid, arrival: recs.storedDateAt(i), size: recs.sizeAt(i), keys });
+  }
+  return out;
+}
+
+/**
  * A handle on one selectable mailbox. Cheap to create; several handles (sessions) on one mailbox share its state.
  * Methods that change the mailbox take its lock; all return after the index commit and after listeners were told.
  */
@@ -2165,6 +2184,7 @@ export class Mailbox {
     await this.store.db.transaction().execute(async (trx) => {
       for (const g of groups.values()) await updateRows(trx, id, g.columns, g.rows);
     });
+    this.noteKeys(entries.map(([uid, p]) => [uid, p.keys] as const));
   }
 
   /**
@@ -2172,7 +2192,13 @@ export class Mailbox {
    * (./sort-keys.ts; keys: null where not computed yet). Vanished messages are left out.
    */
   async readSortKeys(uids: readonly number[], fields: readonly SortKeyField[], o: { arrival?: boolean } = {}): Promise<SortKeyRow[]> {
-    const rows = await this.store.selectByUids(this.st, uids, (ranges) => readSortKeys(this.store.db, this.st.id, ranges!, fields));
+    const recs = await this.store.records(this.st, false);
+    let rows = recs ? keysFromCopy(recs, uids, fields) : null;
+    if (!rows) {
+      rows = await this.store.selectByUids(this.st, uids, (ranges) => readSortKeys(this.store.db, this.st.id, ranges!, fields));
+      // Kept in the in-memory copy: SORT, THREAD and SEARCH SUBJECT then need no query for them.
+      if (recs) for (const r of rows) if (r.keys) recs.noteKeys(r.uid, r.keys);
+    }
     // INTERNALDATEs not read from their files yet (a large first scan): from the records, which read them; only
     // when asked for (arrival: false leaves UNKNOWN_DATE, e.g. for SORT SUBJECT).
     const unknown = o.arrival === false ? [] : rows.filter((r) => r.arrival === UNKNOWN_DATE);
@@ -2194,6 +2220,14 @@ export class Mailbox {
   async setSortKeys(entries: ReadonlyArray<readonly [number, SortKeys]>): Promise<void> {
     if (!entries.length) return;
     await this.store.db.transaction().execute((trx) => writeSortKeys(trx, this.st.id, entries));
+    this.noteKeys(entries);
+  }
+
+  /** Keys just stored go into the in-memory copy too (those the index keeps: storable ones). */
+  private noteKeys(entries: ReadonlyArray<readonly [number, SortKeys | undefined]>): void {
+    const recs = this.st.recs;
+    if (!recs) return;
+    for (const [uid, keys] of entries) if (keys && keyColumns(keys).sort_date !== null) recs.noteKeys(uid, keys);
   }
 
   /**
