@@ -103,7 +103,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     recordCacheMessages: config.imap.indexCacheMessages,
   });
   // Worker threads for large first-time FETCH ENVELOPEs (src/server/imap/parse-pool.ts); none start until used.
-  const parsePool = new ParsePool(config.imap.parseWorkers ?? defaultParseWorkers());
+  const parsePool = new ParsePool(config.imap.parseWorkers ?? defaultParseWorkers(), 30_000, (err) =>
+    log.warn({ err: err.message }, 'IMAP parse worker failed; large FETCH ENVELOPE and SEARCH BODY run on the main thread meanwhile'),
+  );
   const deliveries = new Set<(e: DeliveredEvent) => void>();
   deliveries.add((e) => void mail.onDelivered(e));
   // One verified-credential cache for SMTP AUTH, IMAP, POP3 and the web admin's account changes (invalidation).

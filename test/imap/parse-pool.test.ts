@@ -8,6 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { ParsePool } from '../../src/server/imap/parse-pool.js';
@@ -118,6 +120,44 @@ test('workers stop when idle and start again; a pool of size 0 is disabled', asy
   const none = new ParsePool(0);
   assert.equal(none.enabled, false);
   await assert.rejects(none.envelopes([p], [100], 1024));
+});
+
+test('a worker that dies: its jobs are rejected, the failure is reported once, the next job starts a new one', async () => {
+  const dir = tempDir('mw-parsepool-crash-');
+  const paths: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const p = join(dir, `m${i}`);
+    writeFileSync(p, sample(i));
+    paths.push(p);
+  }
+  const errors: Error[] = [];
+  const pool = new ParsePool(1, 30_000, (e) => errors.push(e));
+  try {
+    const job = pool.envelopes(paths, paths.map(() => 300), 1024);
+    const rejected = assert.rejects(job, /exited/);
+    const slots = (pool as unknown as { slots: Array<{ worker: { terminate(): Promise<number> } } | null> }).slots;
+    await slots[0]!.worker.terminate();
+    await rejected;
+    assert.equal(errors.length, 1, 'reported');
+    assert.equal(pool.running, 0);
+    const again = await pool.envelopes(paths.slice(0, 3), [300, 300, 300], 1024);
+    assert.equal(again[1]!.keys.messageId, '<m1@example.test>');
+    assert.equal(errors.length, 1);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('the built pool starts its workers when the server runs with V8 options (which workers refuse)', () => {
+  const dir = tempDir('mw-parsepool-dist-');
+  const p = join(dir, 'm');
+  writeFileSync(p, sample(5));
+  const dist = fileURLToPath(new URL('../../dist/server/imap/parse-pool.js', import.meta.url));
+  const code = `const m = await import(${JSON.stringify(dist)}); const pool = new m.ParsePool(1, 30000, (e) => console.log('error', e.message));
+    const r = await pool.envelopes([${JSON.stringify(p)}], [300], 1024); console.log('id', r[0].keys.messageId, pool.running); await pool.close();`;
+  const r = spawnSync(process.execPath, ['--max-old-space-size=512', '--max-semi-space-size=8', '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'id <m5@example.test> 1');
 });
 
 test('pending jobs are rejected when the pool stops (callers then compute themselves)', async () => {

@@ -45,7 +45,9 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(FROM_SOURCE ? './parse-worker.ts' : './parse-worker.js', import.meta.url);
 
 function newWorker(): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { execArgv: process.execArgv.filter((a) => !a.startsWith('--cpu-prof')) });
+  // No options of the parent's: V8 and process options (e.g. --max-old-space-size, --cpu-prof) are refused by
+  // workers or unwanted there, and the server needs none in them.
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { execArgv: [] });
   const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); })`;
   return new Worker(boot, { eval: true, execArgv: [] });
 }
@@ -57,9 +59,13 @@ export class ParsePool {
   private idleTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
+  private lastReport = 0;
+
   constructor(
     readonly size: number,
     private readonly idleMs = 30_000,
+    /** Told when a worker cannot start or fails (at most once a minute); the work is then done by the caller. */
+    private readonly onError?: (err: Error) => void,
   ) {
     this.slots = new Array<Slot | null>(Math.max(0, size)).fill(null);
   }
@@ -99,6 +105,7 @@ export class ParsePool {
     try {
       slot = this.slots[i] ?? this.start(i);
     } catch (err) {
+      this.report(err as Error);
       return Promise.reject(err as Error);
     }
     if (this.idleTimer) {
@@ -119,13 +126,15 @@ export class ParsePool {
   }
 
   private start(i: number): Slot {
-    // execArgv: the parent's, but a worker has no use for --cpu-prof (it would write a profile of its own).
     const worker = newWorker();
     worker.unref();
     const slot: Slot = { worker, pending: new Map() };
     this.slots[i] = slot;
     const fail = (err: Error) => {
-      if (this.slots[i] === slot) this.slots[i] = null;
+      if (this.slots[i] === slot) {
+        this.slots[i] = null;
+        if (!this.closed) this.report(err);
+      }
       for (const p of slot.pending.values()) p.reject(err);
       slot.pending.clear();
       void worker.terminate().catch(() => {});
@@ -140,6 +149,13 @@ export class ParsePool {
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`parse worker exited (${code})`)));
     return slot;
+  }
+
+  private report(err: Error): void {
+    const now = Date.now();
+    if (now - this.lastReport < 60_000) return;
+    this.lastReport = now;
+    this.onError?.(err);
   }
 
   private busy(): boolean {
