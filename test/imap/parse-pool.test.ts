@@ -34,6 +34,16 @@ function sample(i: number): Buffer {
   return Buffer.from(`${head}${eol}${eol}${qp ? `caf=C3=A9 bo=\r\ndy ${i}` : `body ${i}`}${eol}`, 'utf8');
 }
 
+/** `n` sample files in a new temporary directory; their paths. */
+function writeSamples(prefix: string, n: number): string[] {
+  const dir = tempDir(prefix);
+  return Array.from({ length: n }, (_, i) => {
+    const p = join(dir, `m${i}`);
+    writeFileSync(p, sample(i));
+    return p;
+  });
+}
+
 test('pool entries equal the session thread computation; unreadable files give null', async () => {
   const dir = tempDir('mw-envpool-');
   const paths: string[] = [];
@@ -123,13 +133,7 @@ test('workers stop when idle and start again; a pool of size 0 is disabled', asy
 });
 
 test('a worker that dies: its jobs are rejected, the failure is reported once, the next job starts a new one', async () => {
-  const dir = tempDir('mw-parsepool-crash-');
-  const paths: string[] = [];
-  for (let i = 0; i < 2000; i++) {
-    const p = join(dir, `m${i}`);
-    writeFileSync(p, sample(i));
-    paths.push(p);
-  }
+  const paths = writeSamples('mw-parsepool-crash-', 2000);
   const errors: Error[] = [];
   const pool = new ParsePool(1, 30_000, (e) => errors.push(e));
   try {
@@ -161,13 +165,7 @@ test('the built pool starts its workers when the server runs with V8 options (wh
 });
 
 test('pending jobs are rejected when the pool stops (callers then compute themselves)', async () => {
-  const dir = tempDir('mw-envpool-stop-');
-  const paths: string[] = [];
-  for (let i = 0; i < 3000; i++) {
-    const p = join(dir, `m${i}`);
-    writeFileSync(p, sample(i));
-    paths.push(p);
-  }
+  const paths = writeSamples('mw-parsepool-stop-', 3000);
   const pool = new ParsePool(1);
   const rejected = assert.rejects(pool.envelopes(paths, paths.map(() => 200), 1024), /stopped/);
   await pool.close();

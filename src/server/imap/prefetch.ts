@@ -92,3 +92,22 @@ export async function sortYielding<T>(items: T[], cmp: (a: T, b: T) => number, s
   }
   return runs[0]!;
 }
+
+/**
+ * The pages [0, size), [size, 2 size), ... of `count` items, each from `load(start)`, started up to `window` pages
+ * ahead of the one being consumed (so work done elsewhere, e.g. by the parse workers, overlaps with the caller's).
+ * A page started ahead whose load fails while the caller has stopped early is not an unhandled rejection.
+ */
+export async function* pagesAhead<T>(count: number, size: number, window: number, load: (start: number) => Promise<T>): AsyncGenerator<T> {
+  const ahead: Array<Promise<T>> = [];
+  let next = 0;
+  for (let i = 0; i < count; i += size) {
+    while (next < count && next <= i + window * size) {
+      const p = load(next);
+      p.catch(() => {});
+      ahead.push(p);
+      next += size;
+    }
+    yield await ahead.shift()!;
+  }
+}

@@ -5,6 +5,16 @@
  */
 import { openSync, readSync, closeSync } from 'node:fs';
 
+/** A read-only descriptor of `path`, undefined when there is no such file; other errors are thrown. */
+function openIfExists(path: string): number | undefined {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** First read of a header block; most headers fit. */
 export const HEAD_READ = 8192;
 
@@ -36,13 +46,8 @@ export function headerEnd(buf: Buffer, from: number, len: number): number {
  * view of it, valid until the next call with the same scratch: no allocation per file for callers that parse at once.
  */
 export function readHeaderBlockSync(path: string, size: number, max: number, scratch?: { buf: Buffer }): Buffer | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const fd = openIfExists(path);
+  if (fd === undefined) return undefined;
   try {
     const first = Math.min(HEAD_READ, Math.max(size, 0) + 1) || 1;
     let buf = scratch ? scratch.buf : Buffer.allocUnsafe(first);
@@ -74,13 +79,8 @@ export function readHeaderBlockSync(path: string, size: number, max: number, scr
  * next call with the same scratch; `size` is the recorded size. undefined: no such file. Other errors are thrown.
  */
 export function readWholeSync(path: string, size: number, scratch: { buf: Buffer }): Buffer | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const fd = openIfExists(path);
+  if (fd === undefined) return undefined;
   try {
     if (scratch.buf.length < size + 1) scratch.buf = Buffer.allocUnsafe(Math.max(size + 1, scratch.buf.length * 2));
     let len = 0;

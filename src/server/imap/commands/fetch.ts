@@ -31,7 +31,7 @@ import {
 import { SELECTED, type Handler } from './types.js';
 import { resolveTargets, type Target } from '../messages.js';
 import type { ImapSession } from '../session.js';
-import { ResponseBatch, TimeSlice } from '../prefetch.js';
+import { ResponseBatch, TimeSlice, pagesAhead } from '../prefetch.js';
 import { binaryItem } from './binary-fetch.js';
 import { META_ITEMS, fetchMeta, metaResponse } from './fetch-meta.js';
 import { bad } from '../errors.js';
@@ -164,15 +164,7 @@ export const FETCH: Handler<FetchCommand> = {
       return { page, recs, parsed, computed };
     };
     // Pages loaded (and given to the workers) ahead of the one being answered.
-    const ahead: Array<Promise<LoadedPage>> = [];
-    const window = viaWorkers ? pool!.size + 1 : 0;
-    let nextLoad = 0;
-    for (let i = 0; i < targets.length; i += PAGE) {
-      while (nextLoad < targets.length && nextLoad <= i + window * PAGE) {
-        ahead.push(loadPage(nextLoad));
-        nextLoad += PAGE;
-      }
-      const loaded = await ahead.shift()!;
+    for await (const loaded of pagesAhead(targets.length, PAGE, viaWorkers ? pool!.size + 1 : 0, loadPage)) {
       const { page, recs, parsed } = loaded;
       const byUid = new Map<number, MessageRecord>(recs.map((r) => [r.uid, r]));
       let newlySeen = new Map<number, string[]>();

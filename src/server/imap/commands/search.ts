@@ -15,7 +15,7 @@ import { parseStructure, decodedHeaderValue, headerText, bodyText, type MimeNode
 import { matchesText } from '../content-match.js';
 import { UNREAD, type ParsePool } from '../parse-pool.js';
 import { decodeEncodedWords } from '../../../mime/headers.js';
-import { TimeSlice } from '../prefetch.js';
+import { TimeSlice, pagesAhead } from '../prefetch.js';
 import { SELECTED, type Handler } from './types.js';
 import { ImapCommandError, bad } from '../errors.js';
 import { enableCondstore } from '../qresync.js';
@@ -293,15 +293,7 @@ export async function runSearch(
       : null;
     return { uids, recs, answers };
   };
-  const ahead: Array<ReturnType<typeof loadPage>> = [];
-  const window = viaWorkers ? pool!.size + 1 : 0;
-  let nextLoad = 0;
-  for (let i = 0; i < all.length; i += PAGE) {
-    while (nextLoad < all.length && nextLoad <= i + window * PAGE) {
-      ahead.push(loadPage(nextLoad));
-      nextLoad += PAGE;
-    }
-    const page = await ahead.shift()!;
+  for await (const page of pagesAhead(all.length, PAGE, viaWorkers ? pool!.size + 1 : 0, loadPage)) {
     const { uids, recs } = page;
     const hits = page.answers ? await page.answers : null;
     // Subject alone: the index's key column; ENVELOPE JSON only for rows without keys (or for other fields).
