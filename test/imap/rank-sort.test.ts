@@ -22,7 +22,7 @@ function reference(keys: KeyValue[][], reverse: boolean[], count: number): numbe
   });
 }
 
-test('rankOrder gives the comparator sort on random keys: numbers, ASCII, astral and private-use strings, 1-3 criteria', async () => {
+test('rankOrder gives the comparator sort on random keys: numbers (small and date-sized), ASCII, astral and private-use strings, 1-3 criteria', async () => {
   const rnd = mulberry32(7);
   const alphabet = ['a', 'b', 'Z', ' ', 'é', '\u{1F600}', '\uE000', '\uFFFD', 're: '];
   const str = (wide: boolean) => Array.from({ length: Math.floor(rnd() * 4) }, () => alphabet[Math.floor(rnd() * (wide ? alphabet.length : 4))]).join('');
@@ -34,7 +34,9 @@ test('rankOrder gives the comparator sort on random keys: numbers, ASCII, astral
     const reverse: boolean[] = [];
     for (let k = 0; k < nk; k++) {
       const numeric = rnd() < 0.4;
-      keys.push(Array.from({ length: count }, () => (numeric ? Math.floor(rnd() * 20) - 5 : str(wide))));
+      // Numbers: small integers (many equal) or dates in ms (mostly distinct, like SORT DATE's keys).
+      const dates = rnd() < 0.5;
+      keys.push(Array.from({ length: count }, () => (numeric ? (dates ? 1.7e12 + Math.floor(rnd() * 1e9) : Math.floor(rnd() * 20) - 5) : str(wide))));
       reverse.push(rnd() < 0.5);
     }
     const got = [...(await rankOrder(keys, reverse, count, new TimeSlice()))];
