@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startImapServer, lit } from '../helpers/imap.js';
-import { formatThreads, threadReferences, threadOrderedSubject, messageIds, type ThreadNode, type ThreadMessage } from '../../src/server/imap/thread.js';
+import { formatThreads, threadReferences, threadOrderedSubject, orderedSubjectText, messageIds, type ThreadNode, type ThreadMessage } from '../../src/server/imap/thread.js';
+import { mulberry32 } from '../../bench/lib/maildir-gen.mjs';
 
 const srv = await startImapServer({ users: ['alice'] });
 const c = await srv.authed('alice');
@@ -141,4 +142,28 @@ test('REFERENCES and ORDEREDSUBJECT give the event loop turns on large inputs, w
   const b = formatThreads(await threadOrderedSubject(fresh(), always), (x) => x.seq);
   assert.ok(yields >= 4, `yielded ${yields} times`);
   assert.equal(b, formatThreads(await threadOrderedSubject(fresh()), (x) => x.seq));
+});
+
+test('ORDEREDSUBJECT text without nodes equals threading then formatting (random dates, subjects, ties)', async () => {
+  const rnd = mulberry32(11);
+  for (let round = 0; round < 30; round++) {
+    const n = 1 + Math.floor(rnd() * (round < 25 ? 60 : 6000));
+    const subjects = ['A', 'B', 'C', 'HELLO', '', 'X Y'].slice(0, 1 + Math.floor(rnd() * 6));
+    const msgs = Array.from({ length: n }, (_, i) => ({
+      seq: i + 1,
+      uid: 10 + i * 3,
+      date: 1.7e12 + Math.floor(rnd() * 20) * 60_000, // many equal dates: ties by sequence number
+      subject: null,
+      messageId: null,
+      references: null,
+      inReplyTo: null,
+      base: { base: round % 3 === 0 ? `S${i}` : subjects[Math.floor(rnd() * subjects.length)]!, replyOrForward: false },
+    }));
+    for (const uid of [false, true]) {
+      const num = (m: { seq: number; uid: number }) => (uid ? m.uid : m.seq);
+      const expected = formatThreads(await threadOrderedSubject(msgs), num);
+      const got = await orderedSubjectText(msgs.map((m) => m.date), msgs.map((m) => m.base.base), msgs.map(num));
+      assert.equal(got, expected, `round ${round}`);
+    }
+  }
 });

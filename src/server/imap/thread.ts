@@ -96,6 +96,53 @@ export async function threadOrderedSubject(msgs: readonly ThreadMessage[], slice
   return threads.map((g) => ({ msg: g[0]!, children: g.slice(1).map((m) => ({ msg: m, children: [] })) }));
 }
 
+/**
+ * ORDEREDSUBJECT straight to its thread-list text, for messages given in ascending sequence order by their sent
+ * dates, base subjects and the numbers to show (UIDs or sequence numbers): the same text as
+ * formatThreads(threadOrderedSubject(...)), without an object per message (a counting sort into groups).
+ */
+export async function orderedSubjectText(dates: readonly number[], bases: readonly string[], nums: readonly number[], slice: Yielder = NEVER): Promise<string> {
+  const n = dates.length;
+  const order = await rankOrder([dates], [false], n, slice);
+  // Groups by base subject, numbered in the order of their earliest message.
+  const groupIds = new Map<string, number>();
+  const groupOf = new Int32Array(n);
+  const counts: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!;
+    let g = groupIds.get(bases[i]!);
+    if (g === undefined) {
+      g = counts.length;
+      groupIds.set(bases[i]!, g);
+      counts.push(0);
+    }
+    groupOf[k] = g;
+    counts[g]!++;
+    if ((k & 4095) === 4095 && slice.due()) await slice.yield();
+  }
+  // Members of each group in date order, group after group.
+  const start = new Int32Array(counts.length + 1);
+  for (let g = 0; g < counts.length; g++) start[g + 1] = start[g]! + counts[g]!;
+  const fill = start.slice(0, counts.length);
+  const members = new Int32Array(n);
+  for (let k = 0; k < n; k++) members[fill[groupOf[k]!]!++] = order[k]!;
+  const out: string[] = [];
+  for (let g = 0; g < counts.length; g++) {
+    const a = start[g]!;
+    const c = counts[g]!;
+    // RFC 5256 §3: the first message is the parent of the others; a single child continues the thread's line.
+    if (c === 1) out.push(`(${nums[members[a]!]!})`);
+    else if (c === 2) out.push(`(${nums[members[a]!]!} ${nums[members[a + 1]!]!})`);
+    else {
+      let t = `(${nums[members[a]!]!} `;
+      for (let j = a + 1; j < a + c; j++) t += `(${nums[members[j]!]!})`;
+      out.push(t + ')');
+    }
+    if ((g & 4095) === 4095 && slice.due()) await slice.yield();
+  }
+  return out.join('');
+}
+
 /** True when `a` is `b` or an ancestor of `b`, i.e. making `b` the parent of `a` would make a loop. */
 function isAncestorOrSelf(a: Container, b: Container): boolean {
   if (a === b) return true;

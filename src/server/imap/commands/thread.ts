@@ -8,7 +8,7 @@
 import type { ThreadCommand } from '../../../protocol/imap/index.js';
 import { runSearch } from './search.js';
 import { loadSortKeys } from '../sort-keys.js';
-import { threadOrderedSubject, threadReferences, formatThreads, type ThreadMessage } from '../thread.js';
+import { orderedSubjectText, threadReferences, formatThreads, type ThreadMessage } from '../thread.js';
 import { SELECTED, type Handler } from './types.js';
 import { TimeSlice } from '../prefetch.js';
 import type { SortKeyField } from '../../../store/mail/index.js';
@@ -25,6 +25,17 @@ export const THREAD: Handler<ThreadCommand> = {
     const refs = cmd.algorithm === 'REFERENCES';
     const slice = new TimeSlice();
     const loaded = await loadSortKeys(sel, found, refs ? REFERENCES : ORDERED, slice);
+    if (!refs) {
+      // ORDEREDSUBJECT: from the keys to the text, without a message or node object per message.
+      const text = await orderedSubjectText(
+        loaded.map((m) => m.keys.date!),
+        loaded.map((m) => m.keys.subject!),
+        loaded.map((m) => (cmd.uid ? m.uid : m.seq)),
+        slice,
+      );
+      s.write(`* THREAD${text ? ' ' + text : ''}\r\n`);
+      return 'THREAD completed';
+    }
     const msgs: ThreadMessage[] = new Array(loaded.length);
     for (let i = 0; i < loaded.length; i++) {
       const { seq, uid, keys: k } = loaded[i]!;
@@ -40,7 +51,7 @@ export const THREAD: Handler<ThreadCommand> = {
         base: { base: k.subject!, replyOrForward: k.refwd! },
       };
     }
-    const roots = refs ? await threadReferences(msgs, slice) : await threadOrderedSubject(msgs, slice);
+    const roots = await threadReferences(msgs, slice);
     const text = formatThreads(roots, (m) => (cmd.uid ? m.uid : m.seq));
     s.write(`* THREAD${text ? ' ' + text : ''}\r\n`);
     return 'THREAD completed';
