@@ -3,12 +3,14 @@
  * headers in worker threads, and SEARCH BODY/TEXT over 2,000+ messages has them answer the content keys. Their
  * answers equal the session thread's (envelopeEntry, contentMatches), files they cannot read come back marked (the
  * session then reads them itself), the workers stop when idle and start again, and a server with workers answers
- * SEARCH, FETCH ENVELOPE, SORT, THREAD and stores the cache exactly as a server without them.
+ * SEARCH, FETCH ENVELOPE, SORT, THREAD and stores the cache exactly as a server without them; Python's imaplib runs
+ * its first-sync FETCH ENVELOPE and SEARCH BODY through the workers with the same results.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
@@ -175,6 +177,30 @@ test('pending jobs are rejected when the pool stops (callers then compute themse
 // ---------------------------------------------------------------- a server with workers and one without
 const COUNT = 2300;
 
+/** Python's imaplib: FETCH 1:* (ENVELOPE) and SEARCH BODY on INBOX (what a first sync of a real client sends). */
+async function imaplib(port: number): Promise<{ stdout: string; stderr: string; status: number | null }> {
+  const script = `
+import imaplib, sys, json, re
+M = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+M.login('alice@example.test', 'secret')
+M.select('INBOX', readonly=True)
+typ, data = M.fetch('1:*', '(ENVELOPE)')
+assert typ == 'OK', typ
+# A literal comes as a (head, bytes) tuple, the rest of that response as the next item.
+heads = [(d[0] if isinstance(d, tuple) else d) for d in data]
+typ, hits = M.search(None, 'BODY', '"body 17"')
+assert typ == 'OK', typ
+print(json.dumps({'envelopes': sum(1 for h in heads if re.match(rb'\\d+ \\(ENVELOPE ', h)), 'first': repr(data[0]), 'last': repr(data[-1]), 'body': hits[0].decode()}))
+M.logout()
+`;
+  const p = spawn('/usr/bin/python3', ['-c', script, String(port)]);
+  const r = { stdout: '', stderr: '', status: 0 as number | null };
+  p.stdout.on('data', (d: Buffer) => (r.stdout += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));
+  [r.status] = (await once(p, 'exit')) as [number | null];
+  return r;
+}
+
 async function serverWith(workers: number) {
   const srv = await startImapServer({ users: ['alice'], imap: { parseWorkers: workers } });
   const cur = join(srv.maildir('alice'), 'cur');
@@ -200,6 +226,13 @@ test('SEARCH BODY/TEXT, FETCH ENVELOPE, the stored cache and SORT are the same w
       searches.push(r.untagged);
     }
     assert.equal(srv.ts.server.parsePool.running, workers, workers ? 'the workers answered BODY/TEXT' : 'no workers');
+    // A real client on the same path: Python's imaplib (on a second connection; nothing is cached yet for it to read).
+    const py = await imaplib(srv.port);
+    assert.equal(py.status, 0, py.stderr);
+    const fromPython = JSON.parse(py.stdout) as { envelopes: number; first: string; last: string; body: string };
+    assert.equal(fromPython.envelopes, COUNT);
+    assert.match(fromPython.first, /ENVELOPE \("Tue, 1 Jan 2024 09:00:00 -0500"/);
+    assert.ok(fromPython.body.split(' ').length >= 10, fromPython.body);
     const first = await c.cmd('FETCH 1:* (UID FLAGS ENVELOPE)');
     assert.match(first.tagged, /OK/);
     assert.equal(first.untagged.filter((u) => / FETCH /.test(u)).length, COUNT);
@@ -213,11 +246,11 @@ test('SEARCH BODY/TEXT, FETCH ENVELOPE, the stored cache and SORT are the same w
       thread_msgid, thread_refs, search_subject from mail_messages order by uid`.execute(db);
     assert.equal(rows.rows.length, COUNT);
     assert.ok(rows.rows.every((r) => r.envelope_imap !== null && r.sort_date !== null), 'every row has its cache and keys');
-    results.push({ searches, first: first.untagged, sort: sort.untagged, thread: thread.untagged, search: search.untagged, rows: rows.rows });
+    results.push({ python: [fromPython], searches, first: first.untagged, sort: sort.untagged, thread: thread.untagged, search: search.untagged, rows: rows.rows });
     await srv.stop();
   }
   const [withWorkers, without] = results;
-  for (const key of ['searches', 'first', 'sort', 'thread', 'search', 'rows'] as const) {
+  for (const key of ['python', 'searches', 'first', 'sort', 'thread', 'search', 'rows'] as const) {
     const a: unknown[] = withWorkers![key];
     const b: unknown[] = without![key];
     assert.equal(a.length, b.length, key);
