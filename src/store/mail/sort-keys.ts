@@ -9,7 +9,7 @@
  * sort_date has none yet (old rows, or rows added without a parse), and the caller computes and stores them.
  */
 import { CompiledQuery, type Kysely } from 'kysely';
-import { flavorOf } from '../sql/dialects.js';
+import { flavorOf, rawSqliteIn } from '../sql/dialects.js';
 
 export interface SortKeys {
   /** RFC 5256 §2.2 sent date (ms), INTERNALDATE when the Date header is missing or unparseable. */
@@ -170,7 +170,8 @@ const CASE_ROWS = 100;
  * transaction. A cache: no MODSEQ change; rows that vanished are not updated. SQLite: one short prepared UPDATE per
  * row (no round trip, and it beats a long CASE, whose cost grows with rows x columns); MySQL/PostgreSQL: one
  * UPDATE ... SET col = CASE uid WHEN ... END per 100 rows. The SQL text is built here, not by Kysely's template
- * compiler, whose per-parameter cost was most of the time.
+ * compiler, whose per-parameter cost was most of the time; on SQLite inside a transaction the one prepared
+ * statement runs straight on the connection (rawSqliteIn).
  */
 export async function updateRows(
   db: Kysely<any>,
@@ -185,6 +186,12 @@ export async function updateRows(
   const also = only ? ` and ${only}` : '';
   if (flavor === 'sqlite') {
     const text = `update mail_messages set ${columns.map((c) => `${c} = ?`).join(', ')} where mailbox_id = ? and uid = ?${also}`;
+    const raw = rawSqliteIn(db);
+    if (raw) {
+      const stmt = raw.prepare(text);
+      for (const [uid, values] of rows) stmt.run([...values, mailboxId, uid]);
+      return;
+    }
     for (const [uid, values] of rows) await db.executeQuery(CompiledQuery.raw(text, [...values, mailboxId, uid]));
     return;
   }

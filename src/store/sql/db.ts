@@ -15,7 +15,7 @@ import '../mail/tables.js';
 import '../../dkim/keys.js';
 import '../../web/admins.js';
 import { UserError } from '../../common/errors.js';
-import { checkConnection, openMysql, openPostgres, redactUrl, urlFlavor } from './dialects.js';
+import { checkConnection, openMysql, openPostgres, redactUrl, registerRawSqlite, urlFlavor } from './dialects.js';
 
 export type Db = Kysely<DatabaseSchema>;
 export type SqlDialectName = 'sqlite' | 'mysql' | 'postgres';
@@ -42,6 +42,7 @@ export async function openDatabase(url: string): Promise<OpenedDb> {
     sqlite.pragma('busy_timeout = 5000');
     cachePreparedStatements(sqlite);
     const db = new Kysely<DatabaseSchema>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    registerRawSqlite(db, sqlite);
     await migrateToLatest(db);
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
