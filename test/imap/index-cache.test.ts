@@ -74,3 +74,27 @@ test('metadata FETCH, STORE, EXPUNGE, SEARCH, SELECT and STATUS answer the same 
   assert.ok(a.some((l) => /^\* 5 FETCH \(UID 5 FLAGS \(\)\)$/.test(l)));
   assert.deepEqual(a, b);
 });
+
+test('a metadata FETCH longer than one stretch (the first of 256 messages, then 8,192) answers every message once, in order', async () => {
+  // 9,000 files dropped into cur/ (as an imported Maildir): the responses cross the short first stretch and a full one.
+  const letters = ['', 'S', 'FS', 'RS', 'T'];
+  const text = ['()', '(\\Seen)', '(\\Seen \\Flagged)', '(\\Seen \\Answered)', '(\\Deleted)'];
+  for (const indexCacheMessages of [undefined, 0]) {
+    const srv = await startImapServer({ users: ['alice'], imap: indexCacheMessages === undefined ? {} : { indexCacheMessages } });
+    try {
+      const a = await srv.authed('alice'); // creates the Maildir
+      const cur = join(srv.maildir('alice'), 'cur');
+      for (let i = 1; i <= 9000; i++) writeFileSync(join(cur, `${1700000000 + i}.M${i}P1.test,S=${msg(i % 50).length}:2,${letters[i % 5]}`), msg(i % 50));
+      assert.match((await a.cmd('SELECT INBOX')).untagged.join('\n'), /\* 9000 EXISTS/);
+      for (const cmd of ['UID FETCH 1:* (FLAGS)', 'FETCH 1:* (UID FLAGS)']) {
+        const r = await a.cmd(cmd);
+        assert.match(r.tagged, /OK/);
+        assert.equal(r.untagged.length, 9000, cmd);
+        r.untagged.forEach((l, k) => assert.equal(l, `* ${k + 1} FETCH (UID ${k + 1} FLAGS ${text[(k + 1) % 5]})`, `${cmd}: response ${k + 1}`));
+      }
+      await a.cmd('LOGOUT');
+    } finally {
+      await srv.stop();
+    }
+  }
+});

@@ -16,6 +16,12 @@ export const META_ITEMS = new Set<FetchAttribute['type']>(['UID', 'FLAGS', 'INTE
 
 /** Messages per stretch (one write, one look at the clock). */
 const STRETCH = 8192;
+/**
+ * The first stretch is short, so that the client has its first responses within a millisecond or so and parses
+ * while the rest is formatted (with 8,192 the first byte left 10-19 ms after the command on 100,000 messages;
+ * Dovecot's after 0.6 ms).
+ */
+const FIRST_STRETCH = 256;
 
 /** "(\\Seen \\Flagged)" per system-flag bit mask, for messages without keywords. */
 const flagsTextByBits = new Map<number, string>();
@@ -100,13 +106,13 @@ export async function fetchMeta(
   const withDate = items.some((x) => x.type === 'INTERNALDATE');
   // UID FETCH 1:* (FLAGS), the startup of every client: one template.
   const uidFlags = items.length === 2 && items[0]!.type === 'UID' && items[1]!.type === 'FLAGS';
-  for (let start = 0; start < targets.length; start += STRETCH) {
+  for (let start = 0, end = 0; start < targets.length; start = end) {
     if (start) {
       await s.flush();
       if (slice.due()) await slice.yield();
       view = await mbx.recordView();
     }
-    const end = Math.min(targets.length, start + STRETCH);
+    end = Math.min(targets.length, start + (start ? STRETCH : FIRST_STRETCH));
     let out = '';
     if (view) {
       let hint = 0;
