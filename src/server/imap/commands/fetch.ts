@@ -143,7 +143,9 @@ export const FETCH: Handler<FetchCommand> = {
         if (noWire.length) for (const [uid, json] of await mbx.getEnvelopes(noWire)) parsed.get(uid)!.envelope = json;
       }
       let computed: Promise<Map<number, EnvelopeEntry>> | null = null;
-      if (viaWorkers) {
+      // The first page is parsed here: its responses go out at once while the workers start (loading their code
+      // took ~200 ms before the first response when every page went to them).
+      if (viaWorkers && i > 0) {
         const todo = recs.filter((r) => {
           const c = parsed?.get(r.uid);
           return !c || (c.envelopeImap === null && c.envelope === null);
