@@ -127,14 +127,23 @@ export class QueueStore {
     return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => ID_RE.test(id));
   }
 
+  /**
+   * Every message once, oldest first. The state directories are read one after the other while the queue runs, so
+   * a message that moves meanwhile (incoming -> active, active -> deferred) can be met in two of them: the later
+   * read is the newer state and wins. (Listed twice, a message was counted twice by the queue page's actions.)
+   */
   async list(): Promise<Array<{ state: QueueState; entry: QueueEntry }>> {
-    const out: Array<{ state: QueueState; entry: QueueEntry }> = [];
+    const byId = new Map<string, { state: QueueState; entry: QueueEntry }>();
     for (const state of QUEUE_STATES) {
       for (const id of await this.ids(state)) {
         const entry = await this.read(state, id);
-        if (entry) out.push({ state, entry });
+        if (entry) {
+          byId.delete(id);
+          byId.set(id, { state, entry });
+        }
       }
     }
+    const out = [...byId.values()];
     out.sort((a, b) => a.entry.arrival - b.entry.arrival);
     return out;
   }

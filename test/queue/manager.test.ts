@@ -79,3 +79,32 @@ test('activation uses the record handed over by intake; without it the record is
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a message that moves to another state while the queue is listed is listed once, in its newer state', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mw-qlist-'));
+  try {
+    const store = new QueueStore(dir);
+    await store.init();
+    const e = entry('AAAAAAAA09');
+    await store.enqueueBuffer(Buffer.from('Subject: 9\r\n\r\nbody\r\n'), e);
+    // The delivery loop takes it (incoming -> active) right after the listing has read it in incoming/.
+    const read = store.read.bind(store);
+    let moved = false;
+    store.read = async (state: QueueState, id: string) => {
+      const r = await read(state, id);
+      if (!moved && state === 'incoming' && id === e.id) {
+        moved = true;
+        await store.move(id, 'incoming', 'active');
+      }
+      return r;
+    };
+    const listed = await store.list();
+    assert.ok(moved, 'the move happened during the listing');
+    assert.deepEqual(
+      listed.map((x) => [x.entry.id, x.state]),
+      [[e.id, 'active']],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
