@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { startImapServer, lit, addr } from '../helpers/imap.js';
 import { sortKeysOfHeader } from '../../src/server/imap/sort-keys.js';
+import { Mailbox } from '../../src/store/mail/store.js';
 
 // Without the in-memory copy of the rows: these tests change the index behind the store's back, which the copy (by
 // design) does not see; the last test covers the copy.
@@ -195,5 +196,22 @@ test('with the in-memory copy, keys stored by FETCH ENVELOPE answer SORT, THREAD
   assert.match((await c2.cmd('STORE 1 +FLAGS (\\Flagged)')).tagged, /OK/);
   assert.equal(await ask(c2, 'UID SORT (SUBJECT) UTF-8 ALL', 'SORT'), before);
   for (const [line, kind] of COMMANDS) assert.equal(await ask(c2, line, kind), await ask(c, line, kind), `${line} (from memory)`);
+  // SORT takes the values straight from the copy's columns (no per-message rows read at all), ARRIVAL and SIZE too.
+  const readSortKeys = Mailbox.prototype.readSortKeys;
+  const reads = { withCopy: 0, without: 0 };
+  const store2 = srv2.ts.server.mail;
+  Mailbox.prototype.readSortKeys = function (this: Mailbox, ...args: Parameters<typeof readSortKeys>) {
+    if ((this as unknown as { store: unknown }).store === store2) reads.withCopy++;
+    else reads.without++;
+    return readSortKeys.apply(this, args);
+  };
+  try {
+    for (const k of ['SUBJECT', 'REVERSE FROM SIZE', 'ARRIVAL', 'DISPLAYTO REVERSE DATE']) {
+      assert.equal(await ask(c2, `UID SORT (${k}) UTF-8 ALL`, 'SORT'), await ask(c, `UID SORT (${k}) UTF-8 ALL`, 'SORT'), k);
+    }
+  } finally {
+    Mailbox.prototype.readSortKeys = readSortKeys;
+  }
+  assert.deepEqual(reads, { withCopy: 0, without: 4 }, 'the server with the copy read no rows for its SORTs');
   await srv2.stop();
 });

@@ -2209,6 +2209,41 @@ export class Mailbox {
     return rows;
   }
 
+  /**
+   * SORT's key values straight from the in-memory copy: one array per column, in `uids` order, with no object per
+   * message (on 100,000 messages those objects and their collection were about half of a SORT). null when there is
+   * no copy, a message is not in it, a key of one is not known there, or an INTERNALDATE was not read from its file
+   * yet: readSortKeys then does the work.
+   */
+  async sortColumnsFromCopy(uids: readonly number[], columns: ReadonlyArray<SortKeyField | 'arrival' | 'size'>): Promise<Array<Array<number | string>> | null> {
+    const recs = await this.store.records(this.st, false);
+    if (!recs) return null;
+    const out = columns.map(() => new Array<number | string>(uids.length));
+    let hint = 0;
+    for (let j = 0; j < uids.length; j++) {
+      const uid = uids[j]!;
+      const i = recs.find(uid, hint);
+      if (i < 0) return null;
+      hint = i + 1;
+      let keys: Partial<SortKeys> | undefined;
+      for (let c = 0; c < columns.length; c++) {
+        const col = columns[c]!;
+        let v: number | string;
+        if (col === 'arrival') {
+          v = recs.storedDateAt(i);
+          if (v === UNKNOWN_DATE) return null;
+        } else if (col === 'size') v = recs.sizeAt(i);
+        else {
+          keys ??= recs.keysOf(uid);
+          if (!keys || !(col in keys)) return null;
+          v = keys[col] as number | string;
+        }
+        out[c]![j] = v;
+      }
+    }
+    return out;
+  }
+
   /** Like readSortKeys, as a map of the messages that have keys. */
   async getSortKeys(uids: readonly number[], fields: readonly SortKeyField[]): Promise<Map<number, Partial<SortKeys>>> {
     const out = new Map<number, Partial<SortKeys>>();

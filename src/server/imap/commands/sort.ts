@@ -47,17 +47,31 @@ export async function runSort(
   criteria: ReadonlyArray<{ readonly key: SortKey; readonly reverse: boolean }>,
 ): Promise<Array<[number, number]>> {
   const slice = new TimeSlice();
+  const reverse = criteria.map((c) => c.reverse);
+  // Every key already in the in-memory copy (after a FETCH ENVELOPE or an earlier SORT): its values per criterion,
+  // without an object per message. Ties go by position, so the messages must be in sequence order (as found).
+  if (found.every((f, i) => i === 0 || f[0] > found[i - 1]![0])) {
+    const columns = criteria.map((c) => (c.key === 'ARRIVAL' ? 'arrival' : c.key === 'SIZE' ? 'size' : FIELD[c.key]!));
+    const values = await sel.mailbox.sortColumnsFromCopy(
+      found.map((f) => f[1]),
+      columns,
+    );
+    if (values) {
+      const order = await rankOrder(values, reverse, found.length, slice);
+      const out: Array<[number, number]> = new Array(order.length);
+      for (let i = 0; i < order.length; i++) {
+        const f = found[order[i]!]!;
+        out[i] = [f[0], f[1]];
+      }
+      return out;
+    }
+  }
   const fields = [...new Set(criteria.map((c) => FIELD[c.key]).filter((f): f is SortKeyField => f !== null))];
   const loaded = await loadSortKeys(sel, found, fields, slice, { arrival: criteria.some((c) => c.key === 'ARRIVAL') });
   // Ties go by sequence number (RFC 5256 §3): rankOrder breaks them by position, so put the messages in that order.
   if (loaded.some((m, i) => i > 0 && m.seq < loaded[i - 1]!.seq)) loaded.sort((a, b) => a.seq - b.seq);
   const keys = criteria.map((c) => loaded.map((m) => keyOf(m, c.key)));
-  const order = await rankOrder(
-    keys,
-    criteria.map((c) => c.reverse),
-    loaded.length,
-    slice,
-  );
+  const order = await rankOrder(keys, reverse, loaded.length, slice);
   const out: Array<[number, number]> = new Array(order.length);
   for (let i = 0; i < order.length; i++) {
     const m = loaded[order[i]!]!;
