@@ -189,7 +189,14 @@ export async function updateRows(
     const raw = rawSqliteIn(db);
     if (raw) {
       const stmt = raw.prepare(text);
-      for (const [uid, values] of rows) stmt.run([...values, mailboxId, uid]);
+      // One parameter array for all rows: run() binds it before it returns.
+      const params: unknown[] = [];
+      for (const [uid, values] of rows) {
+        params.length = 0;
+        for (let k = 0; k < values.length; k++) params.push(values[k]);
+        params.push(mailboxId, uid);
+        stmt.run(params);
+      }
       return;
     }
     for (const [uid, values] of rows) await db.executeQuery(CompiledQuery.raw(text, [...values, mailboxId, uid]));
@@ -220,8 +227,15 @@ export async function updateRows(
 
 /** The values of keyColumns(keys) in SORT_KEY_COLUMNS order. */
 export function keyValues(keys: SortKeys | null | undefined): unknown[] {
+  const out: unknown[] = [];
+  pushKeyValues(out, keys);
+  return out;
+}
+
+/** keyValues(keys) appended to `out`. */
+export function pushKeyValues(out: unknown[], keys: SortKeys | null | undefined): void {
   const c = keyColumns(keys);
-  return SORT_KEY_COLUMNS.map((col) => c[col]);
+  for (const col of SORT_KEY_COLUMNS) out.push(c[col]);
 }
 
 /** Store keys for messages of one mailbox, in the caller's transaction (see updateRows). */

@@ -72,7 +72,7 @@ import {
   parentName,
 } from './names.js';
 
-import { keyColumns, keyValues, storable, readSortKeys, updateRows, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
+import { keyColumns, pushKeyValues, storable, readSortKeys, updateRows, writeSortKeys, SORT_KEY_COLUMNS, COLUMN_OF, type SortKeys, type SortKeyColumns, type SortKeyField, type SortKeyRow } from './sort-keys.js';
 import { HEAD_READ, headerEnd, readHeaderBlockSync } from '../maildir/file-read.js';
 
 export { HIERARCHY_SEPARATOR } from './names.js';
@@ -1751,6 +1751,16 @@ export class MailStore {
   }
 }
 
+/** The parse-cache columns of a setParsedMany signature (bits: 1 envelope, 2 bodystructure, 4 envelope_imap, 8 keys). */
+function columnsOfSig(sig: number): string[] {
+  const columns: string[] = [];
+  if (sig & 1) columns.push('envelope');
+  if (sig & 2) columns.push('bodystructure');
+  if (sig & 4) columns.push('envelope_imap');
+  if (sig & 8) columns.push(...SORT_KEY_COLUMNS);
+  return columns;
+}
+
 /**
  * readSortKeys from the in-memory copy: the rows of `uids` that exist, when the copy knows every field asked for of
  * each of them; null sends the caller to the index.
@@ -2163,22 +2173,18 @@ export class Mailbox {
     // Entries may fill some columns only (FETCH ENVELOPE: no BODYSTRUCTURE): one updateRows per set of columns.
     const groups = new Map<number, { columns: string[]; rows: Array<readonly [number, unknown[]]> }>();
     for (const [uid, p] of entries) {
-      const columns: string[] = [];
-      const values: unknown[] = [];
-      let sig = 0;
-      const add = (bit: number, cols: readonly string[], vals: readonly unknown[]) => {
-        columns.push(...cols);
-        values.push(...vals);
-        sig |= bit;
-      };
-      if (p.envelope !== undefined) add(1, ['envelope'], [p.envelope]);
-      if (p.bodystructure !== undefined) add(2, ['bodystructure'], [p.bodystructure]);
-      // A wire form a backend cannot hold (NUL, lone surrogates, very long) stays NULL: formatted from the JSON.
-      if (p.envelopeImap !== undefined) add(4, ['envelope_imap'], [storable(p.envelopeImap) ? p.envelopeImap : null]);
-      if (p.keys) add(8, SORT_KEY_COLUMNS, keyValues(p.keys));
+      // The columns set (a bit each) and their values, in this order; no closure or spread per entry (100,000
+      // entries in a first FETCH ENVELOPE).
+      const sig = (p.envelope !== undefined ? 1 : 0) | (p.bodystructure !== undefined ? 2 : 0) | (p.envelopeImap !== undefined ? 4 : 0) | (p.keys ? 8 : 0);
       if (!sig) continue;
+      const values: unknown[] = [];
+      if (sig & 1) values.push(p.envelope);
+      if (sig & 2) values.push(p.bodystructure);
+      // A wire form a backend cannot hold (NUL, lone surrogates, very long) stays NULL: formatted from the JSON.
+      if (sig & 4) values.push(storable(p.envelopeImap!) ? p.envelopeImap : null);
+      if (sig & 8) pushKeyValues(values, p.keys!);
       let g = groups.get(sig);
-      if (!g) groups.set(sig, (g = { columns, rows: [] }));
+      if (!g) groups.set(sig, (g = { columns: columnsOfSig(sig), rows: [] }));
       g.rows.push([uid, values]);
     }
     await this.store.db.transaction().execute(async (trx) => {
